@@ -1,0 +1,125 @@
+# tlbstorm: one non-recursive Makefile. `make` builds build/tlbstorm.elf and build/tlbstorm.iso;
+# `make run` boots the default configuration; `make check` runs every test. See README.md.
+MAKEFLAGS += -rR
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+CROSS_COMPILE ?=
+CC      := $(CROSS_COMPILE)gcc
+LD      := $(CROSS_COMPILE)ld
+OBJCOPY := $(CROSS_COMPILE)objcopy
+CPP     := $(CROSS_COMPILE)cpp
+HOSTCC  ?= gcc
+PYTHON  ?= /usr/bin/python3
+B       := build
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+FONT    ?= /usr/share/consolefonts/Lat15-Terminus16.psf.gz
+
+# Freestanding kernel flags, in one place: no red zone (interrupts share the stack), no SSE/x87
+# (nothing saves that state), kernel code model (linked in the top 2 GiB), no PIC.
+KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-ffreestanding -fno-builtin -nostdinc -isystem $(shell $(CC) -print-file-name=include) \
+	-mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-pic -fno-pie \
+	-fno-stack-protector -fno-omit-frame-pointer -fno-asynchronous-unwind-tables \
+	-fno-strict-aliasing -fcf-protection=none -I. -DTLBSTORM_VERSION='"$(VERSION)"'
+KASFLAGS := -D__ASSEMBLER__ -Wa,--noexecstack $(filter-out -std=gnu11,$(KCFLAGS))
+KLDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments \
+	--build-id=none
+
+# Pure logic: built into the kernel and, for the unit tests, for the host.
+PURE_SRCS := kernel/printf.c kernel/cmdline.c kernel/psf.c kernel/json.c kernel/acpi_tables.c \
+	boot/bootinfo.c
+
+KERNEL_SRCS := $(PURE_SRCS) \
+	boot/entry.S kernel/font.S kernel/isr.S \
+	kernel/main.c kernel/string.c kernel/console.c kernel/uart.c kernel/fbcon.c kernel/vgacon.c \
+	kernel/gdt.c kernel/trap.c kernel/exit.c kernel/acpi.c kernel/options.c kernel/selftest.c \
+	kernel/record.c mm/early.c smp/percpu.c \
+	$(wildcard tests/guest/*.c)
+
+KOBJS := $(patsubst %,$(B)/k/%.o,$(KERNEL_SRCS))
+
+.PHONY: all iso elf run check unit-tests boot-tests deps clean
+all: $(B)/tlbstorm.elf $(B)/tlbstorm.iso
+elf: $(B)/tlbstorm.elf
+iso: $(B)/tlbstorm.iso
+
+$(B)/k/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/k/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(KASFLAGS) -MMD -MP -c $< -o $@
+
+# The console font is embedded at build time from Debian's PSF console fonts.
+$(B)/font.psf: $(FONT)
+	@mkdir -p $(dir $@)
+	gzip -dc $< > $@
+$(B)/k/kernel/font.S.o: $(B)/font.psf
+$(B)/k/kernel/font.S.o: KASFLAGS += -DFONT_FILE='"$(B)/font.psf"'
+
+$(B)/linker.ld: linker.ld mm/layout.h
+	@mkdir -p $(dir $@)
+	$(CPP) -P -undef -I. -D__ASSEMBLER__ -MMD -MP -MT $@ $< -o $@
+
+$(B)/tlbstorm.elf: $(KOBJS) $(B)/linker.ld scripts/check-elf-layout
+	$(LD) $(KLDFLAGS) -T $(B)/linker.ld -o $@ $(KOBJS)
+	scripts/check-elf-layout $@
+
+# GRUB menu entries come from one table, boot/presets.
+$(B)/iso/boot/grub/grub.cfg: boot/presets scripts/mkgrubcfg
+	@mkdir -p $(dir $@)
+	scripts/mkgrubcfg boot/presets > $@
+
+$(B)/tlbstorm.iso: $(B)/tlbstorm.elf $(B)/iso/boot/grub/grub.cfg | deps-present
+	cp $(B)/tlbstorm.elf $(B)/iso/boot/tlbstorm.elf
+	grub-mkrescue -o $@ $(B)/iso 2> $(B)/grub-mkrescue.log || { cat $(B)/grub-mkrescue.log; exit 1; }
+
+# ---- host unit tests (cmocka) ----
+HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -I. -DHOST_TEST \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/host/%,$(wildcard tests/unit/test_*.c))
+HOST_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(PURE_SRCS))
+
+$(B)/host/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOSTCFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/host/test_%: tests/unit/test_%.c $(HOST_OBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOSTCFLAGS) -MMD -MP $< $(HOST_OBJS) -lcmocka -o $@
+
+unit-tests: $(UNIT_TESTS) | deps-present
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+# ---- running and testing ----
+# `make run` and `make check` install missing packages themselves (scripts/deps).
+.PHONY: deps-present
+deps-present:
+	@scripts/deps --check 2>/dev/null || scripts/deps
+
+deps:
+	scripts/deps
+
+RUN_ARGS ?=
+run: | deps-present
+	$(MAKE) all
+	scripts/run $(RUN_ARGS)
+
+PYTEST_ARGS ?=
+boot-tests: | deps-present
+	$(MAKE) all
+	$(PYTHON) -m pytest -ra tests/boot $(PYTEST_ARGS)
+
+check: | deps-present
+	$(MAKE) all
+	$(MAKE) unit-tests
+	$(MAKE) boot-tests
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,25 @@
+/* The kernel command line: every option in one table (kernel/options.c), parsed once at boot
+ * into `cfg`. Documented in README.md ("Kernel command line"). */
+#ifndef KERNEL_OPTIONS_H
+#define KERNEL_OPTIONS_H
+
+#include "kernel/types.h"
+
+enum run_mode { MODE_INFO, MODE_SELFTEST };
+enum fault_kind { FAULT_NONE, FAULT_UD, FAULT_GP, FAULT_PF, FAULT_DE, FAULT_DF, FAULT_BP };
+
+struct config {
+	int mode;          /* enum run_mode */
+	const char *tests; /* selftest selection: "all" or a comma-separated list */
+	int fault;         /* enum fault_kind: a deliberate fault after boot */
+	bool pause;        /* wait for a byte on COM1 before exiting */
+};
+
+extern struct config cfg;
+
+/* Parse the command line into cfg; on a bad one, print one line and exit with EXIT_USAGE. */
+void options_parse(const char *cmdline);
+/* Print the option table (for the boot log). */
+void options_print_usage(void);
+
+#endif

@@ -1,0 +1,30 @@
+/* The kernel's virtual and physical memory layout, shared by C, assembly and linker.ld. */
+#ifndef MM_LAYOUT_H
+#define MM_LAYOUT_H
+
+#define PAGE_SIZE 0x1000
+#define PAGE_SHIFT 12
+#define LARGE_PAGE_SIZE 0x200000 /* 2 MiB */
+
+/* Physical address the image is loaded at: 2 MiB, above the BIOS area and 2 MiB aligned so
+ * that the kernel's page tables cover it with whole page tables. */
+#define KERNEL_LOAD_PHYS 0x200000
+
+/* The image runs in the top 2 GiB (the -mcmodel=kernel window), VMA = KERNEL_VMA_BASE + LMA. */
+#define KERNEL_VMA_BASE 0xffffffff80000000
+
+/* All of physical memory is mapped at DIRECT_MAP_BASE (PML4 slot 256). */
+#define DIRECT_MAP_BASE 0xffff800000000000
+#define DIRECT_MAP_PML4_SLOT 256
+#define KERNEL_PML4_SLOT 511
+#define KERNEL_PDPT_SLOT 510
+
+/* What the boot path maps before C runs: 4 GiB of 2 MiB pages, enough for the image, the boot
+ * information, the framebuffer and the legacy areas. */
+#define BOOT_DIRECT_MAP_GIB 4
+
+/* Sizes of the stacks that live in the image; each sits above an unmapped guard page. */
+#define BOOT_STACK_SIZE 0x4000
+#define IST_STACK_SIZE 0x2000
+
+#endif

@@ -1,0 +1,880 @@
+"""Boot tlbstorm under QEMU and turn the run into a verdict (standard library only).
+
+The pieces, for scripts/run, the boot tests and a benchmark harness:
+
+    cfg = RunConfig(firmware="direct", cmdline="mode=selftest", quiet=True)
+    res = run(cfg)          # -> RunResult; never raises for guest or host problems
+    res.status              # 0..4 kernel verdict, 5 timeout, 6 no verdict, 7 host/usage problem
+    res.records             # parsed `TLBSTORM {...}` JSON records
+
+`build_qemu_argv(cfg, accel=..., workdir=...)` is the pure argv builder. Platforms (how the
+guest is started) live behind the `Platform` class; "qemu" is the only one so far. A platform
+plans a launch (argv plus the files it needs), and decodes the launcher's exit status; the
+serial pump, the pause/screendump protocol, timeouts and the verdict logic are shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, TextIO, Tuple
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXIT_HEADER = REPO_ROOT / "kernel" / "exit.h"
+
+DEFAULT_ISO = Path("build/tlbstorm.iso")  # relative to REPO_ROOT
+DEFAULT_ELF = Path("build/tlbstorm.elf")
+DEFAULT_LOG_DIR = Path("build/logs")
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+QEMU_BINARY = "qemu-system-x86_64"
+KVM_DEVICE = "/dev/kvm"
+DEBUG_EXIT_IOBASE = 0xF4
+
+FIRMWARES = ("bios", "uefi", "direct")
+ACCELS = ("tcg", "kvm", "auto")
+MACHINES = ("q35", "pc")
+
+# The run script's own statuses, after the kernel's verdict codes 0..4.
+STATUS_TIMEOUT = 5
+STATUS_NO_VERDICT = 6
+STATUS_HOST = 7
+
+# Used only when kernel/exit.h is missing; the header is the single definition.
+FALLBACK_EXIT_CODES = {"pass": 0, "fail": 1, "usage": 2, "skip": 3, "error": 4}
+
+RECORD_PREFIX = "TLBSTORM "
+PAUSE_LINE = "TLBSTORM-PAUSE"
+VERDICT_RE = re.compile(r"^tlbstorm: verdict ([a-z]+) \(exit (-?\d+)\)")
+_EXIT_DEFINE_RE = re.compile(r"^\s*#\s*define\s+EXIT_([A-Z][A-Z0-9_]*)\s+(\d+)\b", re.M)
+# ANSI/VT escape sequences (CSI, OSC, two-byte ESC x) and other C0 controls except tab.
+_ESCAPE_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]"
+                        r"|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class HostError(Exception):
+    """A problem with the host or the run-script usage: status 7, with a message for the user."""
+
+
+# --------------------------------------------------------------------------------------------
+# Exit codes
+
+
+def parse_exit_codes(text: str) -> Dict[str, int]:
+    """The verdict codes from the text of kernel/exit.h: {"pass": 0, "fail": 1, ...}."""
+    return {m.group(1).lower(): int(m.group(2)) for m in _EXIT_DEFINE_RE.finditer(text)}
+
+
+def load_exit_codes(path: Path = EXIT_HEADER) -> Dict[str, int]:
+    """Read the verdict codes from kernel/exit.h; the hard-coded table only if it is missing."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return dict(FALLBACK_EXIT_CODES)
+    codes = parse_exit_codes(text)
+    missing = [n for n in FALLBACK_EXIT_CODES if n not in codes]
+    if missing:
+        raise HostError(f"{path}: no #define EXIT_{missing[0].upper()} line")
+    return codes
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration and result
+
+
+@dataclass
+class RunConfig:
+    firmware: str = "bios"            # bios | uefi | direct
+    accel: str = "auto"               # tcg | kvm | auto
+    cpu: Optional[str] = None         # CPU model; None = max (tcg) / host,-arch-capabilities (kvm)
+    cpu_flags: str = ""               # ",a,b" appended to the model
+    smp: int = 2
+    memory: int = 512                 # MiB
+    machine: str = "q35"              # q35 | pc
+    timeout: float = 120.0            # seconds, from QEMU start
+    cmdline: str = ""                 # kernel command line
+    log: Optional[str] = None         # None = build/logs/<timestamp>-<firmware>.log
+    update_last_log: bool = True      # point build/logs/last.log at this run's log
+    quiet: bool = False               # do not echo serial output
+    echo: Optional[object] = None     # binary stream for the serial echo (default sys.stdout)
+    messages: Optional[TextIO] = None  # where `run: ...` lines go (None = nowhere)
+    screendump: Optional[str] = None  # PPM file written at the pause point
+    debug_exit: bool = True           # isa-debug-exit device present
+    iso: Optional[str] = None         # None = build/tlbstorm.iso
+    elf: Optional[str] = None         # None = build/tlbstorm.elf
+    qemu_args: List[str] = field(default_factory=list)  # appended verbatim
+    platform: str = "qemu"
+    qemu: str = QEMU_BINARY
+    pause_ack_timeout: float = 20.0   # budget for the screendump at the pause point
+
+
+@dataclass
+class RunResult:
+    status: int                       # the run script's exit status (see module docstring)
+    verdict: Optional[str] = None     # pass/fail/usage/skip/error, None without a verdict
+    kernel_code: Optional[int] = None  # code the kernel wrote to the debug-exit port
+    timed_out: bool = False
+    records: List[dict] = field(default_factory=list)
+    bad_records: List[Tuple[str, str]] = field(default_factory=list)  # (line, JSON error)
+    serial_verdict: Optional[Tuple[str, int]] = None  # from `tlbstorm: verdict X (exit N)`
+    log_path: Optional[Path] = None
+    duration_s: float = 0.0
+    qemu_argv: List[str] = field(default_factory=list)
+    accel: Optional[str] = None       # accelerator actually used
+    firmware: Optional[str] = None
+    machine: Optional[str] = None
+    smp: Optional[int] = None
+    memory: Optional[int] = None
+    platform: Optional[str] = None
+    cmdline: Optional[str] = None     # command line the kernel was given (with pause=1 etc.)
+    qemu_returncode: Optional[int] = None
+    qemu_stderr: str = ""
+    paused: bool = False              # TLBSTORM-PAUSE seen
+    screendump_path: Optional[Path] = None  # set when the screendump was taken and is complete
+    lines: List[str] = field(default_factory=list)  # serial lines, escapes and \r stripped
+    warnings: List[str] = field(default_factory=list)
+    error: Optional[str] = None       # host/usage problem (status 7) or QEMU failure text
+    summary: str = ""
+
+    def records_of(self, kind: str) -> List[dict]:
+        return [r for r in self.records if r.get("record") == kind]
+
+    def record(self, kind: str) -> Optional[dict]:
+        found = self.records_of(kind)
+        return found[0] if found else None
+
+    def log_text(self) -> str:
+        if self.log_path is None or not Path(self.log_path).exists():
+            return ""
+        return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Serial output parsing
+
+
+def clean_line(raw: str) -> str:
+    """A serial line without \\r, terminal escape sequences or control characters."""
+    return _ESCAPE_RE.sub("", raw).strip()
+
+
+def parse_record(line: str):
+    """For a cleaned serial line: None if it is not a record line, else (dict, None) or
+    (None, error message) when the JSON does not parse or is not an object."""
+    if not line.startswith(RECORD_PREFIX):
+        return None
+    payload = line[len(RECORD_PREFIX):].strip()
+    try:
+        obj = json.loads(payload)
+    except ValueError as e:
+        return None, f"bad JSON: {e}"
+    if not isinstance(obj, dict):
+        return None, "record is not a JSON object"
+    return obj, None
+
+
+def parse_verdict_line(line: str) -> Optional[Tuple[str, int]]:
+    m = VERDICT_RE.match(line)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+class SerialParser:
+    """Splits the serial byte stream into lines and collects records and the verdict line."""
+
+    def __init__(self):
+        self._buf = b""
+        self.lines: List[str] = []
+        self.records: List[dict] = []
+        self.bad_records: List[Tuple[str, str]] = []
+        self.verdict: Optional[Tuple[str, int]] = None
+        self.pause_seen = False
+
+    def feed(self, data: bytes) -> bool:
+        """Consume bytes; True when the pause line has just been seen."""
+        self._buf += data
+        paused = False
+        while b"\n" in self._buf:
+            raw, self._buf = self._buf.split(b"\n", 1)
+            paused |= self._line(raw.decode("utf-8", errors="replace"))
+        # The pause line may come without its newline before the kernel starts waiting.
+        if not self.pause_seen and clean_line(self._buf.decode("utf-8", "replace")) == PAUSE_LINE:
+            self.pause_seen = paused = True
+        return paused
+
+    def finish(self) -> None:
+        if self._buf:
+            self._line(self._buf.decode("utf-8", errors="replace"))
+            self._buf = b""
+
+    def _line(self, raw: str) -> bool:
+        line = clean_line(raw)
+        self.lines.append(line)
+        if line == PAUSE_LINE:
+            if self.pause_seen:
+                return False
+            self.pause_seen = True
+            return True
+        rec = parse_record(line)
+        if rec is not None:
+            obj, err = rec
+            if obj is not None:
+                self.records.append(obj)
+            else:
+                self.bad_records.append((line, err))
+            return False
+        v = parse_verdict_line(line)
+        if v is not None:
+            self.verdict = v
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Verdict decision (pure)
+
+
+def decide_status(returncode: Optional[int], timed_out: bool, debug_exit: bool,
+                  serial_verdict: Optional[Tuple[str, int]], codes: Dict[str, int]):
+    """-> (status, verdict name or None, kernel code or None, [warnings], reason or None).
+
+    The QEMU status wins over the serial verdict line when both exist and disagree. A QEMU
+    status of 1 is what the kernel's pass looks like but also what QEMU returns when it fails,
+    so it only counts as a pass when the serial verdict line was seen too."""
+    names = {v: k for k, v in codes.items()}
+    warnings: List[str] = []
+    if timed_out:
+        return STATUS_TIMEOUT, None, None, warnings, "timeout"
+    rc = returncode
+    if rc is None or rc < 0:
+        what = f"signal {-rc}" if rc is not None else "unknown status"
+        return STATUS_NO_VERDICT, None, None, warnings, f"QEMU was killed ({what})"
+    if debug_exit and rc & 1 and not (rc == 1 and serial_verdict is None):
+        code = rc >> 1
+        name = names.get(code)
+        if name is None:
+            warnings.append(f"kernel exit code {code} is not a verdict code; counted as error")
+            name, status = "error", codes["error"]
+        else:
+            status = code
+        if serial_verdict is None:
+            warnings.append("no `tlbstorm: verdict` line on the serial console")
+        elif serial_verdict[0] != names.get(code) or serial_verdict[1] != code:
+            warnings.append(f"serial line says verdict {serial_verdict[0]} (exit "
+                            f"{serial_verdict[1]}) but QEMU's status says exit code {code}; "
+                            f"trusting QEMU")
+        return status, name, code, warnings, None
+    if rc == 0 and not debug_exit:
+        if serial_verdict is None:
+            return (STATUS_NO_VERDICT, None, None, warnings,
+                    "QEMU exited 0 with no verdict line (power-off, triple fault or crash)")
+        name, code = serial_verdict
+        status = codes.get(name)
+        if status is None:
+            warnings.append(f"unknown verdict {name!r} on the serial console; counted as error")
+            name, status = "error", codes["error"]
+        elif code != status:
+            warnings.append(f"verdict line says {name} with exit {code}; "
+                            f"kernel/exit.h says {name} is {status}")
+        return status, name, None, warnings, None
+    if rc == 0:
+        reason = "QEMU exited 0 without a kernel exit code (triple fault with -no-reboot, or " \
+                 "ACPI power-off)"
+        if serial_verdict is not None:
+            reason += f"; the serial console said verdict {serial_verdict[0]}"
+        return STATUS_NO_VERDICT, None, None, warnings, reason
+    return STATUS_NO_VERDICT, None, None, warnings, f"QEMU failed (exit status {rc})"
+
+
+# --------------------------------------------------------------------------------------------
+# Host checks and helpers
+
+
+def kvm_openable(path: str = KVM_DEVICE) -> bool:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def resolve_accel(requested: str) -> str:
+    if requested == "auto":
+        return "kvm" if kvm_openable() else "tcg"
+    return requested
+
+
+def probe_kvm(qemu: str = QEMU_BINARY, machine: str = "q35", timeout: float = 20.0):
+    """Can QEMU start a KVM guest with our CPU model? -> (ok, reason). Starts a paused machine,
+    which creates and resets the vCPUs (where `-cpu host` problems show up), then quits."""
+    if not kvm_openable():
+        return False, f"{KVM_DEVICE} cannot be opened read-write"
+    if shutil.which(qemu) is None:
+        return False, f"{qemu} not found"
+    argv = [qemu, "-accel", "kvm", "-cpu", "host,-arch-capabilities", "-machine", machine,
+            "-display", "none", "-nodefaults", "-S", "-qmp", "stdio"]
+    cmds = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
+    try:
+        p = subprocess.run(argv, input=cmds, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, "trial KVM QEMU did not quit"
+    if p.returncode != 0:
+        err = p.stderr.strip().splitlines()
+        return False, f"trial KVM QEMU failed: {err[0] if err else p.returncode}"
+    return True, "ok"
+
+
+def _qemu_path_opt(path: Path) -> str:
+    """A file name inside a QEMU -drive/-device option: commas are doubled."""
+    return str(path).replace(",", ",,")
+
+
+def validate_cmdline(cmdline: str) -> None:
+    if "'" in cmdline:
+        raise HostError("the kernel command line must not contain a single quote (') "
+                        "(it is passed to GRUB inside '...')")
+    if "\n" in cmdline or "\r" in cmdline:
+        raise HostError("the kernel command line must be one line")
+
+
+def effective_cmdline(config: RunConfig) -> str:
+    """The command line the kernel gets: --cmdline plus pause=1 when a screendump is wanted."""
+    cmdline = config.cmdline.strip()
+    if config.screendump and "pause=1" not in cmdline.split():
+        cmdline = f"{cmdline} pause=1".strip()
+    return cmdline
+
+
+def grub_config_text(cmdline: str) -> str:
+    """The /tlbstorm.cfg that the ISO's GRUB sources."""
+    validate_cmdline(cmdline)
+    return f"set tlbstorm_cmdline='{cmdline}'\nset timeout=0\n"
+
+
+def _resolve(path: Optional[str], default: Path) -> Path:
+    return Path(path).resolve() if path else (REPO_ROOT / default)
+
+
+def cpu_arg(config: RunConfig, accel: str) -> str:
+    model = config.cpu or ("host,-arch-capabilities" if accel == "kvm" else "max")
+    flags = config.cpu_flags.strip()
+    if flags and not flags.startswith(","):
+        flags = "," + flags
+    return model + flags
+
+
+def validate_config(config: RunConfig) -> None:
+    if config.firmware not in FIRMWARES:
+        raise HostError(f"unknown firmware {config.firmware!r} (valid: {', '.join(FIRMWARES)})")
+    if config.accel not in ACCELS:
+        raise HostError(f"unknown accel {config.accel!r} (valid: {', '.join(ACCELS)})")
+    if config.machine not in MACHINES:
+        raise HostError(f"unknown machine {config.machine!r} (valid: {', '.join(MACHINES)})")
+    if config.platform not in PLATFORMS:
+        raise HostError(f"unknown platform {config.platform!r} "
+                        f"(valid: {', '.join(sorted(PLATFORMS))})")
+    if config.smp < 1:
+        raise HostError("--smp must be at least 1")
+    if config.memory < 16:
+        raise HostError("--memory must be at least 16 MiB")
+    if not config.timeout > 0:
+        raise HostError("--timeout must be positive")
+    validate_cmdline(config.cmdline)
+
+
+# --------------------------------------------------------------------------------------------
+# QEMU argv
+
+
+CONFIG_DISK = "tlbstorm-cfg.img"
+VARS_COPY = "OVMF_VARS.fd"
+QMP_SOCKET = "qmp.sock"
+
+
+def build_qemu_argv(config: RunConfig, *, accel: str, workdir: Path) -> List[str]:
+    """The QEMU command line for a configuration (pure; files are named inside workdir).
+
+    ISO boots attach the per-run GRUB config disk as an IDE/AHCI disk on bus ide.1 with
+    bootindex=1 (after the CD's bootindex=0): OVMF only connects the devices in QEMU's boot
+    order, so without a bootindex GRUB-EFI never sees the disk."""
+    workdir = Path(workdir)
+    argv = [config.qemu,
+            "-machine", config.machine,
+            "-accel", accel,
+            "-cpu", cpu_arg(config, accel),
+            "-smp", str(config.smp),
+            "-m", str(config.memory),
+            "-display", "none",
+            "-no-reboot",
+            "-monitor", "none",
+            "-chardev", "stdio,id=ser0,signal=off",
+            "-serial", "chardev:ser0"]
+    if config.debug_exit:
+        argv += ["-device", f"isa-debug-exit,iobase={DEBUG_EXIT_IOBASE:#x},iosize=0x04"]
+    if config.firmware == "uefi":
+        argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
+                           f"file={_qemu_path_opt(OVMF_CODE)}",
+                 "-drive", f"if=pflash,format=raw,unit=1,file={_qemu_path_opt(workdir / VARS_COPY)}"]
+    if config.firmware in ("bios", "uefi"):
+        iso = _resolve(config.iso, DEFAULT_ISO)
+        argv += ["-drive", f"file={_qemu_path_opt(iso)},format=raw,if=none,id=cd0,media=cdrom,"
+                           f"readonly=on",
+                 "-device", "ide-cd,drive=cd0,bus=ide.0,bootindex=0",
+                 "-drive", f"file={_qemu_path_opt(workdir / CONFIG_DISK)},format=raw,if=none,"
+                           f"id=cfg",
+                 "-device", "ide-hd,drive=cfg,bus=ide.1,bootindex=1"]
+    else:
+        elf = _resolve(config.elf, DEFAULT_ELF)
+        argv += ["-kernel", str(elf), "-append", effective_cmdline(config)]
+    if config.screendump:
+        argv += ["-qmp", f"unix:{workdir / QMP_SOCKET},server=on,wait=off"]
+    argv += list(config.qemu_args)
+    return argv
+
+
+# --------------------------------------------------------------------------------------------
+# Platforms
+
+
+@dataclass
+class Launch:
+    """What a platform hands the shared runner."""
+    argv: List[str]
+    accel: str
+    qmp_socket: Optional[Path] = None   # for the screendump; None = not supported
+
+
+class Platform:
+    """How the guest is started. Subclasses: check the host, plan and prepare a launch, and
+    decode the launcher's exit status into (returncode as if it were QEMU's)."""
+    name = "?"
+
+    def check(self, config: RunConfig, accel: str) -> None:
+        """Raise HostError for anything missing on the host."""
+
+    def resolve_accel(self, config: RunConfig) -> str:
+        return resolve_accel(config.accel)
+
+    def plan(self, config: RunConfig, accel: str, workdir: Path) -> Launch:
+        raise NotImplementedError
+
+    def prepare(self, config: RunConfig, launch: Launch, workdir: Path) -> None:
+        """Create the files the launch needs inside workdir."""
+
+    def qemu_returncode(self, returncode: int) -> int:
+        return returncode
+
+
+class QemuPlatform(Platform):
+    name = "qemu"
+
+    def check(self, config: RunConfig, accel: str) -> None:
+        if shutil.which(config.qemu) is None:
+            raise HostError(f"{config.qemu} not found: run scripts/deps")
+        if config.firmware == "direct":
+            elf = _resolve(config.elf, DEFAULT_ELF)
+            if not elf.is_file():
+                raise HostError(f"{elf} does not exist: run `make`"
+                                if not config.elf else f"{elf} does not exist")
+        else:
+            iso = _resolve(config.iso, DEFAULT_ISO)
+            if not iso.is_file():
+                raise HostError(f"{iso} does not exist: run `make`"
+                                if not config.iso else f"{iso} does not exist")
+            for tool in ("mformat", "mcopy"):
+                if shutil.which(tool) is None:
+                    raise HostError(f"{tool} (mtools) not found: run scripts/deps")
+        if config.firmware == "uefi":
+            for f in (OVMF_CODE, OVMF_VARS):
+                if not f.is_file():
+                    raise HostError(f"{f} not found (OVMF): run scripts/deps")
+        if accel == "kvm" and not kvm_openable():
+            raise HostError(f"--accel kvm: {KVM_DEVICE} cannot be opened read-write")
+
+    def plan(self, config: RunConfig, accel: str, workdir: Path) -> Launch:
+        return Launch(argv=build_qemu_argv(config, accel=accel, workdir=workdir), accel=accel,
+                      qmp_socket=(workdir / QMP_SOCKET) if config.screendump else None)
+
+    def prepare(self, config: RunConfig, launch: Launch, workdir: Path) -> None:
+        if config.firmware == "uefi":
+            shutil.copyfile(OVMF_VARS, workdir / VARS_COPY)
+        if config.firmware in ("bios", "uefi"):
+            make_config_disk(workdir / CONFIG_DISK, effective_cmdline(config), workdir)
+        if launch.qmp_socket is not None and len(str(launch.qmp_socket)) > 100:
+            raise HostError(f"temporary directory path too long for a unix socket: {workdir}")
+
+
+PLATFORMS: Dict[str, Platform] = {"qemu": QemuPlatform()}
+
+
+def make_config_disk(image: Path, cmdline: str, workdir: Path) -> None:
+    """A 1.44 MB FAT image holding /tlbstorm.cfg for the ISO's GRUB."""
+    cfg = workdir / "tlbstorm.cfg"
+    cfg.write_text(grub_config_text(cmdline), encoding="utf-8")
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1", MTOOLSRC="/dev/null")
+    for argv in (["mformat", "-i", str(image), "-C", "-f", "1440", "-v", "TLBSTORMCFG", "::"],
+                 ["mcopy", "-i", str(image), str(cfg), "::/tlbstorm.cfg"]):
+        p = subprocess.run(argv, capture_output=True, text=True, env=env)
+        if p.returncode != 0:
+            raise HostError(f"{' '.join(argv)} failed: {p.stderr.strip()}")
+
+
+# --------------------------------------------------------------------------------------------
+# QMP screendump
+
+
+def ppm_info(path: Path) -> Optional[Tuple[int, int, int, int]]:
+    """(width, height, maxval, data offset) of a binary PPM (P6), None if the header is not
+    complete or not P6."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    fields: List[bytes] = []
+    i = 0
+    while len(fields) < 4:
+        while i < len(head) and head[i:i + 1].isspace():
+            i += 1
+        if i < len(head) and head[i:i + 1] == b"#":
+            while i < len(head) and head[i:i + 1] not in (b"\n", b"\r"):
+                i += 1
+            continue
+        j = i
+        while j < len(head) and not head[j:j + 1].isspace():
+            j += 1
+        if j >= len(head):
+            return None
+        fields.append(head[i:j])
+        i = j
+    if fields[0] != b"P6" or not all(x.isdigit() for x in fields[1:]):
+        return None
+    return int(fields[1]), int(fields[2]), int(fields[3]), i + 1
+
+
+def ppm_complete(path: Path) -> bool:
+    info = ppm_info(path)
+    if info is None:
+        return False
+    w, h, maxval, off = info
+    size = off + w * h * (3 if maxval < 256 else 6)
+    try:
+        return os.path.getsize(path) >= size
+    except OSError:
+        return False
+
+
+class QmpClient:
+    def __init__(self, path: Path, deadline: float):
+        self.deadline = deadline
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        while True:
+            try:
+                self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+                self.sock.connect(str(path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+        self._buf = b""
+        self._read()  # greeting
+        self.execute("qmp_capabilities")
+
+    def _read(self) -> dict:
+        while b"\n" not in self._buf:
+            self.sock.settimeout(max(0.1, self.deadline - time.monotonic()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("QMP connection closed")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, cmd: str, **arguments):
+        msg = {"execute": cmd}
+        if arguments:
+            msg["arguments"] = arguments
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            reply = self._read()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise RuntimeError(f"QMP {cmd}: {reply['error'].get('desc', reply['error'])}")
+            # events are skipped
+
+    def close(self):
+        self.sock.close()
+
+
+def take_screendump(qmp_socket: Path, target: Path, deadline: float) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        pass
+    qmp = QmpClient(qmp_socket, deadline)
+    try:
+        qmp.execute("screendump", filename=str(target))
+    finally:
+        qmp.close()
+    while not ppm_complete(target):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"screendump {target} incomplete")
+        time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def _default_log_path(firmware: str) -> Path:
+    logdir = REPO_ROOT / DEFAULT_LOG_DIR
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = logdir / f"{stamp}-{firmware}.log"
+    n = 2
+    while path.exists():
+        path = logdir / f"{stamp}-{firmware}-{n}.log"
+        n += 1
+    return path
+
+
+def _update_last_log(log: Path) -> None:
+    logdir = REPO_ROOT / DEFAULT_LOG_DIR
+    logdir.mkdir(parents=True, exist_ok=True)
+    last = logdir / "last.log"
+    target = os.path.relpath(log, logdir) if log.parent == logdir else str(log)
+    tmp = logdir / f".last.log.{os.getpid()}"
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(target, tmp)
+    os.replace(tmp, last)
+
+
+def display_path(path: Optional[Path]) -> str:
+    if path is None:
+        return "-"
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _summary(res: RunResult, reason: Optional[str]) -> str:
+    where = (f"[{res.accel}, {res.firmware}, {res.machine}, {res.smp} vCPU"
+             f"{'s' if res.smp != 1 else ''}, {res.memory} MiB]")
+    if res.verdict is not None:
+        head = f"verdict {res.verdict} (exit {res.status})"
+    elif res.status == STATUS_TIMEOUT:
+        head = f"timeout (exit {res.status})"
+    else:
+        head = f"no verdict (exit {res.status})"
+    return f"run: {head} in {res.duration_s:.1f} s {where} log: {display_path(res.log_path)}"
+
+
+def run(config: RunConfig) -> RunResult:
+    """Boot once and return the result; host and usage problems give status 7 (never raise,
+    except KeyboardInterrupt/SystemExit, which kill QEMU first and propagate)."""
+    t0 = time.monotonic()
+    res = RunResult(status=STATUS_HOST, firmware=config.firmware, machine=config.machine,
+                    smp=config.smp, memory=config.memory, platform=config.platform)
+
+    def say(msg: str) -> None:
+        if config.messages is not None:
+            print(msg, file=config.messages, flush=True)
+
+    try:
+        validate_config(config)
+        codes = load_exit_codes()
+        platform = PLATFORMS[config.platform]
+        accel = platform.resolve_accel(config)
+        res.accel = accel
+        platform.check(config, accel)
+    except HostError as e:
+        res.error = str(e)
+        res.duration_s = time.monotonic() - t0
+        res.summary = f"run: error: {e}"
+        say(res.summary)
+        return res
+
+    res.cmdline = effective_cmdline(config)
+    workdir = Path(tempfile.mkdtemp(prefix="tlbrun-"))
+    log_file = None
+    proc = None
+    try:
+        try:
+            launch = platform.plan(config, accel, workdir)
+            res.qemu_argv = launch.argv
+            platform.prepare(config, launch, workdir)
+            log = Path(config.log).resolve() if config.log else _default_log_path(config.firmware)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log_file = open(log, "wb")
+            res.log_path = log
+            if config.update_last_log:
+                _update_last_log(log)
+        except (HostError, OSError) as e:
+            res.error = str(e)
+            res.summary = f"run: error: {e}"
+            say(res.summary)
+            return res
+
+        echo = None if config.quiet else (config.echo or sys.stdout.buffer)
+        say(f"run: {accel}, {config.firmware}, {config.machine}, cmdline {res.cmdline!r}")
+        parser = SerialParser()
+        stderr_chunks: List[bytes] = []
+        start = time.monotonic()
+        deadline = start + config.timeout
+        try:
+            proc = subprocess.Popen(launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as e:
+            res.error = f"cannot start {launch.argv[0]}: {e}"
+            res.summary = f"run: error: {res.error}"
+            say(res.summary)
+            return res
+
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ, "out")
+        sel.register(proc.stderr, selectors.EVENT_READ, "err")
+        open_streams = 2
+        while open_streams:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                res.timed_out = True
+                break
+            for key, _ in sel.select(timeout=min(left, 0.5)):
+                data = os.read(key.fileobj.fileno(), 65536)
+                if not data:
+                    sel.unregister(key.fileobj)
+                    open_streams -= 1
+                    continue
+                if key.data == "err":
+                    stderr_chunks.append(data)
+                    continue
+                log_file.write(data)
+                log_file.flush()
+                if echo is not None:
+                    echo.write(data)
+                    echo.flush()
+                if parser.feed(data):
+                    res.paused = True
+                    _pause_point(config, launch, deadline, res, say)
+                    try:
+                        proc.stdin.write(b"\n")
+                        proc.stdin.flush()
+                    except OSError:
+                        pass
+        sel.close()
+        if not res.timed_out:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                res.timed_out = True
+        if res.timed_out:
+            _kill_group(proc)
+            say(f"run: timeout after {config.timeout:g} s")
+        parser.finish()
+        if echo is not None and hasattr(echo, "isatty") and echo.isatty():
+            echo.write(b"\x1b[0m\x1b[?25h")  # undo GRUB's terminal state
+            echo.flush()
+
+        res.qemu_returncode = proc.returncode
+        res.qemu_stderr = b"".join(stderr_chunks).decode("utf-8", errors="replace")
+        res.records = parser.records
+        res.bad_records = parser.bad_records
+        res.serial_verdict = parser.verdict
+        res.lines = parser.lines
+        rc = None if res.timed_out else platform.qemu_returncode(proc.returncode)
+        status, verdict, code, warnings, reason = decide_status(
+            rc, res.timed_out, config.debug_exit, parser.verdict, codes)
+        res.status, res.verdict, res.kernel_code = status, verdict, code
+        for line, err in parser.bad_records:
+            warnings.append(f"unparsable record ({err}): {line[:200]}")
+        vrec = res.record("verdict")
+        if vrec is not None and verdict is not None and vrec.get("verdict") != verdict:
+            warnings.append(f"verdict record says {vrec.get('verdict')!r}, run verdict is "
+                            f"{verdict!r}")
+        if config.screendump and not res.paused and status != STATUS_TIMEOUT:
+            warnings.append("no TLBSTORM-PAUSE line: no screendump taken")
+        res.warnings.extend(warnings)
+        for w in res.warnings:
+            say(f"run: warning: {w}")
+        if status == STATUS_NO_VERDICT:
+            res.error = reason
+            say(f"run: {reason}")
+            if res.qemu_stderr.strip():
+                say("run: QEMU stderr:")
+                for line in res.qemu_stderr.rstrip().splitlines():
+                    say(f"  {line}")
+        res.duration_s = time.monotonic() - t0
+        res.summary = _summary(res, reason)
+        say(res.summary)
+        return res
+    except BaseException:
+        if proc is not None:
+            _kill_group(proc)
+        raise
+    finally:
+        if proc is not None:
+            _kill_group(proc)
+            for s in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+        if log_file is not None:
+            log_file.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if res.duration_s == 0.0:
+            res.duration_s = time.monotonic() - t0
+
+
+def _pause_point(config: RunConfig, launch: Launch, deadline: float, res: RunResult,
+                 say: Callable[[str], None]) -> None:
+    """At TLBSTORM-PAUSE: take the screendump (if asked for); the caller then lets the
+    kernel go on."""
+    if not config.screendump:
+        return
+    if launch.qmp_socket is None:
+        res.warnings.append(f"platform {config.platform} cannot take screendumps")
+        return
+    target = Path(config.screendump).resolve()
+    budget = min(deadline, time.monotonic() + config.pause_ack_timeout)
+    try:
+        take_screendump(launch.qmp_socket, target, budget)
+        res.screendump_path = target
+        say(f"run: screendump {display_path(target)}")
+    except (OSError, RuntimeError, ValueError, TimeoutError) as e:
+        res.warnings.append(f"screendump failed: {e}")
+

@@ -1,0 +1,77 @@
+"""Shared helpers for the end-to-end boot tests (run: /usr/bin/python3 -m pytest tests/boot)."""
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import tlbrun  # noqa: E402
+
+LOG_DIR = ROOT / "build" / "logs" / "boot-tests"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "boot: boots the kernel under QEMU (needs `make`)")
+    config.addinivalue_line("markers", "kvm: needs a usable /dev/kvm (skipped otherwise)")
+
+
+def _log_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1]).strip("_") + ".log"
+
+
+def describe(res: "tlbrun.RunResult", tail: int = 25) -> str:
+    """A failure message: the summary, warnings, QEMU's stderr and the end of the serial log."""
+    parts = [res.summary or f"status {res.status}"]
+    if res.error:
+        parts.append(f"error: {res.error}")
+    parts += [f"warning: {w}" for w in res.warnings]
+    if res.qemu_stderr.strip():
+        parts.append("QEMU stderr:\n" + res.qemu_stderr.rstrip())
+    if res.lines:
+        parts.append("serial (last lines):\n  " + "\n  ".join(res.lines[-tail:]))
+    parts.append("argv: " + " ".join(res.qemu_argv))
+    return "\n".join(parts)
+
+
+def run_boot(log_name: str, **overrides) -> "tlbrun.RunResult":
+    """Boot one configuration quietly (TCG unless accel is given) and return the RunResult.
+    The serial log goes to build/logs/boot-tests/<log_name>; build/logs/last.log is left alone."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    settings = dict(accel="tcg", quiet=True, timeout=60, update_last_log=False,
+                    log=str(LOG_DIR / log_name))
+    settings.update(overrides)
+    return tlbrun.run(tlbrun.RunConfig(**settings))
+
+
+@pytest.fixture
+def boot(request):
+    """boot(**RunConfig fields) -> RunResult, logged under the test's name."""
+    count = [0]
+
+    def _boot(**overrides):
+        count[0] += 1
+        name = _log_name(request.node.nodeid)
+        if count[0] > 1:
+            name = name[:-4] + f"-{count[0]}.log"
+        return run_boot(name, **overrides)
+    return _boot
+
+
+@pytest.fixture(scope="session")
+def built():
+    """The kernel images exist (else fail with the hint to run make)."""
+    missing = [p for p in (ROOT / tlbrun.DEFAULT_ELF, ROOT / tlbrun.DEFAULT_ISO) if not p.is_file()]
+    if missing:
+        pytest.fail(f"{', '.join(str(p) for p in missing)} missing: run `make` first",
+                    pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kvm_usable():
+    ok, reason = tlbrun.probe_kvm()
+    if not ok:
+        pytest.skip(f"KVM not usable: {reason}")
