@@ -13,6 +13,14 @@ CPP     := $(CROSS_COMPILE)cpp
 HOSTCC  ?= gcc
 PYTHON  ?= /usr/bin/python3
 B       := build
+# `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 FONT    ?= /usr/share/consolefonts/Lat15-Terminus16.psf.gz
@@ -30,13 +38,14 @@ KLDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack --n
 
 # Pure logic: built into the kernel and, for the unit tests, for the host.
 PURE_SRCS := kernel/printf.c kernel/cmdline.c kernel/psf.c kernel/json.c kernel/acpi_tables.c \
-	boot/bootinfo.c
+	kernel/stats.c boot/bootinfo.c smp/madt.c mm/pt.c mm/frame.c
 
 KERNEL_SRCS := $(PURE_SRCS) \
 	boot/entry.S kernel/font.S kernel/isr.S \
 	kernel/main.c kernel/string.c kernel/console.c kernel/uart.c kernel/fbcon.c kernel/vgacon.c \
 	kernel/gdt.c kernel/trap.c kernel/exit.c kernel/acpi.c kernel/options.c kernel/selftest.c \
-	kernel/record.c mm/early.c smp/percpu.c \
+	kernel/record.c kernel/time.c mm/early.c mm/mm.c \
+	smp/percpu.c smp/apic.c smp/trampoline.S smp/smp.c smp/call.c smp/ipibench.c smp/tsc_sync.c \
 	$(wildcard tests/guest/*.c)
 
 KOBJS := $(patsubst %,$(B)/k/%.o,$(KERNEL_SRCS))
@@ -48,11 +57,13 @@ iso: $(B)/tlbstorm.iso
 
 $(B)/k/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/k/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(CC) $(KASFLAGS) -MMD -MP -c $< -o $@
+	$(call msg,AS,$<)
+	$(Q)$(CC) $(KASFLAGS) -MMD -MP -c $< -o $@
 
 # The console font is embedded at build time from Debian's PSF console fonts.
 $(B)/font.psf: $(FONT)
@@ -66,8 +77,9 @@ $(B)/linker.ld: linker.ld mm/layout.h
 	$(CPP) -P -undef -I. -D__ASSEMBLER__ -MMD -MP -MT $@ $< -o $@
 
 $(B)/tlbstorm.elf: $(KOBJS) $(B)/linker.ld scripts/check-elf-layout
-	$(LD) $(KLDFLAGS) -T $(B)/linker.ld -o $@ $(KOBJS)
-	scripts/check-elf-layout $@
+	$(call msg,LD,$@)
+	$(Q)$(LD) $(KLDFLAGS) -T $(B)/linker.ld -o $@ $(KOBJS)
+	$(Q)scripts/check-elf-layout $@
 
 # GRUB menu entries come from one table, boot/presets.
 $(B)/iso/boot/grub/grub.cfg: boot/presets scripts/mkgrubcfg
@@ -75,8 +87,9 @@ $(B)/iso/boot/grub/grub.cfg: boot/presets scripts/mkgrubcfg
 	scripts/mkgrubcfg boot/presets > $@
 
 $(B)/tlbstorm.iso: $(B)/tlbstorm.elf $(B)/iso/boot/grub/grub.cfg | deps-present
-	cp $(B)/tlbstorm.elf $(B)/iso/boot/tlbstorm.elf
-	grub-mkrescue -o $@ $(B)/iso 2> $(B)/grub-mkrescue.log || { cat $(B)/grub-mkrescue.log; exit 1; }
+	$(call msg,ISO,$@)
+	$(Q)cp $(B)/tlbstorm.elf $(B)/iso/boot/tlbstorm.elf
+	$(Q)grub-mkrescue -o $@ $(B)/iso 2> $(B)/grub-mkrescue.log || { cat $(B)/grub-mkrescue.log; exit 1; }
 
 # ---- host unit tests (cmocka) ----
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -I. -DHOST_TEST \
@@ -86,11 +99,13 @@ HOST_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(PURE_SRCS))
 
 $(B)/host/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOSTCFLAGS) -MMD -MP -c $< -o $@
+	$(call msg,HOSTCC,$<)
+	$(Q)$(HOSTCC) $(HOSTCFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/host/test_%: tests/unit/test_%.c $(HOST_OBJS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOSTCFLAGS) -MMD -MP $< $(HOST_OBJS) -lcmocka -o $@
+	$(call msg,HOSTLD,$@)
+	$(Q)$(HOSTCC) $(HOSTCFLAGS) -MMD -MP $< $(HOST_OBJS) -lcmocka -lpthread -o $@
 
 unit-tests: $(UNIT_TESTS) | deps-present
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done

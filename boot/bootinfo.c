@@ -21,6 +21,12 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, con
 	return -1;
 }
 
+static void add_used(struct bootinfo *bi, u64 addr, u64 len)
+{
+	if (bi->nused < BOOTINFO_MAX_USED && len)
+		bi->used[bi->nused++] = (struct bootinfo_mmap){ addr, len, 0 };
+}
+
 static void add_mmap(struct bootinfo *bi, u64 addr, u64 len, u32 type)
 {
 	if (bi->nmmap == BOOTINFO_MAX_MMAP) {
@@ -112,6 +118,8 @@ static int mb2_tag(struct bootinfo *bi, const struct mb2_tag *tag, char *err, si
 		if (bi->nmodules < BOOTINFO_MAX_MODULES)
 			bi->modules[bi->nmodules++] = (struct bootinfo_module){ mod->mod_start, mod->mod_end,
 										 mod->string };
+		if (mod->mod_end > mod->mod_start)
+			add_used(bi, mod->mod_start, mod->mod_end - mod->mod_start);
 		return 0;
 	default:
 		return 0; /* tags we do not use */
@@ -138,6 +146,7 @@ static int parse_mb2(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, ch
 	if (!base)
 		return fail(err, elen, "multiboot2: information of %u bytes at %#lx is not mapped",
 			    total, info_phys);
+	add_used(bi, info_phys, total);
 	for (off = sizeof(*h); off + sizeof(struct mb2_tag) <= total;) {
 		const struct mb2_tag *tag = (const void *)(base + off);
 
@@ -171,12 +180,17 @@ static int parse_mb1(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, ch
 
 	if (!mi)
 		return fail(err, elen, "multiboot: information at %#lx is not mapped", info_phys);
+	add_used(bi, info_phys, sizeof(*mi));
 	if ((mi->flags & MB1_INFO_CMDLINE) && !(bi->cmdline = mb1_string(mi->cmdline, map)))
 		return fail(err, elen, "multiboot: command line at %#x unreadable or unterminated",
 			    mi->cmdline);
+	if (mi->flags & MB1_INFO_CMDLINE)
+		add_used(bi, mi->cmdline, strlen(bi->cmdline) + 1);
 	if ((mi->flags & MB1_INFO_LOADER_NAME) && !(bi->loader = mb1_string(mi->boot_loader_name, map)))
 		return fail(err, elen, "multiboot: loader name at %#x unreadable or unterminated",
 			    mi->boot_loader_name);
+	if (mi->flags & MB1_INFO_LOADER_NAME)
+		add_used(bi, mi->boot_loader_name, strlen(bi->loader) + 1);
 	if (mi->flags & MB1_INFO_MMAP) {
 		const u8 *p = map(mi->mmap_addr, mi->mmap_length);
 		u32 off = 0;

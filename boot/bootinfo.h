@@ -7,6 +7,7 @@
 
 #define BOOTINFO_MAX_MMAP 128
 #define BOOTINFO_MAX_MODULES 8
+#define BOOTINFO_MAX_USED 16
 
 struct bootinfo_mmap {
 	u64 addr, len;
@@ -40,6 +41,10 @@ struct bootinfo {
 	bool efi;         /* booted through UEFI (the loader passed an EFI system table) */
 	u32 nmodules;
 	struct bootinfo_module modules[BOOTINFO_MAX_MODULES];
+	/* Physical ranges the boot information itself (and modules) occupy: memory the frame
+	 * allocator must not hand out while bootinfo's pointers are in use. */
+	u32 nused;
+	struct bootinfo_mmap used[BOOTINFO_MAX_USED]; /* type unused (0) */
 };
 
 /* Translate a physical range to a pointer, or NULL if it is not accessible. */

@@ -11,7 +11,11 @@
 #include "kernel/trap.h"
 #include "kernel/x86.h"
 #include "mm/mm.h"
+#include "kernel/time.h"
+#include "smp/ipibench.h"
 #include "smp/percpu.h"
+#include "smp/smp.h"
+#include "smp/tsc_sync.h"
 
 extern const char df_stack_top[];
 
@@ -111,7 +115,7 @@ static void report_boot(void)
 	kprintf("boot: memory map: %u entries%s, %lu MiB usable\n", bootinfo.nmmap,
 		bootinfo.mmap_truncated ? " (truncated)" : "", usable >> 20);
 	for (u32 i = 0; i < bootinfo.nmmap; i++)
-		kprintf("  %#014lx-%#014lx type %u\n", bootinfo.mmap[i].addr,
+		kprintf("  0x%012lx-0x%012lx type %u\n", bootinfo.mmap[i].addr,
 			bootinfo.mmap[i].addr + bootinfo.mmap[i].len, bootinfo.mmap[i].type);
 	if (bootinfo.has_fb)
 		kprintf("boot: framebuffer %ux%u, %u bpp, pitch %u at %#lx; screen: %s\n",
@@ -179,11 +183,17 @@ void kmain(u32 magic, u32 info_phys)
 	parse_boot_info(magic, info_phys);                   /* Multiboot2 or v1 → bootinfo */
 	console_init_screen(&bootinfo);                      /* framebuffer or VGA text */
 	kprintf("\ntlbstorm %s: TLB shootdown benchmark\n", TLBSTORM_VERSION);
-	options_parse(bootinfo.args);                     /* usage errors end here */
+	options_parse(bootinfo.args);                        /* usage errors end here */
+	mm_init(&bootinfo);                                  /* frames, kernel page table */
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
+	time_init();                                         /* TSC frequency */
+	smp_init();                                          /* APIC, every vCPU online */
+	tsc_sync_report();                                   /* cross-CPU TSC offsets */
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)
 		verdict = selftest_run();
+	else if (ipi_floor_run())
+		verdict = EXIT_FAIL;
 	kernel_exit(verdict);
 }

@@ -4,11 +4,15 @@
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/exit.h"
+#include "smp/cpumask.h"
 
 struct config cfg = {
 	.mode = MODE_INFO,
 	.tests = "all",
 	.fault = FAULT_NONE,
+	.cpus = MAX_CPUS,
+	.ap_timeout_ms = 1000,
+	.ipi_iters = 200,
 };
 
 static const char *const modes[] = { "info", "selftest", NULL };
@@ -23,6 +27,11 @@ static const struct opt options[] = {
 	  faults, 0, 0, &cfg.fault },
 	{ "pause", OPT_BOOL, "before exiting, wait for a byte on COM1 (lets the host grab the screen)",
 	  NULL, 0, 0, &cfg.pause },
+	{ "cpus", OPT_UINT, "bring up at most this many CPUs", NULL, 1, MAX_CPUS, &cfg.cpus },
+	{ "ap_timeout_ms", OPT_UINT, "how long an AP may take to check in", NULL, 1, 60000,
+	  &cfg.ap_timeout_ms },
+	{ "ipi_iters", OPT_UINT, "round trips per target in the IPI floor benchmark", NULL, 1, 10000,
+	  &cfg.ipi_iters },
 };
 
 static char scratch[1024];

@@ -13,6 +13,9 @@ struct config {
 	const char *tests; /* selftest selection: "all" or a comma-separated list */
 	int fault;         /* enum fault_kind: a deliberate fault after boot */
 	bool pause;        /* wait for a byte on COM1 before exiting */
+	u64 cpus;          /* bring up at most this many CPUs */
+	u64 ap_timeout_ms; /* how long an AP may take to check in */
+	u64 ipi_iters;     /* round trips per target in the IPI floor benchmark */
 };
 
 extern struct config cfg;

@@ -25,6 +25,9 @@
 #define MSR_GS_BASE 0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
 
+/* CPUID leaf 1 EDX (SDM 2A CPUID) */
+#define CPUID_1_EDX_PGE (1 << 13)
+
 /* Extended CPUID leaf 0x80000001 EDX (SDM 2A CPUID) */
 #define CPUID_80000001_EDX_NX (1 << 20)
 #define CPUID_80000001_EDX_PDPE1GB (1 << 26)

@@ -61,7 +61,7 @@ void mm_early_init(void)
 	u64 *pdpt_kernel = phys_to_virt(boot_pml4[KERNEL_PML4_SLOT] & ~0xfffull);
 
 	nx_enabled = rdmsr(MSR_EFER) & EFER_NXE;
-	if (cpuid_edx(1) & (1u << 13)) /* CPUID.1:EDX.PGE */
+	if (cpuid_edx(1) & CPUID_1_EDX_PGE)
 		global = PTE_G;
 	for (; va < (u64)__kernel_end; va += PAGE_SIZE) {
 		u64 idx = (va - KERNEL_VMA_BASE) >> PAGE_SHIFT, pt = idx / ENTRIES - pd_first;

@@ -19,12 +19,19 @@
 #define KERNEL_PML4_SLOT 511
 #define KERNEL_PDPT_SLOT 510
 
+/* PML4 slot 511 also holds, below the image's GiB: uncached MMIO mappings and kernel stacks
+ * (each above an unmapped guard page), both handed out by bump allocators in mm/mm.c. */
+#define MMIO_BASE 0xffffff8000000000
+#define MMIO_SIZE 0x40000000
+#define KSTACK_BASE 0xffffff8040000000
+#define KSTACK_AREA_SIZE 0x40000000
+
 /* What the boot path maps before C runs: 4 GiB of 2 MiB pages, enough for the image, the boot
  * information, the framebuffer and the legacy areas. */
 #define BOOT_DIRECT_MAP_GIB 4
 
 /* Sizes of the stacks that live in the image; each sits above an unmapped guard page. */
-#define BOOT_STACK_SIZE 0x4000
+#define BOOT_STACK_SIZE 0x8000
 #define IST_STACK_SIZE 0x2000
 
 #endif

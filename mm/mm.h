@@ -28,4 +28,22 @@ void mm_early_init(void);
 
 bool mm_nx_enabled(void);
 
+struct bootinfo;
+struct frame_pool;
+struct pt;
+
+/* Build the frame pool from the memory map, keeping out the image, low memory and the boot
+ * information; adopt the boot PML4 as the kernel page table. Prints one line. */
+void mm_init(const struct bootinfo *bi);
+struct frame_pool *mm_frame_pool(void);
+struct pt *mm_kernel_pt(void);
+u64 mm_kernel_cr3(void);
+bool mm_phys_in_use(paddr_t pa, u64 len);
+
+u64 mm_alloc_kstack(u64 size);            /* a stack above a guard page; returns its top, 0 on failure */
+void *mm_map_mmio(paddr_t pa, u64 len);   /* uncached mapping of device registers, NULL on failure */
+u32 mm_trampoline_cr3(void);              /* page table for APs starting in low memory */
+void mm_trampoline_done(void);
+void mm_cpu_init(void);                   /* per-CPU paging setup on an AP (CR4.PGE) */
+
 #endif

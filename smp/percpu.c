@@ -1,9 +1,9 @@
-/* Per-CPU areas. The boot CPU's is static so that traps can be reported from the first
- * instructions of kmain(); the others come with SMP bring-up. */
+/* Per-CPU areas, statically allocated and cache-line aligned so that no two CPUs' hot fields
+ * share a line. Area 0 is the boot CPU's, usable from the first instructions of kmain(). */
 #include "smp/percpu.h"
 #include "kernel/x86.h"
 
-struct percpu percpu_bsp;
+struct percpu percpu_areas[MAX_CPUS];
 bool percpu_ready;
 
 void percpu_load(struct percpu *p)
@@ -15,6 +15,7 @@ void percpu_load(struct percpu *p)
 void percpu_init_bsp(void)
 {
 	percpu_bsp.cpu = 0;
+	percpu_bsp.online = 1;
 	percpu_load(&percpu_bsp);
 	percpu_ready = true;
 }

@@ -4,23 +4,42 @@
 
 #include "kernel/gdt.h"
 #include "kernel/types.h"
+#include "smp/cpumask.h"
 
-#define MAX_CPUS 512
+#define CACHE_LINE 64
+
+typedef void (*smp_call_fn)(void *arg);
+
+/* A CPU's outgoing cross-CPU call (smp/call.c): at most one in flight per CPU. */
+struct call_request {
+	smp_call_fn fn;
+	void *arg;
+	struct cpumask pending; /* targets that have not finished yet */
+} __attribute__((aligned(CACHE_LINE)));
 
 struct percpu {
 	struct percpu *self; /* at offset 0: this_cpu() reads it through GS */
 	u32 cpu;             /* dense index, 0 = boot CPU */
 	u32 apic_id;
+	u32 online;          /* set by the CPU itself when it has checked in */
+	u64 stack_top;
+	u64 df_stack_top;
 	/* The _safe accessors (kernel/trap.h): a fault at an instruction listed in the exception
 	 * table resumes at its fixup and leaves its vector and CR2 here. */
 	u64 fault_vector;
 	u64 fault_addr;
-	u64 exec_probe_target; /* probe_exec(): a fetch fault here returns to the caller */
+	u64 exec_probe_target; /* exec_safe(): a fetch fault here returns to the caller */
 	int in_trap_report;    /* nested exceptions while reporting one end the run at once */
+	bool call_deaf;        /* test hook: ignore incoming calls (smp/call.c) */
+	u64 timer_ticks;       /* APIC timer interrupts taken */
 	struct cpu_tables tables; /* GDT and TSS */
-};
+	/* Senders with a request for this CPU; other CPUs set bits, this CPU clears them. */
+	struct cpumask call_inbox __attribute__((aligned(CACHE_LINE)));
+	struct call_request call_out;
+} __attribute__((aligned(CACHE_LINE)));
 
-extern struct percpu percpu_bsp;
+extern struct percpu percpu_areas[MAX_CPUS];
+#define percpu_bsp (percpu_areas[0])
 
 static inline struct percpu *this_cpu(void)
 {
@@ -28,6 +47,11 @@ static inline struct percpu *this_cpu(void)
 
 	__asm__ volatile("movq %%gs:0, %0" : "=r"(p));
 	return p;
+}
+
+static inline struct percpu *percpu_of(u32 cpu)
+{
+	return &percpu_areas[cpu];
 }
 
 /* Before percpu_init_bsp() GS is not set up; code that may run that early checks this. */

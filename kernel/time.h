@@ -1,0 +1,34 @@
+/* The clock every measurement is read from: the TSC, its frequency from the best source the
+ * platform offers, and whether it can be trusted across CPUs. */
+#ifndef KERNEL_TIME_H
+#define KERNEL_TIME_H
+
+#include "kernel/types.h"
+
+struct tsc_info {
+	u64 khz;            /* TSC frequency */
+	const char *source; /* where khz came from */
+	bool invariant;     /* CPUID.80000007H:EDX[8] */
+	u64 pit_khz;        /* the PIT calibration, when it ran (a cross-check), else 0 */
+};
+
+void time_init(void); /* find the TSC frequency; prints one line */
+const struct tsc_info *tsc_info(void);
+u64 tsc_khz(void);
+u64 tsc_to_ns(u64 cycles);
+u64 ns_to_tsc(u64 ns);
+void tsc_delay_us(u64 us);
+
+/* A deadline in TSC cycles: `deadline_after_us(us)`, then `deadline_passed(d)`. */
+static inline u64 rdtsc_ordered(void)
+{
+	u32 lo, hi;
+
+	/* LFENCE keeps the read from being hoisted above earlier loads (SDM 2B RDTSC). */
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return ((u64)hi << 32) | lo;
+}
+u64 deadline_after_us(u64 us);
+bool deadline_passed(u64 deadline);
+
+#endif

@@ -1,0 +1,228 @@
+/* Bring-up: enumerate processors from the MADT, set up the boot CPU's APIC, then start each
+ * application processor with INIT-SIPI-SIPI (SDM 3A 9.4.4.1), one at a time so that dense CPU
+ * indices follow the MADT order. An AP that does not check in is reported and left out. */
+#include "smp/smp.h"
+#include "kernel/acpi.h"
+#include "kernel/console.h"
+#include "kernel/kernel.h"
+#include "kernel/options.h"
+#include "kernel/record.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+#include "kernel/trap.h"
+#include "kernel/x86.h"
+#include "mm/mm.h"
+#include "smp/apic.h"
+#include "smp/madt.h"
+
+#define INIT_DEASSERT_DELAY_US 10000 /* SDM 9.4.4.1: 10 ms after INIT */
+#define SIPI_DELAY_US 200
+
+extern const u8 trampoline_start[], trampoline_end[], trampoline_params[];
+
+u32 nr_cpus = 1;
+struct cpumask cpu_online_mask;
+static u32 madt_ids[MAX_CPUS];
+static u32 nr_listed;
+static u32 failed_ids[MAX_CPUS], nr_failed;
+static const char *topology_source = "none";
+
+u32 cpu_to_apic_id(u32 cpu)
+{
+	return cpu < MAX_CPUS && cpumask_test(&cpu_online_mask, cpu) ? percpu_of(cpu)->apic_id
+								     : INVALID_APIC_ID;
+}
+
+u32 apic_id_to_cpu(u32 apic_id)
+{
+	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
+		if (percpu_of(cpu)->apic_id == apic_id && cpumask_test(&cpu_online_mask, cpu))
+			return cpu;
+	return INVALID_CPU;
+}
+
+/* The processors the firmware lists; on any problem, just the boot CPU. */
+static u64 read_topology(u32 bsp_apic_id)
+{
+	const struct acpi_header *madt = acpi_find_table("APIC", 0);
+	struct madt_info mi;
+	char err[160];
+
+	if (!madt) {
+		kprintf("smp: no MADT; running on the boot CPU only\n");
+		return 0;
+	}
+	if (madt_parse(madt, madt->length, madt_ids, MAX_CPUS, &mi, err, sizeof(err))) {
+		kprintf("%s; running on the boot CPU only\n", err);
+		return 0;
+	}
+	nr_listed = MIN(mi.ncpus, MAX_CPUS);
+	topology_source = "madt";
+	if (mi.truncated)
+		kprintf("smp: the MADT lists %u processors; using the first %u\n", mi.ncpus, MAX_CPUS);
+	if (mi.duplicates)
+		kprintf("smp: the MADT lists %u APIC IDs twice\n", mi.duplicates);
+	for (u32 i = 0; i < nr_listed; i++)
+		if (madt_ids[i] == bsp_apic_id)
+			return mi.lapic_phys;
+	kprintf("smp: the boot CPU (APIC ID %u) is not in the MADT; running on it only\n", bsp_apic_id);
+	nr_listed = 0;
+	return mi.lapic_phys;
+}
+
+static bool trampoline_usable(void)
+{
+	u64 start = TRAMPOLINE_PHYS, end = start + PAGE_SIZE;
+
+	if ((u64)(trampoline_end - trampoline_start) > PAGE_SIZE)
+		return false;
+	for (u32 i = 0; i < bootinfo.nmmap; i++) {
+		const struct bootinfo_mmap *m = &bootinfo.mmap[i];
+
+		if (m->type == 1 && m->addr <= start && m->addr + m->len >= end)
+			return !mm_phys_in_use(start, PAGE_SIZE);
+	}
+	return false;
+}
+
+static void ap_entry(struct percpu *p);
+
+static bool start_ap(u32 cpu, u32 apic_id)
+{
+	struct percpu *p = percpu_of(cpu);
+	struct tramp_params *tp = phys_to_virt(TRAMPOLINE_PHYS + (trampoline_params - trampoline_start));
+	u64 deadline;
+
+	memset(p, 0, sizeof(*p));
+	p->cpu = cpu;
+	p->apic_id = apic_id;
+	p->stack_top = mm_alloc_kstack(BOOT_STACK_SIZE);
+	p->df_stack_top = mm_alloc_kstack(IST_STACK_SIZE);
+	if (!p->stack_top || !p->df_stack_top) {
+		kprintf("smp: out of memory for the stacks of APIC ID %u\n", apic_id);
+		return false;
+	}
+	tp->cr3 = mm_trampoline_cr3();
+	tp->efer = EFER_LME | (mm_nx_enabled() ? EFER_NXE : 0);
+	tp->stack = p->stack_top;
+	tp->percpu = (u64)p;
+	tp->entry = (u64)ap_entry;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* parameters visible before the AP starts */
+
+	apic_send_init(apic_id);
+	tsc_delay_us(INIT_DEASSERT_DELAY_US);
+	for (int i = 0; i < 2; i++) {
+		apic_send_startup(apic_id, TRAMPOLINE_PHYS >> PAGE_SHIFT);
+		tsc_delay_us(SIPI_DELAY_US);
+		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
+			return true;
+	}
+	deadline = deadline_after_us(cfg.ap_timeout_ms * 1000);
+	while (!deadline_passed(deadline)) {
+		/* pairs with the release in ap_entry() */
+		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
+			return true;
+		cpu_relax();
+	}
+	/* Put it back into wait-for-SIPI so that it cannot wake up later in this area. */
+	apic_send_init(apic_id);
+	return false;
+}
+
+static void ap_entry(struct percpu *p)
+{
+	write_cr3(mm_kernel_cr3()); /* leave the trampoline's 1:1 map */
+	mm_cpu_init();
+	percpu_load(p);
+	gdt_load(&p->tables, p->df_stack_top);
+	idt_load();
+	apic_init_ap();
+	if (apic_read_id() != p->apic_id) {
+		/* Woken for another CPU's area (a late start-up): stay out of the way. */
+		for (;;)
+			hlt();
+	}
+	__atomic_store_n(&p->online, 1, __ATOMIC_RELEASE); /* pairs with start_ap()'s acquire */
+	smp_call_loop();
+}
+
+static void bring_up(u32 bsp_apic_id)
+{
+	u32 limit = MIN(cfg.cpus, MAX_CPUS);
+
+	for (u32 i = 0; i < nr_listed; i++) {
+		u32 id = madt_ids[i];
+
+		if (id == bsp_apic_id)
+			continue;
+		if (nr_cpus >= limit)
+			break;
+		if (!apic_x2apic_mode() && id > XAPIC_MAX_ID) {
+			kprintf("smp: APIC ID %u needs x2APIC, which this CPU lacks; left out\n", id);
+			failed_ids[nr_failed++] = id;
+			continue;
+		}
+		if (start_ap(nr_cpus, id)) {
+			cpumask_set(&cpu_online_mask, nr_cpus);
+			nr_cpus++;
+		} else {
+			kprintf("smp: APIC ID %u did not check in within %lu ms; left out\n", id,
+				cfg.ap_timeout_ms);
+			failed_ids[nr_failed++] = id;
+		}
+	}
+}
+
+void smp_init(void)
+{
+	u32 bsp_apic_id;
+	u64 lapic_phys;
+
+	cpumask_set(&cpu_online_mask, 0);
+	apic_init_bsp(0);
+	bsp_apic_id = apic_read_id();
+	percpu_bsp.apic_id = bsp_apic_id;
+	lapic_phys = read_topology(bsp_apic_id);
+	if (lapic_phys && lapic_phys != APIC_DEFAULT_PHYS && !apic_x2apic_mode())
+		apic_init_bsp(lapic_phys);
+	smp_call_init();
+	sti();
+	if (nr_listed > 1 && cfg.cpus > 1) {
+		if (trampoline_usable()) {
+			memcpy(phys_to_virt(TRAMPOLINE_PHYS), trampoline_start,
+			       trampoline_end - trampoline_start);
+			bring_up(bsp_apic_id);
+		} else {
+			kprintf("smp: page %#x for the AP trampoline is not free RAM; boot CPU only\n",
+				TRAMPOLINE_PHYS);
+		}
+	}
+	mm_trampoline_done();
+	smp_report();
+}
+
+void smp_report(void)
+{
+	char buf[RECORD_MAX];
+	struct jw w;
+
+	kprintf("smp: %u of %u CPUs online, %s mode, APIC IDs:", nr_cpus, MAX(nr_listed, 1u),
+		apic_mode_name());
+	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
+		kprintf(" %u", percpu_of(cpu)->apic_id);
+	kprintf("\n");
+	record_begin(&w, buf, sizeof(buf), "topology");
+	jw_str(&w, "source", topology_source);
+	jw_str(&w, "apic_mode", apic_mode_name());
+	jw_u64(&w, "listed", MAX(nr_listed, 1u));
+	jw_u64(&w, "online", nr_cpus);
+	jw_arr_begin(&w, "apic_ids");
+	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
+		jw_u64(&w, NULL, percpu_of(cpu)->apic_id);
+	jw_arr_end(&w);
+	jw_arr_begin(&w, "failed_apic_ids");
+	for (u32 i = 0; i < nr_failed; i++)
+		jw_u64(&w, NULL, failed_ids[i]);
+	jw_arr_end(&w);
+	record_end(&w);
+}

@@ -1,0 +1,57 @@
+/* SMP: the processors ACPI lists, brought online with INIT-SIPI-SIPI, and the conversions
+ * between the CPU identities. Three identities never mix: `cpu` (dense index, 0 = boot CPU),
+ * `apic_id`, and (with Hyper-V) `vp_index`; convert only through the functions here. */
+#ifndef SMP_SMP_H
+#define SMP_SMP_H
+
+/* AP start-up page (below 1 MiB, page aligned; the SIPI vector is its page number) and the
+ * trampoline's parameter block, shared with smp/trampoline.S. */
+#define TRAMPOLINE_PHYS 0x8000
+#define TP_CR3 0     /* u32: page table for the climb (maps low memory 1:1) */
+#define TP_EFER 4    /* u32: EFER bits to set (LME, and NXE when the boot CPU has it) */
+#define TP_STACK 8   /* u64: the AP's stack top */
+#define TP_PERCPU 16 /* u64: its struct percpu, passed to ap_entry() */
+#define TP_ENTRY 24  /* u64: ap_entry */
+#define TP_SIZE 32
+
+#ifndef __ASSEMBLER__
+#include "kernel/types.h"
+#include "smp/cpumask.h"
+#include "smp/percpu.h"
+
+#define INVALID_CPU 0xffffffffu
+#define INVALID_APIC_ID 0xffffffffu
+
+struct tramp_params {
+	u32 cr3, efer;
+	u64 stack, percpu, entry;
+} __attribute__((packed));
+_Static_assert(sizeof(struct tramp_params) == TP_SIZE, "trampoline parameter block");
+
+extern u32 nr_cpus;                 /* CPUs online: dense indices 0 .. nr_cpus - 1 */
+extern struct cpumask cpu_online_mask;
+
+u32 cpu_to_apic_id(u32 cpu);      /* INVALID_APIC_ID for a CPU that is not online */
+u32 apic_id_to_cpu(u32 apic_id);  /* INVALID_CPU for an APIC ID that is not online */
+static inline u32 smp_cpu(void)
+{
+	return this_cpu()->cpu;
+}
+
+void smp_init(void);  /* topology from the MADT, APIC, bring-up; prints the topology */
+void smp_report(void); /* the topology record */
+
+/* Cross-CPU calls (smp/call.c): run fn(arg) on every CPU in `targets` (the caller too, if it is
+ * in the set) in thread context with interrupts on, and wait for all of them. Returns 0, or
+ * -ETIMEDOUT after timeout_us, naming the CPUs that did not answer (also left in *late). */
+int smp_call(const struct cpumask *targets, smp_call_fn fn, void *arg, u64 timeout_us,
+	     struct cpumask *late);
+/* Start without waiting (the caller must not be a target); smp_call_wait() finishes it. */
+int smp_call_start(const struct cpumask *targets, smp_call_fn fn, void *arg);
+int smp_call_wait(u64 timeout_us, struct cpumask *late);
+void smp_call_init(void);
+__attribute__((noreturn)) void smp_call_loop(void); /* what an idle AP runs */
+void smp_call_poll(void);                           /* serve pending calls now */
+#endif
+
+#endif
