@@ -162,14 +162,21 @@ static int parse_mb2(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, ch
 	return fail(err, elen, "multiboot2: no end tag within %u bytes", total);
 }
 
+/* A NUL-terminated string of at most MB1_MAX_STRING bytes at phys, mapped byte by byte so
+ * that a short string just below the end of mapped memory is still found. */
 static const char *mb1_string(u32 phys, bootinfo_map_fn map)
 {
-	/* The string may end near the top of mapped memory: try a page, then shorter reads. */
-	for (u32 len = MB1_MAX_STRING; len >= 16; len /= 4) {
-		const char *s = map(phys, len);
+	const char *s = map(phys, 1);
 
-		if (s && strnlen(s, len) < len)
-			return s;
+	if (!s)
+		return NULL;
+	for (u32 len = 1; len <= MB1_MAX_STRING; len++) {
+		const char *c = map(phys, len);
+
+		if (!c)
+			return NULL;
+		if (!c[len - 1])
+			return c;
 	}
 	return NULL;
 }
@@ -177,23 +184,28 @@ static const char *mb1_string(u32 phys, bootinfo_map_fn map)
 static int parse_mb1(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, char *err, size_t elen)
 {
 	const struct mb1_info *mi = map(info_phys, sizeof(*mi));
+	const char *s;
 
 	if (!mi)
 		return fail(err, elen, "multiboot: information at %#lx is not mapped", info_phys);
 	add_used(bi, info_phys, sizeof(*mi));
-	if ((mi->flags & MB1_INFO_CMDLINE) && !(bi->cmdline = mb1_string(mi->cmdline, map)))
+	if ((mi->flags & MB1_INFO_CMDLINE) && !(s = mb1_string(mi->cmdline, map)))
 		return fail(err, elen, "multiboot: command line at %#x unreadable or unterminated",
 			    mi->cmdline);
-	if (mi->flags & MB1_INFO_CMDLINE)
-		add_used(bi, mi->cmdline, strlen(bi->cmdline) + 1);
-	if ((mi->flags & MB1_INFO_LOADER_NAME) && !(bi->loader = mb1_string(mi->boot_loader_name, map)))
+	if (mi->flags & MB1_INFO_CMDLINE) {
+		bi->cmdline = s;
+		add_used(bi, mi->cmdline, strlen(s) + 1);
+	}
+	if ((mi->flags & MB1_INFO_LOADER_NAME) && !(s = mb1_string(mi->boot_loader_name, map)))
 		return fail(err, elen, "multiboot: loader name at %#x unreadable or unterminated",
 			    mi->boot_loader_name);
-	if (mi->flags & MB1_INFO_LOADER_NAME)
-		add_used(bi, mi->boot_loader_name, strlen(bi->loader) + 1);
+	if (mi->flags & MB1_INFO_LOADER_NAME) {
+		bi->loader = s;
+		add_used(bi, mi->boot_loader_name, strlen(s) + 1);
+	}
 	if (mi->flags & MB1_INFO_MMAP) {
 		const u8 *p = map(mi->mmap_addr, mi->mmap_length);
-		u32 off = 0;
+		u64 off = 0; /* 64-bit: a corrupt entry size must not wrap it back */
 
 		if (!p)
 			return fail(err, elen, "multiboot: memory map at %#x (%u bytes) not mapped",
@@ -202,7 +214,7 @@ static int parse_mb1(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, ch
 			const struct mb1_mmap_entry *e = (const void *)(p + off);
 
 			if (e->size < 20)
-				return fail(err, elen, "multiboot: memory map entry at offset %u has size %u",
+				return fail(err, elen, "multiboot: memory map entry at offset %lu has size %u",
 					    off, e->size);
 			add_mmap(bi, e->addr, e->len, e->type);
 			off += e->size + 4;

@@ -59,6 +59,7 @@ int acpi_parse_s5(const u8 *aml, size_t len, u8 *slp_typ_a, u8 *slp_typ_b)
 	for (const u8 *p = aml; p + 4 <= end; p++) {
 		const u8 *q = p + 4;
 		int n;
+		u8 num;
 
 		if (memcmp(p, "_S5_", 4))
 			continue;
@@ -68,16 +69,16 @@ int acpi_parse_s5(const u8 *aml, size_t len, u8 *slp_typ_a, u8 *slp_typ_b)
 			continue;
 		if (q >= end || *q++ != AML_PACKAGE_OP)
 			continue;
-		if (q >= end)
+		/* PkgLength: lead byte bits 7:6 count the bytes that follow; then NumElements. */
+		if (q >= end || (size_t)(end - q) < 2u + (*q >> 6))
 			return -1;
-		q += 1 + (*q >> 6); /* PkgLength: lead byte bits 7:6 count the bytes that follow */
-		q++;                /* NumElements */
-		n = aml_small_int(q, end, slp_typ_a);
-		if (n < 0)
+		num = q[1 + (*q >> 6)];
+		q += 2 + (*q >> 6);
+		if (num < 1 || (n = aml_small_int(q, end, slp_typ_a)) < 0)
 			return -1;
-		n = aml_small_int(q + n, end, slp_typ_b);
-		if (n < 0)
-			*slp_typ_b = 0; /* a one-element package: SLP_TYPb unused */
+		*slp_typ_b = 0; /* a one-element package: SLP_TYPb unused */
+		if (num >= 2 && aml_small_int(q + n, end, slp_typ_b) < 0)
+			return -1;
 		return 0;
 	}
 	return -1;

@@ -46,12 +46,21 @@ static inline bool cpumask_empty(const struct cpumask *m)
 			return false;
 	return true;
 }
+/* Bits set in x (without libgcc's __popcountdi2: the kernel does not link libgcc). */
+static inline u32 popcount64(u64 x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555ull);
+	x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (x * 0x0101010101010101ull) >> 56;
+}
+
 static inline u32 cpumask_weight(const struct cpumask *m)
 {
 	u32 n = 0;
 
 	for (int i = 0; i < CPUMASK_WORDS; i++)
-		n += __builtin_popcountll(m->bits[i]);
+		n += popcount64(m->bits[i]);
 	return n;
 }
 /* The first CPU >= from in m, or MAX_CPUS. */

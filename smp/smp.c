@@ -198,6 +198,7 @@ void smp_init(void)
 		}
 	}
 	mm_trampoline_done();
+	apic_timer_calibrate();
 	smp_report();
 }
 
@@ -216,6 +217,7 @@ void smp_report(void)
 	jw_str(&w, "apic_mode", apic_mode_name());
 	jw_u64(&w, "listed", MAX(nr_listed, 1u));
 	jw_u64(&w, "online", nr_cpus);
+	jw_u64(&w, "apic_timer_ticks_per_ms", apic_timer_ticks_per_ms());
 	jw_arr_begin(&w, "apic_ids");
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		jw_u64(&w, NULL, percpu_of(cpu)->apic_id);

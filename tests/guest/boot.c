@@ -25,7 +25,7 @@ static void test_cpu_state(struct test_ctx *t)
 {
 	CHECK(t, this_cpu() == &percpu_bsp && this_cpu()->self == this_cpu(), "this_cpu() is the boot CPU");
 	CHECK(t, read_cr0() & CR0_WP, "CR0.WP set: the kernel honours read-only pages");
-	CHECK(t, !(read_rflags() & RFLAGS_IF), "interrupts are off");
+	CHECK(t, read_rflags() & RFLAGS_IF, "interrupts are on (IPIs can arrive)");
 	CHECK(t, (read_cr3() & ~0xfffull) != 0, "CR3 holds a page table");
 }
 SELFTEST(cpu_state, "control registers and per-CPU data as set up", test_cpu_state);

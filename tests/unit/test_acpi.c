@@ -403,6 +403,17 @@ static void test_s5_truncated(void **state)
 	assert_int_equal(S5("\x08_S5_\x12\x07\x04\x0b\x05\x00\x0a\x05\x00\x00"), -1);
 }
 
+/* Regression: a package cut after its first value, or with a second value in an encoding
+ * we do not read, must be rejected rather than reported with SLP_TYPb = 0. */
+static void test_s5_second_value_missing(void **state)
+{
+	(void)state;
+	assert_int_equal(S5("\x08_S5_\x12\x06\x04\x0a\x05"), -1);
+	assert_int_equal(S5("\x08_S5_\x12\x06\x04\x0a\x05\x0a"), -1);
+	assert_int_equal(S5("\x08_S5_\x12\x08\x04\x0a\x05\x0c\x05\x00\x00\x00"), -1);
+	assert_int_equal(S5("\x08_S5_\x12\x04\x00"), -1); /* no elements */
+}
+
 static void test_s5_absent(void **state)
 {
 	(void)state;
@@ -481,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_s5_long_pkglength),
 		cmocka_unit_test(test_s5_decoys),
 		cmocka_unit_test(test_s5_truncated),
+		cmocka_unit_test(test_s5_second_value_missing),
 		cmocka_unit_test(test_s5_absent),
 		cmocka_unit_test(test_real_dsdt),
 	};

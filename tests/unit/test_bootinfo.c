@@ -1025,19 +1025,12 @@ static void test_mb1_bad_strings(void **state)
 	assert_string_equal(bi.cmdline, "mode=info");
 }
 
-/*
- * KNOWN BUG in boot/bootinfo.c, so skipped: when the Multiboot v1 command line is unmapped or
- * unterminated, parse_mb1() stores mb1_string()'s NULL in bi->cmdline and returns -1, and
- * bootinfo_parse() then calls skip_image_path(NULL), which dereferences NULL (UBSan: "load of
- * null pointer" at the first `while (*end == ' ')`; a page fault in the kernel) instead of
- * returning the error. Remove the skip() once fixed.
- */
+/* Regression: an unmapped or unterminated Multiboot v1 command line is rejected and leaves
+ * cmdline and args non-NULL (they were once left NULL and dereferenced). */
 static void test_mb1_bad_cmdline(void **state)
 {
 	(void)state;
 	struct mb1_info *mi = mb1();
-
-	skip();
 
 	mi->flags = MB1_INFO_CMDLINE;
 	mi->cmdline = 0x2000; /* not mapped */
