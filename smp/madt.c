@@ -34,17 +34,54 @@ static u32 rd32(const u8 *p)
 	return v;
 }
 
-static void add_cpu(u32 apic_id, u32 flags, u32 *ids, u32 max, struct madt_info *info)
+static bool usable(u32 flags)
 {
-	if (!(flags & (MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE))) {
+	return flags & (MADT_LAPIC_ENABLED | MADT_LAPIC_ONLINE_CAPABLE);
+}
+
+/* The APIC ID and flags of a processor entry; false for other entry types. */
+static bool entry_cpu(const u8 *e, u32 *apic_id, u32 *flags)
+{
+	if (e[0] == MADT_TYPE_LOCAL_APIC) {
+		const struct madt_lapic *l = (const void *)e;
+
+		*apic_id = l->apic_id, *flags = l->flags;
+		return true;
+	}
+	if (e[0] == MADT_TYPE_LOCAL_X2APIC) {
+		const struct madt_x2apic *x = (const void *)e;
+
+		*apic_id = x->x2apic_id, *flags = x->flags;
+		return true;
+	}
+	return false;
+}
+
+/* Did a usable entry before offset `end` (already validated) list this APIC ID? Looks at the
+ * table rather than the caller's array, which may have been too small to hold them all. */
+static bool listed_before(const u8 *t, u32 end, u32 apic_id)
+{
+	for (u32 off = MADT_HEADER_LEN; off < end; off += t[off + 1]) {
+		u32 id, flags;
+
+		if (entry_cpu(t + off, &id, &flags) && usable(flags) && id == apic_id)
+			return true;
+	}
+	return false;
+}
+
+static void add_cpu(const u8 *t, u32 off, u32 *ids, u32 max, struct madt_info *info)
+{
+	u32 apic_id, flags;
+
+	entry_cpu(t + off, &apic_id, &flags);
+	if (!usable(flags)) {
 		info->disabled++;
 		return;
 	}
-	for (u32 i = 0; i < MIN(info->ncpus, max); i++) {
-		if (ids[i] == apic_id) {
-			info->duplicates++;
-			return;
-		}
+	if (listed_before(t, off, apic_id)) {
+		info->duplicates++;
+		return;
 	}
 	if (info->ncpus < max)
 		ids[info->ncpus] = apic_id;
@@ -76,7 +113,9 @@ int madt_parse(const void *table, u32 len, u32 *apic_ids, u32 max_cpus, struct m
 
 	memset(info, 0, sizeof(*info));
 	if (len < MADT_HEADER_LEN || memcmp(t, "APIC", 4) || rd32(t + 4) != len) {
-		ksnprintf(err, err_len, "madt: bad header (signature %.4s, length %u)", (const char *)t, len);
+		/* The signature in hex: its bytes may be anything, including a newline. */
+		ksnprintf(err, err_len, "madt: bad header (signature %#x, length %u, table %u bytes)",
+			  len >= 4 ? rd32(t) : 0, len >= 8 ? rd32(t + 4) : 0, len);
 		return -1;
 	}
 	info->lapic_phys = rd32(t + 36);
@@ -89,17 +128,10 @@ int madt_parse(const void *table, u32 len, u32 *apic_ids, u32 max_cpus, struct m
 				  len - off >= 2 ? e->type : 0, len - off >= 2 ? e->length : 0);
 			return -1;
 		}
-		if (e->type == MADT_TYPE_LOCAL_APIC) {
-			const struct madt_lapic *l = (const void *)e;
-
-			add_cpu(l->apic_id, l->flags, apic_ids, max_cpus, info);
-		} else if (e->type == MADT_TYPE_LOCAL_X2APIC) {
-			const struct madt_x2apic *x = (const void *)e;
-
-			add_cpu(x->x2apic_id, x->flags, apic_ids, max_cpus, info);
-		} else if (e->type == MADT_TYPE_LAPIC_ADDR_OVERRIDE) {
+		if (e->type == MADT_TYPE_LOCAL_APIC || e->type == MADT_TYPE_LOCAL_X2APIC)
+			add_cpu(t, off, apic_ids, max_cpus, info);
+		else if (e->type == MADT_TYPE_LAPIC_ADDR_OVERRIDE)
 			info->lapic_phys = ((const struct madt_lapic_override *)e)->address;
-		}
 		off += e->length;
 	}
 	if (!info->ncpus) {
