@@ -44,7 +44,7 @@ KERNEL_SRCS := $(PURE_SRCS) \
 	boot/entry.S kernel/font.S kernel/isr.S \
 	kernel/main.c kernel/string.c kernel/console.c kernel/uart.c kernel/fbcon.c kernel/vgacon.c \
 	kernel/gdt.c kernel/trap.c kernel/exit.c kernel/acpi.c kernel/options.c kernel/selftest.c \
-	kernel/record.c kernel/time.c mm/early.c mm/mm.c \
+	kernel/record.c kernel/time.c mm/early.c mm/mm.c mm/flush.c mm/aspace.c \
 	smp/percpu.c smp/apic.c smp/trampoline.S smp/smp.c smp/call.c smp/ipibench.c smp/tsc_sync.c \
 	$(wildcard tests/guest/*.c)
 

@@ -108,7 +108,7 @@ const struct screen_ops *fbcon_init(const struct bootinfo *bi)
 		return NULL;
 	if (psf_load(&fb.font, font_psf, font_psf_end - font_psf))
 		return NULL;
-	fb.base = (u8 *)phys_map_range(f->addr, size);
+	fb.base = mm_map_wc(f->addr, size);
 	if (!fb.base || f->width < fb.font.width || f->height < fb.font.height)
 		return NULL;
 	fb.pitch = f->pitch, fb.width = f->width, fb.height = f->height;

@@ -181,10 +181,11 @@ void kmain(u32 magic, u32 info_phys)
 	idt_init();                                          /* every exception is reported */
 	mm_early_init();                                     /* W^X image, guard pages */
 	parse_boot_info(magic, info_phys);                   /* Multiboot2 or v1 → bootinfo */
+	mm_cpu_init();                                       /* PAT, global pages, PCIDs */
+	mm_init(&bootinfo);                                  /* frames, direct map, page tables */
 	console_init_screen(&bootinfo);                      /* framebuffer or VGA text */
 	kprintf("\ntlbstorm %s: TLB shootdown benchmark\n", TLBSTORM_VERSION);
 	options_parse(bootinfo.args);                        /* usage errors end here */
-	mm_init(&bootinfo);                                  /* frames, kernel page table */
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
 	time_init();                                         /* TSC frequency */

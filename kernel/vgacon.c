@@ -55,7 +55,7 @@ const struct screen_ops *vgacon_init(const struct bootinfo *bi)
 	} else if (bi->efi) {
 		return NULL; /* UEFI without a framebuffer: there is no VGA text mode */
 	}
-	vga.cells = (volatile u16 *)phys_map_range(phys, (u64)vga.cols * vga.rows * 2);
+	vga.cells = mm_map_mmio(phys, (u64)vga.cols * vga.rows * 2);
 	if (!vga.cells || !vga.cols || !vga.rows)
 		return NULL;
 	for (u32 i = 0; i < vga.cols * vga.rows; i++)

@@ -7,15 +7,26 @@
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"
+#include "boot/multiboot2.h"
+#include "mm/flush.h"
 #include "mm/frame.h"
 #include "mm/pt.h"
 
 #define MAX_RANGES 128
+#define GIB (1ull << 30)
+#define LOW_4G (4 * GIB)
+#define MSR_PAT 0x277
+/* PAT entries (SDM 3A 11.12.2): 0 WB, 1 WC, 2 UC-, 3 UC, repeated. PTE PWT selects entry 1
+ * (write-combining, for the framebuffer), PCD|PWT entry 3 (uncached, for device registers). */
+#define PAT_VALUE 0x0007010600070106ull
+#define PTE_CACHE_WC PTE_PWT
+#define PTE_CACHE_UC (PTE_PCD | PTE_PWT)
+#define CPUID_80000001_EDX_GBPAGES CPUID_80000001_EDX_PDPE1GB
 #define MAX_RESERVED (BOOTINFO_MAX_USED + 4)
 #define LOW_MEMORY_END 0x100000 /* real-mode area, BIOS data, the AP trampoline */
 
 extern u64 boot_pml4[512];
-extern const char __kernel_phys_start[], __kernel_phys_end[];
+extern const char __kernel_phys_start[], __kernel_phys_end[], __text_start[], __rodata_end[];
 
 static struct frame_pool pool;
 static struct phys_range ranges[MAX_RANGES];
@@ -71,6 +82,84 @@ bool mm_phys_in_use(paddr_t pa, u64 len)
 	return false;
 }
 
+static u64 nx(void)
+{
+	return mm_nx_enabled() ? PTE_NX : 0;
+}
+
+static bool gb_pages(void)
+{
+	return cpuid_eax(0x80000000) >= 0x80000001 &&
+	       (cpuid_edx(0x80000001) & CPUID_80000001_EDX_GBPAGES);
+}
+
+/* Map [start, end) of physical memory at DIRECT_MAP_BASE in dm with the largest pages that fit. */
+static int map_linear(struct pt *dm, u64 start, u64 end, u64 flags, bool gb)
+{
+	while (start < end) {
+		u64 size = PAGE_SIZE;
+
+		if (gb && !(start % GIB) && end - start >= GIB)
+			size = GIB;
+		else if (!(start % LARGE_PAGE_SIZE) && end - start >= LARGE_PAGE_SIZE)
+			size = LARGE_PAGE_SIZE;
+		if (pt_map(dm, DIRECT_MAP_BASE + start, start, size, flags))
+			return -1;
+		start += size;
+	}
+	return 0;
+}
+
+static u64 ram_end(const struct bootinfo *bi)
+{
+	u64 end = 0;
+
+	for (u32 i = 0; i < bi->nmmap; i++) {
+		const struct bootinfo_mmap *m = &bi->mmap[i];
+
+		if (m->type == MB_MEMORY_AVAILABLE || m->type == MB_MEMORY_ACPI_RECLAIMABLE ||
+		    m->type == MB_MEMORY_NVS)
+			end = MAX(end, m->addr + m->len);
+	}
+	return end;
+}
+
+/* The final direct map: the low 4 GiB whole (firmware tables sit in reserved ranges there) and
+ * every RAM range above, in 1 GiB pages where the CPU has them, else 2 MiB; the image's text
+ * and rodata are read-only through it too. Built in a scratch table, then switched in. */
+static void build_direct_map(const struct bootinfo *bi)
+{
+	u64 flags = PTE_W | PTE_G | nx(), text = kimg_to_phys(__text_start), ro_end = kimg_to_phys(__rodata_end);
+	u64 end = ALIGN_UP(MAX(ram_end(bi), LOW_4G), (u64)PAGE_SIZE), slots;
+	bool gb = gb_pages();
+	struct pt dm;
+	u64 *src, *dst = boot_pml4;
+	int err = pt_init(&dm, &kernel_pt_ops);
+
+	err = err ?: map_linear(&dm, 0, text, flags, gb);
+	err = err ?: map_linear(&dm, text, ro_end, flags & ~PTE_W, gb);
+	err = err ?: map_linear(&dm, ro_end, LOW_4G, flags, gb);
+	for (u32 i = 0; i < bi->nmmap && !err; i++) {
+		const struct bootinfo_mmap *m = &bi->mmap[i];
+		u64 a = MAX(ALIGN_DOWN(m->addr, (u64)PAGE_SIZE), LOW_4G), b = ALIGN_UP(m->addr + m->len, (u64)PAGE_SIZE);
+
+		if ((m->type == MB_MEMORY_AVAILABLE || m->type == MB_MEMORY_ACPI_RECLAIMABLE ||
+		     m->type == MB_MEMORY_NVS) && b > a)
+			err = map_linear(&dm, a, b, flags, gb);
+	}
+	if (err) {
+		kprintf("mm: cannot build the direct map; keeping the boot mapping of 4 GiB\n");
+		return;
+	}
+	src = phys_to_virt(dm.root);
+	slots = (end + (512 * GIB) - 1) / (512 * GIB);
+	for (u64 i = 0; i < slots; i++)
+		dst[DIRECT_MAP_PML4_SLOT + i] = src[DIRECT_MAP_PML4_SLOT + i];
+	flush_all();
+	direct_map_end = end;
+	kprintf("mm: direct map of %lu MiB in %s pages\n", end >> 20, gb ? "1 GiB" : "2 MiB");
+}
+
 /* Where the bitmap goes: the first usable range above the image with room for it. */
 static paddr_t place_bitmap(u64 bytes)
 {
@@ -101,6 +190,7 @@ void mm_init(const struct bootinfo *bi)
 	}
 	kernel_pt.root = kimg_to_phys(boot_pml4);
 	kernel_pt.ops = &kernel_pt_ops;
+	build_direct_map(bi);
 	kprintf("mm: %lu MiB in %zu ranges%s, %lu MiB free\n", frame_total(&pool) >> 8, nranges,
 		overflow ? " (map truncated)" : "", frame_free_count(&pool) >> 8);
 }
@@ -126,8 +216,7 @@ static int map_fresh(u64 va, u64 pages)
 	for (u64 i = 0; i < pages; i++) {
 		paddr_t pa = table_alloc(NULL);
 
-		if (!pa || pt_map(&kernel_pt, va + i * PAGE_SIZE, pa, PAGE_SIZE,
-				  PTE_W | PTE_G | (mm_nx_enabled() ? PTE_NX : 0)))
+		if (!pa || pt_map(&kernel_pt, va + i * PAGE_SIZE, pa, PAGE_SIZE, PTE_W | PTE_G | nx()))
 			return -1;
 	}
 	return 0;
@@ -148,7 +237,7 @@ u64 mm_alloc_kstack(u64 size)
 	return top;
 }
 
-void *mm_map_mmio(paddr_t pa, u64 len)
+static void *map_device(paddr_t pa, u64 len, u64 cache)
 {
 	u64 first = ALIGN_DOWN(pa, (u64)PAGE_SIZE), pages = (ALIGN_UP(pa + len, (u64)PAGE_SIZE) - first) / PAGE_SIZE;
 	u64 va = 0;
@@ -158,7 +247,7 @@ void *mm_map_mmio(paddr_t pa, u64 len)
 		va = mmio_next;
 		for (u64 i = 0; i < pages; i++)
 			if (pt_map(&kernel_pt, va + i * PAGE_SIZE, first + i * PAGE_SIZE, PAGE_SIZE,
-				   PTE_W | PTE_PCD | PTE_PWT | PTE_G | (mm_nx_enabled() ? PTE_NX : 0)))
+				   PTE_W | cache | PTE_G | nx()))
 				va = 0;
 		if (va)
 			mmio_next += pages * PAGE_SIZE;
@@ -181,8 +270,20 @@ void mm_trampoline_done(void)
 	tramp_pml4[0] = 0;
 }
 
+void *mm_map_mmio(paddr_t pa, u64 len)
+{
+	return map_device(pa, len, PTE_CACHE_UC);
+}
+
+void *mm_map_wc(paddr_t pa, u64 len)
+{
+	return map_device(pa, len, PTE_CACHE_WC);
+}
+
 void mm_cpu_init(void)
 {
+	wrmsr(MSR_PAT, PAT_VALUE);
 	if (cpuid_edx(1) & CPUID_1_EDX_PGE)
 		write_cr4(read_cr4() | CR4_PGE);
+	flush_init_cpu();
 }

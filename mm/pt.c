@@ -70,7 +70,7 @@ static bool pt_is_leaf(u64 v, int level)
 	return level == 1 || (level <= 3 && (v & PTE_PS));
 }
 
-/* The leaf level (1 or 2) of a map/unmap/protect request, or 0 if the request is malformed. */
+/* The leaf level (1, 2 or 3) of a request of this size at va, or 0 if it is malformed. */
 static int pt_leaf_level(u64 va, u64 size)
 {
 	int level;
@@ -79,6 +79,8 @@ static int pt_leaf_level(u64 va, u64 size)
 		level = 1;
 	else if (size == LARGE_PAGE_SIZE)
 		level = 2;
+	else if (size == PT_HUGE_PAGE_SIZE)
+		level = 3;
 	else
 		return 0;
 	if ((va & (size - 1)) || !pt_canonical(va))
@@ -181,10 +183,28 @@ int pt_map(struct pt *pt, u64 va, paddr_t pa, u64 size, u64 flags)
 			return err;
 	}
 	e = pt_table(pt, table) + pt_index(va, leaf);
-	/* a present PDE is either a 2 MiB page or a page table: both mean va is taken */
+	/* a present PDE or PDPTE is a large page or a table: either way va is taken */
 	if (pt_read(e) & PTE_P)
 		return -EEXIST;
-	pt_write(e, pa | flags | PTE_P | (leaf == 2 ? PTE_PS : 0));
+	pt_write(e, pa | flags | PTE_P | (leaf >= 2 ? PTE_PS : 0));
+	return 0;
+}
+
+int pt_replace(struct pt *pt, u64 va, u64 size, paddr_t pa, u64 *old_pte)
+{
+	struct pt_path path;
+	int level = pt_find(pt, va, size, &path);
+	u64 old;
+
+	if (level < 0)
+		return level;
+	if ((pa & (size - 1)) || (pa & ~PT_ADDR_MASK))
+		return -EINVAL;
+	/* One store: a walker sees the old page or the new one, never a hole. */
+	old = __atomic_exchange_n(path.entry[level], (path.val[level] & ~PT_ADDR_MASK) | pa,
+				  __ATOMIC_RELEASE);
+	if (old_pte)
+		*old_pte = old;
 	return 0;
 }
 

@@ -11,7 +11,7 @@
 #define PT_ENTRIES 512
 #define PT_ADDR_MASK 0x000ffffffffff000ULL /* bits 51:12 of an entry */
 #define PT_KERNEL_SLOT 256                 /* first PML4 slot of the shared kernel half */
-#define PT_HUGE_PAGE_SIZE 0x40000000ULL    /* 1 GiB: only reported by pt_lookup() */
+#define PT_HUGE_PAGE_SIZE 0x40000000ULL    /* 1 GiB: the direct map uses them where the CPU can */
 
 /* How the page-table code gets at memory; it never assumes a particular mapping. */
 struct pt_ops {
@@ -39,7 +39,7 @@ int pt_init(struct pt *pt, const struct pt_ops *ops);
 /* Copy PML4 slots 256..511 so dst shares src's kernel half (the lower-level tables themselves). */
 void pt_share_kernel_half(struct pt *dst, const struct pt *src);
 
-/* Map [va, va + size) to pa. size is PAGE_SIZE or LARGE_PAGE_SIZE; flags are PTE_W, PTE_U,
+/* Map [va, va + size) to pa. size is PAGE_SIZE, LARGE_PAGE_SIZE or PT_HUGE_PAGE_SIZE; flags are PTE_W, PTE_U,
  * PTE_PWT, PTE_PCD, PTE_G, PTE_NX, PTE_A, PTE_D (PTE_P is implied and tolerated).
  * -EINVAL bad arguments, -EEXIST something already covers va (including an empty page table left
  * where a 2 MiB page should go), -ENOMEM out of tables. */
@@ -54,6 +54,11 @@ int pt_unmap(struct pt *pt, u64 va, u64 size, u64 *old_pte, struct pt_freelist *
 /* Atomically change the entry of the mapping of exactly size at va to (old | set) & ~clear.
  * P, PS and the address bits are not changeable (-EINVAL). Errors as pt_unmap(). */
 int pt_protect(struct pt *pt, u64 va, u64 size, u64 set, u64 clear, u64 *old_pte);
+
+/* Point the mapping of exactly size at va to pa, keeping its flags, with one atomic store (the
+ * remap of a stress worker: readers must never see it unmapped). Old entry to *old_pte.
+ * Errors as pt_unmap(), and -EINVAL for a misaligned pa. */
+int pt_replace(struct pt *pt, u64 va, u64 size, paddr_t pa, u64 *old_pte);
 
 /* Translate va: its physical address, the leaf entry and the page size (4 KiB, 2 MiB or 1 GiB);
  * any output may be NULL. -ENOENT not mapped, -EINVAL non-canonical va. */

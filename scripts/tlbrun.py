@@ -15,13 +15,11 @@ serial pump, the pause/screendump protocol, timeouts and the verdict logic are s
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
 import re
 import selectors
-import shlex
 import shutil
 import signal
 import socket
@@ -105,7 +103,7 @@ class RunConfig:
     cpu_flags: str = ""               # ",a,b" appended to the model
     smp: int = 2
     memory: int = 512                 # MiB
-    machine: str = "q35"              # q35 | pc
+    machine: str = "q35"              # q35 | pc, optionally with properties ("q35,a=b")
     timeout: float = 120.0            # seconds, from QEMU start
     cmdline: str = ""                 # kernel command line
     log: Optional[str] = None         # None = build/logs/<timestamp>-<firmware>.log
@@ -382,8 +380,9 @@ def validate_config(config: RunConfig) -> None:
         raise HostError(f"unknown firmware {config.firmware!r} (valid: {', '.join(FIRMWARES)})")
     if config.accel not in ACCELS:
         raise HostError(f"unknown accel {config.accel!r} (valid: {', '.join(ACCELS)})")
-    if config.machine not in MACHINES:
-        raise HostError(f"unknown machine {config.machine!r} (valid: {', '.join(MACHINES)})")
+    if config.machine.split(",", 1)[0] not in MACHINES:
+        raise HostError(f"unknown machine {config.machine!r} (valid: {', '.join(MACHINES)}, "
+                        f"optionally with properties, e.g. q35,kernel-irqchip=split)")
     if config.platform not in PLATFORMS:
         raise HostError(f"unknown platform {config.platform!r} "
                         f"(valid: {', '.join(sorted(PLATFORMS))})")
@@ -691,7 +690,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _summary(res: RunResult, reason: Optional[str]) -> str:
+def _summary(res: RunResult) -> str:
     where = (f"[{res.accel}, {res.firmware}, {res.machine}, {res.smp} vCPU"
              f"{'s' if res.smp != 1 else ''}, {res.memory} MiB]")
     if res.verdict is not None:
@@ -803,7 +802,8 @@ def run(config: RunConfig) -> RunResult:
                 res.timed_out = True
         if res.timed_out:
             _kill_group(proc)
-            say(f"run: timeout after {config.timeout:g} s")
+            res.error = f"timeout after {config.timeout:g} s"
+            say(f"run: {res.error}")
         parser.finish()
         if echo is not None and hasattr(echo, "isatty") and echo.isatty():
             echo.write(b"\x1b[0m\x1b[?25h")  # undo GRUB's terminal state
@@ -838,7 +838,7 @@ def run(config: RunConfig) -> RunResult:
                 for line in res.qemu_stderr.rstrip().splitlines():
                     say(f"  {line}")
         res.duration_s = time.monotonic() - t0
-        res.summary = _summary(res, reason)
+        res.summary = _summary(res)
         say(res.summary)
         return res
     except BaseException:

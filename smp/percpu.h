@@ -4,6 +4,7 @@
 
 #include "kernel/gdt.h"
 #include "kernel/types.h"
+#include "mm/aspace.h"
 #include "smp/cpumask.h"
 
 #define CACHE_LINE 64
@@ -33,6 +34,7 @@ struct percpu {
 	bool call_deaf;        /* test hook: ignore incoming calls (smp/call.c) */
 	u64 timer_ticks;       /* APIC timer interrupts taken */
 	struct cpu_tables tables; /* GDT and TSS */
+	struct aspace_cpu as;     /* address space loaded, TLB generations seen (mm/aspace.c) */
 	/* Senders with a request for this CPU; other CPUs set bits, this CPU clears them. */
 	struct cpumask call_inbox __attribute__((aligned(CACHE_LINE)));
 	struct call_request call_out;

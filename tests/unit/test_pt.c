@@ -262,6 +262,81 @@ static void test_lookup_1g(void **state)
 	assert_int_equal(sim_live, 0);
 }
 
+/* 1 GiB pages through pt_map() (for the direct map, where the CPU has them). */
+static void test_map_1g(void **state)
+{
+	(void)state;
+	struct pt pt = new_pt();
+	struct pt_freelist fl = { 0 };
+	u64 va = 0x40000000, pa = 0x000fffffc0000000ULL, old = 0;
+
+	assert_int_equal(pt_map(&pt, va, pa, PT_HUGE_PAGE_SIZE, PTE_W | PTE_NX), 0);
+	assert_int_equal(sim_live, 2); /* the root and a PDPT */
+	expect_lookup(&pt, va + 0x3fffffff, pa + 0x3fffffff, pa | PTE_P | PTE_W | PTE_NX | PTE_PS,
+		      PT_HUGE_PAGE_SIZE);
+	assert_int_equal(pt_map(&pt, va + P2M, 0, P2M, 0), -EEXIST);
+	assert_int_equal(pt_map(&pt, va + P4K, 0, P4K, 0), -EEXIST);
+	assert_int_equal(pt_map(&pt, va, 0, PT_HUGE_PAGE_SIZE, 0), -EEXIST);
+	assert_int_equal(pt_unmap(&pt, va, P2M, NULL, &fl), -EINVAL);
+	assert_int_equal(pt_map(&pt, va + P2M, 0, PT_HUGE_PAGE_SIZE, 0), -EINVAL);
+	assert_int_equal(pt_map(&pt, 0x80000000, P2M, PT_HUGE_PAGE_SIZE, 0), -EINVAL);
+	assert_int_equal(pt_protect(&pt, va, PT_HUGE_PAGE_SIZE, 0, PTE_W, &old), 0);
+	assert_int_equal(old, pa | PTE_P | PTE_W | PTE_NX | PTE_PS);
+
+	/* over a PD with an entry */
+	assert_int_equal(pt_map(&pt, 0x80000000 + 0x7ff000, 0, P4K, 0), 0);
+	assert_int_equal(pt_map(&pt, 0x80000000, 0, PT_HUGE_PAGE_SIZE, 0), -EEXIST);
+
+	/* the last leaf of the PDPT goes: the PDPT with it */
+	assert_int_equal(pt_unmap(&pt, 0x80000000 + 0x7ff000, P4K, NULL, &fl), 0);
+	assert_int_equal(fl.n, 2);
+	pt_release(&pt, &fl);
+	assert_int_equal(pt_unmap(&pt, va, PT_HUGE_PAGE_SIZE, &old, &fl), 0);
+	assert_int_equal(old, pa | PTE_P | PTE_NX | PTE_PS);
+	assert_int_equal(fl.n, 1);
+	pt_release(&pt, &fl);
+	assert_int_equal(sim_live, 1);
+
+	/* kernel half */
+	assert_int_equal(pt_map(&pt, KVA(0), 0, PT_HUGE_PAGE_SIZE, PTE_W | PTE_G), 0);
+	expect_lookup(&pt, KVA(0x12345678), 0x12345678, PTE_P | PTE_W | PTE_G | PTE_PS,
+		      PT_HUGE_PAGE_SIZE);
+	pt_destroy(&pt);
+	assert_int_equal(sim_live, 1);
+}
+
+/* Remapping in one store keeps the flags and only moves the frame. */
+static void test_replace(void **state)
+{
+	(void)state;
+	struct pt pt = new_pt();
+	u64 old = 0;
+
+	assert_int_equal(pt_map(&pt, 0x400000, 0x5000, P4K, PTE_W | PTE_NX | PTE_G), 0);
+	assert_int_equal(pt_replace(&pt, 0x400000, P4K, 0x000ffffffffff000ULL, &old), 0);
+	assert_int_equal(old, 0x5000 | PTE_P | PTE_W | PTE_NX | PTE_G);
+	expect_lookup(&pt, 0x400abc, 0x000ffffffffffabcULL,
+		      0x000ffffffffff000ULL | PTE_P | PTE_W | PTE_NX | PTE_G, P4K);
+	assert_int_equal(pt_replace(&pt, 0x400000, P4K, 0x6000, NULL), 0);
+	expect_lookup(&pt, 0x400000, 0x6000, 0x6000 | PTE_P | PTE_W | PTE_NX | PTE_G, P4K);
+
+	assert_int_equal(pt_replace(&pt, 0x400000, P4K, 0x6800, NULL), -EINVAL);
+	assert_int_equal(pt_replace(&pt, 0x400000, P4K, 1ULL << 52, NULL), -EINVAL);
+	assert_int_equal(pt_replace(&pt, 0x400000, P2M, 0x200000, NULL), -EINVAL);
+	assert_int_equal(pt_replace(&pt, 0x401000, P4K, 0x6000, NULL), -ENOENT);
+	assert_int_equal(pt_replace(&pt, 0x400800, P4K, 0x6000, NULL), -EINVAL);
+
+	assert_int_equal(pt_map(&pt, KVA(0x200000), 0x200000, P2M, PTE_W), 0);
+	assert_int_equal(pt_replace(&pt, KVA(0x200000), P2M, 0x201000, NULL), -EINVAL);
+	assert_int_equal(pt_replace(&pt, KVA(0x200000), P2M, 0x600000, &old), 0);
+	assert_int_equal(old, 0x200000 | PTE_P | PTE_W | PTE_PS);
+	expect_lookup(&pt, KVA(0x212345), 0x612345, 0x600000 | PTE_P | PTE_W | PTE_PS, P2M);
+	expect_lookup(&pt, 0x400000, 0x6000, 0x6000 | PTE_P | PTE_W | PTE_NX | PTE_G, P4K);
+	assert_int_equal(sim_live, 6);
+	pt_destroy(&pt);
+	assert_int_equal(sim_live, 2);
+}
+
 static void test_eexist(void **state)
 {
 	(void)state;
@@ -303,7 +378,7 @@ static void test_einval(void **state)
 	(void)state;
 	struct pt pt = new_pt();
 	struct pt_freelist fl = { 0 };
-	static const u64 bad_sizes[] = { 0, 1, 0x800, 0x2000, 0x100000, 0x400000, 0x40000000 };
+	static const u64 bad_sizes[] = { 0, 1, 0x800, 0x2000, 0x100000, 0x400000, 0x80000000 };
 	static const u64 bad_flags[] = { PTE_PS, 1 << 9, 1 << 11, 1 << 12, 1ULL << 51, 1ULL << 52,
 					 1ULL << 62, ~0ULL };
 	static const u64 non_canonical[] = { 0x0000800000000000ULL, 0x8000000000000000ULL,
@@ -876,6 +951,8 @@ int main(void)
 		T(test_map_lookup_4k),
 		T(test_map_lookup_2m),
 		T(test_lookup_1g),
+		T(test_map_1g),
+		T(test_replace),
 		T(test_eexist),
 		T(test_einval),
 		T(test_enoent),
