@@ -194,15 +194,19 @@ int pt_replace(struct pt *pt, u64 va, u64 size, paddr_t pa, u64 *old_pte)
 {
 	struct pt_path path;
 	int level = pt_find(pt, va, size, &path);
+	u64 addr = PT_ADDR_MASK & ~(size - 1); /* keeps a large page's PAT bit (12) */
 	u64 old;
 
 	if (level < 0)
 		return level;
 	if ((pa & (size - 1)) || (pa & ~PT_ADDR_MASK))
 		return -EINVAL;
-	/* One store: a walker sees the old page or the new one, never a hole. */
-	old = __atomic_exchange_n(path.entry[level], (path.val[level] & ~PT_ADDR_MASK) | pa,
-				  __ATOMIC_RELEASE);
+	/* One store (a walker sees the old page or the new one, never a hole), in a CAS loop so
+	 * that accessed/dirty bits the CPU sets meanwhile are not lost. */
+	old = pt_read(path.entry[level]);
+	while (!__atomic_compare_exchange_n(path.entry[level], &old, (old & ~addr) | pa, false,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		;
 	if (old_pte)
 		*old_pte = old;
 	return 0;

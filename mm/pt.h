@@ -39,8 +39,8 @@ int pt_init(struct pt *pt, const struct pt_ops *ops);
 /* Copy PML4 slots 256..511 so dst shares src's kernel half (the lower-level tables themselves). */
 void pt_share_kernel_half(struct pt *dst, const struct pt *src);
 
-/* Map [va, va + size) to pa. size is PAGE_SIZE, LARGE_PAGE_SIZE or PT_HUGE_PAGE_SIZE; flags are PTE_W, PTE_U,
- * PTE_PWT, PTE_PCD, PTE_G, PTE_NX, PTE_A, PTE_D (PTE_P is implied and tolerated).
+/* Map [va, va + size) to pa. size is PAGE_SIZE, LARGE_PAGE_SIZE or PT_HUGE_PAGE_SIZE;
+ * flags are PTE_W, PTE_U, PTE_PWT, PTE_PCD, PTE_G, PTE_NX, PTE_A, PTE_D (PTE_P is implied and tolerated).
  * -EINVAL bad arguments, -EEXIST something already covers va (including an empty page table left
  * where a 2 MiB page should go), -ENOMEM out of tables. */
 int pt_map(struct pt *pt, u64 va, paddr_t pa, u64 size, u64 flags);
