@@ -1,7 +1,10 @@
 /* tlbstorm: the boot CPU's path from the boot stub to the verdict. */
 #include "boot/multiboot2.h"
 #include "kernel/acpi.h"
+#include "kernel/bench.h"
 #include "kernel/console.h"
+#include "kernel/cpu.h"
+#include "kernel/hypervisor.h"
 #include "kernel/exit.h"
 #include "kernel/gdt.h"
 #include "kernel/kernel.h"
@@ -11,6 +14,7 @@
 #include "kernel/trap.h"
 #include "kernel/x86.h"
 #include "mm/mm.h"
+#include "mm/tlb.h"
 #include "kernel/time.h"
 #include "smp/ipibench.h"
 #include "smp/percpu.h"
@@ -31,27 +35,6 @@ static void parse_boot_info(u32 magic, u32 info_phys)
 	}
 }
 
-static void cpu_brand(char *brand)
-{
-	u32 *w = (u32 *)brand;
-
-	brand[0] = 0;
-	if (cpuid_eax(0x80000000) < 0x80000004)
-		return;
-	for (u32 leaf = 0; leaf < 3; leaf++)
-		cpuid_count(0x80000002 + leaf, 0, &w[4 * leaf], &w[4 * leaf + 1], &w[4 * leaf + 2],
-			    &w[4 * leaf + 3]);
-	brand[48] = 0;
-}
-
-static void cpu_vendor(char *vendor)
-{
-	u32 a, *w = (u32 *)vendor;
-
-	cpuid_count(0, 0, &a, &w[0], &w[2], &w[1]);
-	vendor[12] = 0;
-}
-
 static const char *firmware_name(void)
 {
 	if (bootinfo.efi)
@@ -59,7 +42,7 @@ static const char *firmware_name(void)
 	return bootinfo.protocol ? "bios" : "unknown";
 }
 
-static void boot_record(const char *vendor, const char *brand)
+static void boot_record(void)
 {
 	char buf[RECORD_MAX];
 	const struct bootinfo_fb *fb = &bootinfo.fb;
@@ -96,19 +79,15 @@ static void boot_record(const char *vendor, const char *brand)
 		jw_null(&w, "acpi");
 	}
 	jw_obj_begin(&w, "cpu");
-	jw_str(&w, "vendor", vendor);
-	jw_str(&w, "brand", brand);
+	jw_str(&w, "vendor", cpu_vendor_string());
+	jw_str(&w, "brand", cpu_brand_string());
 	jw_obj_end(&w);
 	record_end(&w);
 }
 
 static void report_boot(void)
 {
-	char vendor[13], brand[49];
 	u64 usable = bootinfo_usable_bytes(&bootinfo);
-
-	cpu_vendor(vendor);
-	cpu_brand(brand);
 	kprintf("boot: loader \"%s\" (%s, %s)\n", bootinfo.loader,
 		bootinfo.protocol == 2 ? "multiboot2" : "multiboot1", firmware_name());
 	kprintf("boot: cmdline \"%s\"\n", bootinfo.args);
@@ -123,8 +102,8 @@ static void report_boot(void)
 			bootinfo.fb.addr, console_screen_name());
 	else
 		kprintf("boot: no framebuffer; screen: %s\n", console_screen_name());
-	kprintf("cpu: %s \"%s\"\n", vendor, brand);
-	boot_record(vendor, brand);
+	kprintf("cpu: %s \"%s\"\n", cpu_vendor_string(), cpu_brand_string());
+	boot_record();
 }
 
 /* fault=: provoke an exception nobody expects, to show how the kernel reports one. */
@@ -188,12 +167,16 @@ void kmain(u32 magic, u32 info_phys)
 	options_parse(bootinfo.args);                        /* usage errors end here */
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
+	hypervisor_detect();                                 /* which platform */
 	time_init();                                         /* TSC frequency */
 	smp_init();                                          /* APIC, every vCPU online */
 	tsc_sync_report();                                   /* cross-CPU TSC offsets */
+	tlb_init();                                          /* shootdown backends */
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)
 		verdict = selftest_run();
+	else if (cfg.mode == MODE_BENCH)
+		verdict = bench_run();
 	else if (ipi_floor_run())
 		verdict = EXIT_FAIL;
 	kernel_exit(verdict);

@@ -3,23 +3,38 @@
 #include "kernel/options.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
+#include "kernel/bench.h"
 #include "kernel/exit.h"
+#include "mm/flush.h"
+#include "mm/tlb.h"
+#include "mm/tlb_ipi.h"
 #include "smp/cpumask.h"
 
 struct config cfg = {
-	.mode = MODE_INFO,
+	.mode = MODE_BENCH,
 	.tests = "all",
 	.fault = FAULT_NONE,
 	.cpus = MAX_CPUS,
 	.ap_timeout_ms = 1000,
 	.ipi_iters = 200,
+	.backend = "auto",
+	.workload = "remap",
+	.pages = "1,64",
+	.iters = 1000,
+	.warmup = 100,
+	.aspaces = 1,
+	.ack_timeout_ms = 2000,
+	.flush_threshold = 33,
 };
 
-static const char *const modes[] = { "info", "selftest", NULL };
+static const char *const modes[] = { "bench", "info", "selftest", NULL };
+static const char *const initiators[] = { "one", "all", NULL };
+static const char *const acks[] = { "early", "late", NULL };
+static const char *const skips[] = { "none", "remote", "local", NULL };
 static const char *const faults[] = { "none", "ud", "gp", "pf", "de", "df", "bp", NULL };
 
 static const struct opt options[] = {
-	{ "mode", OPT_ENUM, "what to run: boot information only, or the in-guest self-tests",
+	{ "mode", OPT_ENUM, "what to run: the benchmark, boot information and IPI floor, or self-tests",
 	  modes, 0, 0, &cfg.mode },
 	{ "test", OPT_STR, "self-tests to run: all, or a comma-separated list of names",
 	  NULL, 0, 0, &cfg.tests },
@@ -32,6 +47,26 @@ static const struct opt options[] = {
 	  &cfg.ap_timeout_ms },
 	{ "ipi_iters", OPT_UINT, "round trips per target in the IPI floor benchmark", NULL, 1, 10000,
 	  &cfg.ipi_iters },
+	{ "backend", OPT_STR, "shootdown backends to compare: auto, all, or names (comma list)", NULL, 0, 0,
+	  &cfg.backend },
+	{ "workload", OPT_STR, "stress workloads: remap, protect, unmap (comma list)", NULL, 0, 0,
+	  &cfg.workload },
+	{ "pages", OPT_STR, "pages changed per shootdown, 1..16384 (comma list)", NULL, 0, 0, &cfg.pages },
+	{ "full", OPT_BOOL, "flush whole address spaces instead of the changed range", NULL, 0, 0,
+	  &cfg.full },
+	{ "iters", OPT_UINT, "measured shootdowns per scenario (per initiator)", NULL, 1, 10000000,
+	  &cfg.iters },
+	{ "warmup", OPT_UINT, "shootdowns discarded before measuring", NULL, 0, 1000000, &cfg.warmup },
+	{ "initiators", OPT_ENUM, "who changes mappings: CPU 0, or every CPU at once", initiators, 0, 0,
+	  &cfg.initiators },
+	{ "aspaces", OPT_UINT, "address spaces the workers switch between", NULL, 1, 8, &cfg.aspaces },
+	{ "ack", OPT_ENUM, "IPI targets acknowledge on reading the request or after flushing", acks, 0,
+	  0, &cfg.ack },
+	{ "skip_flush", OPT_ENUM, "negative control: skip the remote or the local flush", skips, 0, 0,
+	  &cfg.skip_flush },
+	{ "ack_timeout_ms", OPT_UINT, "shootdown watchdog", NULL, 1, 600000, &cfg.ack_timeout_ms },
+	{ "flush_threshold", OPT_UINT, "pages flushed one by one before flushing the whole context",
+	  NULL, 0, 1000000, &cfg.flush_threshold },
 };
 
 static char scratch[1024];
@@ -45,6 +80,12 @@ void options_parse(const char *cmdline)
 		kprintf("%s\n", err);
 		kernel_exit(EXIT_USAGE);
 	}
+	bench_validate();
+	/* the settings other subsystems read directly */
+	tlb_ack_timeout_us = cfg.ack_timeout_ms * 1000;
+	tlb_ipi_early_ack = cfg.ack == 0;
+	tlb_skip = cfg.skip_flush;
+	flush_threshold = cfg.flush_threshold;
 }
 
 void options_print_usage(void)

@@ -5,7 +5,7 @@
 
 #include "kernel/types.h"
 
-enum run_mode { MODE_INFO, MODE_SELFTEST };
+enum run_mode { MODE_BENCH, MODE_INFO, MODE_SELFTEST };
 enum fault_kind { FAULT_NONE, FAULT_UD, FAULT_GP, FAULT_PF, FAULT_DE, FAULT_DF, FAULT_BP };
 
 struct config {
@@ -16,6 +16,18 @@ struct config {
 	u64 cpus;          /* bring up at most this many CPUs */
 	u64 ap_timeout_ms; /* how long an AP may take to check in */
 	u64 ipi_iters;     /* round trips per target in the IPI floor benchmark */
+	/* the benchmark (kernel/bench.c): lists are comma-separated */
+	const char *backend;  /* shootdown backends: auto, all, or names */
+	const char *workload; /* remap, protect, unmap */
+	const char *pages;    /* range sizes in pages */
+	bool full;            /* shoot down whole address spaces instead of ranges */
+	u64 iters, warmup;
+	int initiators;       /* 0 one (CPU 0), 1 all */
+	u64 aspaces;
+	int ack;              /* 0 early, 1 late */
+	int skip_flush;       /* enum tlb_skip: negative controls */
+	u64 ack_timeout_ms;
+	u64 flush_threshold;
 };
 
 extern struct config cfg;

@@ -16,5 +16,7 @@ int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
 char *strchr(const char *s, int c);
 char *strstr(const char *haystack, const char *needle);
+/* Copy at most len - 1 bytes and always terminate (len > 0). Not in libc: no clash on the host. */
+void strncpy_safe(char *dst, const char *src, size_t len);
 
 #endif

@@ -40,6 +40,7 @@ int aspace_create(struct aspace *as)
 	as->pcid = flush_caps.pcid ? id + 1 : 0;
 	cpumask_clear_all(&as->active);
 	as->tlb_gen = 1;
+	as->lock = (struct spinlock)SPINLOCK_INIT;
 	ret = pt_init(&as->pt, mm_kernel_pt()->ops);
 	if (ret)
 		goto free_id;
@@ -107,32 +108,43 @@ static u64 aspace_bump(struct aspace *as)
 	return __atomic_add_fetch(&as->tlb_gen, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Called with as->lock held, after the change: bump the generation if it took effect. */
 static int changed(struct aspace *as, int ret)
 {
 	if (!ret)
 		aspace_bump(as);
+	spin_unlock(&as->lock);
 	return ret;
 }
 
 int aspace_map(struct aspace *as, u64 va, paddr_t pa, u64 size, u64 flags)
 {
+	int ret;
+
 	if (flags & PTE_G)
 		return -EINVAL;
-	/* A new mapping replaces nothing, so no TLB holds it; no bump needed. */
-	return pt_map(&as->pt, va, pa, size, flags);
+	/* A new mapping replaces nothing a TLB can hold (not-present entries are never cached,
+	 * SDM 3A 4.10.2.3): no generation bump, so CPUs that were away need not flush for it. */
+	spin_lock(&as->lock);
+	ret = pt_map(&as->pt, va, pa, size, flags);
+	spin_unlock(&as->lock);
+	return ret;
 }
 
 int aspace_unmap(struct aspace *as, u64 va, u64 size, struct pt_freelist *fl)
 {
+	spin_lock(&as->lock);
 	return changed(as, pt_unmap(&as->pt, va, size, NULL, fl));
 }
 
 int aspace_protect(struct aspace *as, u64 va, u64 size, u64 set, u64 clear)
 {
+	spin_lock(&as->lock);
 	return changed(as, pt_protect(&as->pt, va, size, set, clear, NULL));
 }
 
 int aspace_replace(struct aspace *as, u64 va, u64 size, paddr_t pa)
 {
+	spin_lock(&as->lock);
 	return changed(as, pt_replace(&as->pt, va, size, pa, NULL));
 }

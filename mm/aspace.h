@@ -6,6 +6,7 @@
 #ifndef MM_ASPACE_H
 #define MM_ASPACE_H
 
+#include "kernel/spinlock.h"
 #include "kernel/types.h"
 #include "mm/pt.h"
 #include "smp/cpumask.h"
@@ -16,6 +17,7 @@ struct aspace {
 	struct pt pt;
 	u32 id;   /* index into per-CPU state, 0 .. MAX_ASPACES - 1 */
 	u16 pcid; /* 0 when PCIDs are not in use */
+	struct spinlock lock; /* serialises changes to pt (several initiators may change one aspace) */
 	struct cpumask active __attribute__((aligned(64))); /* CPUs with it loaded now */
 	u64 tlb_gen __attribute__((aligned(64)));          /* bumped after each change */
 };

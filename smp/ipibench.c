@@ -29,6 +29,7 @@ static struct {
 } __attribute__((aligned(CACHE_LINE))) acks[MAX_CPUS];
 
 static u64 samples[MAX_ITERS];
+static struct summary floor_bcast; /* the last run's CPU 0 -> all round trip */
 static struct summary per_target[MAX_CPUS];
 
 static void ping_handler(struct trap_frame *f)
@@ -172,7 +173,14 @@ int ipi_floor_run(void)
 	bench.stop = true;
 	if (smp_call_wait(ANSWER_TIMEOUT_US, NULL))
 		ret = -1;
-	if (!ret)
+	if (!ret) {
 		report(iters, &bcast);
+		floor_bcast = bcast;
+	}
 	return ret;
+}
+
+u64 ipi_floor_p50_cycles(void)
+{
+	return floor_bcast.p50;
 }

@@ -1,0 +1,333 @@
+/* The benchmark runner: expands the option lists (backend, workload, pages) into scenarios, runs
+ * each through the stress workers, emits one "shootdown" record per scenario and prints a
+ * summary table. Every record carries its configuration and environment (bench_put_env()). */
+#include "kernel/bench.h"
+#include "kernel/console.h"
+#include "kernel/cpu.h"
+#include "kernel/printf.h"
+#include "kernel/exit.h"
+#include "kernel/hypervisor.h"
+#include "kernel/math.h"
+#include "kernel/options.h"
+#include "kernel/record.h"
+#include "kernel/stats.h"
+#include "kernel/stress.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+#include "mm/flush.h"
+#include "mm/tlb.h"
+#include "mm/tlb_ipi.h"
+#include "smp/apic.h"
+#include "smp/ipibench.h"
+#include "smp/smp.h"
+
+#define MAX_LIST 16
+#define MAX_SCENARIOS 64
+#define MAX_PAGES 16384
+
+static const char *const workloads[] = { "remap", "protect", "unmap", NULL };
+
+struct row {
+	const char *backend;
+	int workload;
+	u64 pages;
+	struct summary lat;
+	u64 per_s, violations, timeouts, skipped_targets;
+	s64 ratio_milli; /* p50 / IPI floor p50, x1000; -1 without a floor */
+	const char *note;
+};
+
+static struct row rows[MAX_SCENARIOS];
+static u32 nrows;
+static struct stress_result result; /* large (histograms): not on the stack */
+
+/* Split a comma list into at most MAX_LIST items (pointers into a copy). */
+static u32 split(const char *list, char *buf, u32 len, const char **items)
+{
+	u32 n = 0;
+
+	strncpy_safe(buf, list, len);
+	for (char *p = buf; *p && n < MAX_LIST;) {
+		char *comma = strchr(p, ',');
+
+		items[n++] = p;
+		if (!comma)
+			break;
+		*comma = 0;
+		p = comma + 1;
+	}
+	return n;
+}
+
+static __attribute__((noreturn)) void bad_value(const char *key, const char *value, const char *valid)
+{
+	kprintf("cmdline: bad value '%s' for %s (valid: %s)\n", value, key, valid);
+	kernel_exit(EXIT_USAGE);
+}
+
+static int workload_index(const char *name)
+{
+	for (int i = 0; workloads[i]; i++)
+		if (!strcmp(workloads[i], name))
+			return i;
+	return -1;
+}
+
+static bool parse_pages(const char *s, u64 *out)
+{
+	u64 v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > MAX_PAGES)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	return v >= 1 && v <= MAX_PAGES;
+}
+
+static void backend_names(struct tlb_backend *b, void *ctx)
+{
+	char *buf = ctx;
+	size_t n = strlen(buf);
+
+	ksnprintf(buf + n, 256 - n, "%s%s", n ? ", " : "", b->name);
+}
+
+void bench_validate(void)
+{
+	char buf[256], names[256] = "auto, all";
+	const char *items[MAX_LIST];
+	u64 pages;
+	u32 n;
+
+	tlb_backend_list(backend_names, names + strlen(names)); /* appends ", ipi, ..." */
+	n = split(cfg.backend, buf, sizeof(buf), items);
+	for (u32 i = 0; i < n; i++)
+		if (strcmp(items[i], "auto") && strcmp(items[i], "all") && !tlb_backend_find(items[i]))
+			bad_value("backend", items[i], names);
+	n = split(cfg.workload, buf, sizeof(buf), items);
+	for (u32 i = 0; i < n; i++)
+		if (workload_index(items[i]) < 0)
+			bad_value("workload", items[i], "remap, protect, unmap");
+	n = split(cfg.pages, buf, sizeof(buf), items);
+	for (u32 i = 0; i < n; i++)
+		if (!parse_pages(items[i], &pages))
+			bad_value("pages", items[i], "1..16384, comma-separated");
+}
+
+void bench_put_env(struct jw *w)
+{
+	const struct tsc_info *ti = tsc_info();
+
+	jw_obj_begin(w, "env");
+	jw_str(w, "version", TLBSTORM_VERSION);
+	jw_str(w, "hypervisor", hypervisor_name());
+	jw_str(w, "hypervisor_vendor", hypervisor.vendor);
+	jw_str(w, "cpu_brand", cpu_brand_string());
+	jw_u64(w, "cpus", nr_cpus);
+	jw_u64(w, "tsc_khz", ti->khz);
+	jw_str(w, "tsc_source", ti->source);
+	jw_bool(w, "tsc_invariant", ti->invariant);
+	jw_str(w, "apic_mode", apic_mode_name());
+	jw_bool(w, "pcid", flush_caps.pcid);
+	jw_bool(w, "invpcid", flush_caps.invpcid);
+	jw_u64(w, "flush_threshold", flush_threshold);
+	jw_obj_end(w);
+}
+
+static void put_summary(struct jw *w, const char *key, const struct summary *s, bool ns)
+{
+	jw_obj_begin(w, key);
+	jw_u64(w, "count", s->count);
+#define F(name) jw_u64(w, #name, ns ? tsc_to_ns(s->name) : s->name)
+	F(min);
+	F(p50);
+	F(p90);
+	F(p99);
+	F(p999);
+	F(max);
+	F(mean);
+#undef F
+	jw_obj_end(w);
+}
+
+static void put_events(struct jw *w, const struct stress_result *r)
+{
+	jw_arr_begin(w, "events");
+	for (u32 i = 0; i < MIN(r->nevents, (u32)ORACLE_EVENTS_KEPT); i++) {
+		const struct oracle_event *e = &r->events[i];
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "kind", e->kind);
+		jw_u64(w, "cpu", e->cpu);
+		jw_hex(w, "va", e->va);
+		jw_u64(w, "expected", e->expected);
+		jw_u64(w, "seen", e->seen);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
+static void scenario_record(u32 idx, const struct stress_config *c, const struct row *row,
+			    const struct stress_result *r, struct summary *ack, int ret)
+{
+	static char buf[RECORD_MAX * 2];
+	struct jw w;
+
+	record_begin(&w, buf, sizeof(buf), "shootdown");
+	jw_u64(&w, "scenario", idx);
+	jw_str(&w, "backend", row->backend);
+	jw_str(&w, "workload", workload_name(c->workload));
+	jw_u64(&w, "pages", c->pages);
+	jw_bool(&w, "full", c->full);
+	jw_str(&w, "initiators", c->all_initiators ? "all" : "one");
+	jw_u64(&w, "aspaces", c->naspaces);
+	jw_str(&w, "ack", tlb_ipi_early_ack ? "early" : "late");
+	jw_str(&w, "skip_flush", cfg.skip_flush == TLB_SKIP_REMOTE ? "remote" :
+				 cfg.skip_flush == TLB_SKIP_LOCAL ? "local" : "none");
+	jw_u64(&w, "iterations", c->iters);
+	jw_u64(&w, "warmup", c->warmup);
+	jw_str(&w, "status", ret ? "error" : "ok");
+	jw_u64(&w, "shootdowns", r->shootdowns);
+	jw_u64(&w, "targets_per_shootdown_milli", r->shootdowns ? r->targets * 1000 / r->shootdowns : 0);
+	jw_u64(&w, "skipped_targets", r->skipped);
+	put_summary(&w, "latency_cycles", &row->lat, false);
+	put_summary(&w, "latency_ns", &row->lat, true);
+	put_summary(&w, "ack_cycles", ack, false);
+	jw_u64(&w, "shootdowns_per_s", row->per_s);
+	jw_u64(&w, "ipi_floor_p50_cycles", ipi_floor_p50_cycles());
+	if (row->ratio_milli >= 0)
+		jw_fixed(&w, "ratio_to_ipi_floor_p50", row->ratio_milli, 3);
+	else
+		jw_null(&w, "ratio_to_ipi_floor_p50");
+	jw_obj_begin(&w, "oracle");
+	jw_u64(&w, "checks", r->checks);
+	jw_u64(&w, "stale_reads", r->stale_reads);
+	jw_u64(&w, "writes_after_readonly", r->bad_writes);
+	jw_u64(&w, "reads_after_unmap", r->missed_faults);
+	jw_u64(&w, "unexpected_faults", r->unexpected_faults);
+	jw_u64(&w, "spurious_faults", r->spurious_faults);
+	put_events(&w, r);
+	jw_obj_end(&w);
+	jw_u64(&w, "watchdog_timeouts", r->timeouts);
+	jw_u64(&w, "deferred_flushes", r->deferred_flushes);
+	jw_u64(&w, "noflush_switches", r->noflush_switches);
+	bench_put_env(&w);
+	record_end(&w);
+}
+
+static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
+{
+	struct stress_config c = {
+		.workload = workload, .pages = pages, .full = cfg.full, .iters = cfg.iters,
+		.warmup = cfg.warmup, .all_initiators = cfg.initiators == 1, .naspaces = cfg.aspaces,
+	};
+	struct row *row = &rows[nrows];
+	struct summary ack;
+	u64 floor = ipi_floor_p50_cycles();
+	int ret;
+
+	*row = (struct row){ .backend = b->name, .workload = workload, .pages = pages, .ratio_milli = -1 };
+	if (tlb_use(b)) {
+		kprintf("bench: backend %s cannot be used here: %s\n", b->name,
+			b->unavailable ? b->unavailable : "initialisation failed");
+		row->note = "unavailable";
+		nrows++;
+		return EXIT_SKIP;
+	}
+	kprintf("bench: %s %s, %lu page%s%s, %s initiator%s, %lu iterations\n", b->name,
+		workload_name(workload), pages, pages == 1 ? "" : "s", c.full ? " (full flush)" : "",
+		c.all_initiators ? "every CPU" : "one", c.all_initiators ? "s" : "", c.iters);
+	ret = stress_run(&c, &result);
+	hist_summary(&result.latency, &row->lat);
+	hist_summary(&result.ack, &ack);
+	row->per_s = result.elapsed_cycles ? mul_div_u64(result.shootdowns, tsc_khz() * 1000, result.elapsed_cycles) : 0;
+	row->violations = stress_violations(&result);
+	row->timeouts = result.timeouts;
+	row->skipped_targets = result.skipped;
+	if (floor && row->lat.count)
+		row->ratio_milli = mul_div_u64(row->lat.p50, 1000, floor);
+	for (u32 i = 0; i < MIN(result.nevents, (u32)ORACLE_EVENTS_KEPT); i++)
+		kprintf("  ORACLE: %s on cpu %u at %p: expected generation %lu, saw %lu\n",
+			result.events[i].kind, result.events[i].cpu, (void *)result.events[i].va,
+			result.events[i].expected, result.events[i].seen);
+	scenario_record(nrows, &c, row, &result, &ack, ret);
+	nrows++;
+	if (ret && !result.timeouts) {
+		row->note = "error";
+		return EXIT_ERROR;
+	}
+	return row->violations || row->timeouts ? EXIT_FAIL : EXIT_PASS;
+}
+
+static void summary_table(void)
+{
+	kprintf("\nbench: %u CPUs, TSC %lu MHz, IPI floor p50 %lu ns (cpu 0 -> all, acked)\n", nr_cpus,
+		tsc_khz() / 1000, tsc_to_ns(ipi_floor_p50_cycles()));
+	kprintf("  %-10s %-8s %6s %9s %9s %9s %7s %9s %6s\n", "backend", "workload", "pages", "p50 ns",
+		"p99 ns", "max ns", "floor x", "per s", "stale");
+	for (u32 i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+
+		if (r->note && !r->lat.count) {
+			kprintf("  %-10s %-8s %6lu  %s\n", r->backend, workload_name(r->workload), r->pages,
+				r->note);
+			continue;
+		}
+		kprintf("  %-10s %-8s %6lu %9lu %9lu %9lu %3ld.%02ld %9lu %6lu%s\n", r->backend,
+			workload_name(r->workload), r->pages, tsc_to_ns(r->lat.p50), tsc_to_ns(r->lat.p99),
+			tsc_to_ns(r->lat.max), r->ratio_milli < 0 ? 0 : r->ratio_milli / 1000,
+			r->ratio_milli < 0 ? 0 : r->ratio_milli % 1000 / 10, r->per_s, r->violations,
+			r->timeouts ? "  WATCHDOG" : "");
+	}
+}
+
+static void add_backends(const char *name, struct tlb_backend **list, u32 *n)
+{
+	if (!strcmp(name, "auto")) {
+		list[(*n)++] = tlb_backend_auto();
+	} else if (!strcmp(name, "all")) {
+		/* every backend usable here */
+		for (u32 i = 0; i < MAX_LIST; i++) {
+			struct tlb_backend *b = tlb_backend_nth(i);
+
+			if (!b)
+				break;
+			if (!b->unavailable && *n < MAX_LIST)
+				list[(*n)++] = b;
+		}
+	} else if (*n < MAX_LIST) {
+		list[(*n)++] = tlb_backend_find(name);
+	}
+}
+
+int bench_run(void)
+{
+	char bbuf[256], wbuf[256], pbuf[256];
+	const char *bnames[MAX_LIST], *wnames[MAX_LIST], *pnames[MAX_LIST];
+	struct tlb_backend *bs[MAX_LIST];
+	u32 nb = 0, nw, np, nbn = split(cfg.backend, bbuf, sizeof(bbuf), bnames);
+	int verdict = EXIT_PASS;
+
+	nw = split(cfg.workload, wbuf, sizeof(wbuf), wnames);
+	np = split(cfg.pages, pbuf, sizeof(pbuf), pnames);
+	for (u32 i = 0; i < nbn; i++)
+		add_backends(bnames[i], bs, &nb);
+	if (nr_cpus < 2)
+		kprintf("bench: one CPU online: shootdowns have no remote targets\n");
+	if (ipi_floor_run())
+		verdict = EXIT_FAIL;
+	for (u32 b = 0; b < nb; b++)
+		for (u32 w = 0; w < nw; w++)
+			for (u32 p = 0; p < np && nrows < MAX_SCENARIOS; p++) {
+				u64 pages = 1;
+
+				parse_pages(pnames[p], &pages); /* validated at boot */
+				verdict = exit_worse(verdict, run_scenario(bs[b], workload_index(wnames[w]), pages));
+			}
+	summary_table();
+	return verdict;
+}

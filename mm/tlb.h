@@ -1,0 +1,88 @@
+/* The shootdown engine: one call makes every CPU that may cache a changed translation drop it.
+ * Remote work goes through a backend chosen at boot (a small table of operations); backends so
+ * far: "ipi" (mm/tlb_ipi.c). */
+#ifndef MM_TLB_H
+#define MM_TLB_H
+
+#include "kernel/types.h"
+#include "mm/aspace.h"
+#include "smp/cpumask.h"
+
+#define TLB_MAX_RANGES 8
+#define TLB_FULL 0 /* nranges == 0: flush the whole address space */
+
+struct tlb_range {
+	u64 va;
+	u64 pages;
+};
+
+/* One shootdown, as a target sees it. */
+struct tlb_flush {
+	struct aspace *as;
+	u64 gen;     /* the generation targets are clean up to afterwards */
+	u32 nranges; /* TLB_FULL or 1..TLB_MAX_RANGES */
+	bool global; /* global mappings involved: flush them too */
+	struct tlb_range ranges[TLB_MAX_RANGES];
+};
+
+/* What one shootdown measured (filled by the engine and the backend). */
+struct tlb_sample {
+	u64 cycles;       /* initiator: start to completion */
+	u32 targets;      /* CPUs interrupted or otherwise flushed remotely */
+	u32 skipped;      /* targets a backend did not have to interrupt (counted, e.g. preempted) */
+	u32 late;         /* targets that missed the watchdog */
+	u64 ack_cycles_max;
+};
+
+/* Per-target acknowledgement latencies, for backends that have them. */
+typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, u64 cycles);
+
+struct tlb_backend {
+	const char *name;
+	const char *unavailable; /* NULL when usable here, else why not (set by probe) */
+	void (*probe)(struct tlb_backend *b); /* decide `unavailable` */
+	int (*init)(void);                    /* once, after SMP bring-up */
+	/* Start flushing f on targets (never the caller); may do all the work itself. */
+	int (*start)(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s);
+	/* Wait until every target has flushed (or acknowledged, with early ack); -ETIMEDOUT. */
+	int (*finish)(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
+		      tlb_ack_fn ack, void *ctx);
+};
+
+enum tlb_skip { TLB_SKIP_NONE, TLB_SKIP_REMOTE, TLB_SKIP_LOCAL };
+
+struct tlb_stats {
+	u64 shootdowns, watchdog_timeouts, fallbacks;
+};
+
+extern struct tlb_stats tlb_stats;
+extern int tlb_skip; /* negative controls: enum tlb_skip */
+
+/* Every backend, in the order `auto` prefers them. */
+struct tlb_backend *tlb_backend_find(const char *name); /* NULL if unknown */
+struct tlb_backend *tlb_backend_auto(void);
+struct tlb_backend *tlb_backend_nth(u32 i); /* NULL past the last */
+void tlb_backend_list(void (*fn)(struct tlb_backend *b, void *ctx), void *ctx);
+int tlb_use(struct tlb_backend *b); /* make b the active backend (init on first use) */
+struct tlb_backend *tlb_active(void);
+
+void tlb_init(void); /* probe every backend; prints one line each */
+
+/* Shoot down a change to `as` already written to the page tables (aspace_* bumped its
+ * generation). ranges/nranges as in struct tlb_flush. Returns 0, or -ETIMEDOUT when the
+ * watchdog fired (the CPUs that did not answer are reported). */
+int tlb_shootdown(struct aspace *as, const struct tlb_range *ranges, u32 nranges, bool global,
+		  struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx);
+
+/* Do the part of f that concerns this CPU (used by backends' handlers and by the engine). */
+void tlb_flush_local(const struct tlb_flush *f);
+
+/* Test hook: a CPU that ignores flush requests (its handler neither flushes nor acknowledges). */
+extern u32 tlb_deaf_cpu; /* INVALID_CPU when off */
+
+/* Watchdog: how long a shootdown may wait for its targets. */
+extern u64 tlb_ack_timeout_us;
+
+extern struct tlb_backend tlb_backend_ipi;
+
+#endif

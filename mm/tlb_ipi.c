@@ -1,0 +1,169 @@
+/* The IPI backend: the initiator posts its request in its own per-CPU slot, sets its bit in each
+ * target's inbox and sends VEC_TLB_FLUSH; each target copies the request, acknowledges in a
+ * slot of its own (one cache line per initiator-target pair, so no two targets write the same
+ * line), and flushes — acknowledging before the flush (early ack) or after it (late ack). An
+ * early ack is safe because the interrupted code cannot run again before the handler has
+ * flushed. How targets are kicked is pluggable, so paravirtual IPI backends reuse all of this. */
+#include "mm/tlb_ipi.h"
+#include "kernel/console.h"
+#include "kernel/errno.h"
+#include "kernel/string.h"
+#include "kernel/time.h"
+#include "kernel/trap.h"
+#include "kernel/x86.h"
+#include "mm/frame.h"
+#include "mm/mm.h"
+#include "smp/apic.h"
+#include "smp/percpu.h"
+#include "smp/smp.h"
+
+struct tlb_ack {
+	u64 seq; /* the request acknowledged */
+	u64 tsc; /* the target's TSC at the acknowledgement */
+} __attribute__((aligned(CACHE_LINE)));
+
+bool tlb_ipi_early_ack = true;
+static struct tlb_ack *acks; /* [initiator * nr_cpus + target] */
+static u32 ack_stride;
+
+static struct tlb_ack *ack_slot(u32 initiator, u32 target)
+{
+	return &acks[initiator * ack_stride + target];
+}
+
+static void acknowledge(struct tlb_ack *a, u64 seq)
+{
+	a->tsc = rdtsc();
+	__atomic_store_n(&a->seq, seq, __ATOMIC_RELEASE); /* pairs with tlb_ipi_finish() */
+}
+
+static void tlb_ipi_handler(struct trap_frame *frame)
+{
+	struct percpu *me = this_cpu();
+
+	(void)frame;
+	if (me->cpu == __atomic_load_n(&tlb_deaf_cpu, __ATOMIC_RELAXED)) {
+		apic_eoi(); /* test hook: never answer */
+		return;
+	}
+	for_each_cpu(initiator, &me->tlb_inbox) {
+		const struct tlb_ipi_out *out = &percpu_of(initiator)->tlb_out;
+		struct tlb_flush f;
+		u64 seq;
+
+		/* The acquire pairs with the release when the initiator set the bit. */
+		if (!cpumask_test_and_clear_atomic(&me->tlb_inbox, initiator))
+			continue;
+		f = out->f;
+		seq = out->seq;
+		if (tlb_ipi_early_ack)
+			acknowledge(ack_slot(initiator, me->cpu), seq);
+		tlb_flush_local(&f);
+		if (!tlb_ipi_early_ack)
+			acknowledge(ack_slot(initiator, me->cpu), seq);
+	}
+	apic_eoi();
+}
+
+int tlb_ipi_init(void)
+{
+	u64 bytes = (u64)nr_cpus * nr_cpus * sizeof(struct tlb_ack);
+	paddr_t pa = frame_alloc_contig(mm_frame_pool(), ALIGN_UP(bytes, (u64)PAGE_SIZE) / PAGE_SIZE,
+					PAGE_SIZE);
+
+	if (!pa) {
+		kprintf("tlb: no memory for %u x %u acknowledgement slots\n", nr_cpus, nr_cpus);
+		return -ENOMEM;
+	}
+	acks = phys_to_virt(pa);
+	memset(acks, 0, bytes);
+	ack_stride = nr_cpus;
+	trap_set_handler(VEC_TLB_FLUSH, tlb_ipi_handler);
+	return 0;
+}
+
+int tlb_ipi_kick_apic(const struct cpumask *targets)
+{
+	int ret = 0;
+
+	for_each_cpu(cpu, targets)
+		ret |= apic_send_ipi(cpu_to_apic_id(cpu), VEC_TLB_FLUSH);
+	return ret ? -EIO : 0;
+}
+
+int tlb_ipi_post(const struct tlb_flush *f, const struct cpumask *targets, tlb_kick_fn kick)
+{
+	struct percpu *me = this_cpu();
+	struct tlb_ipi_out *out = &me->tlb_out;
+
+	out->f = *f;
+	out->seq++;
+	out->t0 = rdtsc_ordered();
+	for_each_cpu(cpu, targets)
+		cpumask_set_atomic(&percpu_of(cpu)->tlb_inbox, me->cpu); /* release: out is visible */
+	return kick(targets);
+}
+
+static int ipi_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
+{
+	(void)s;
+	return tlb_ipi_post(f, targets, tlb_ipi_kick_apic);
+}
+
+/* Report and withdraw the requests of targets that did not acknowledge in time. */
+static void watchdog(const struct cpumask *late)
+{
+	struct percpu *me = this_cpu();
+
+	kprintf("tlb: watchdog: shootdown from cpu %u not acknowledged after %lu ms by:", me->cpu,
+		tlb_ack_timeout_us / 1000);
+	for_each_cpu(cpu, late) {
+		kprintf(" cpu %u (APIC ID %u)", cpu, cpu_to_apic_id(cpu));
+		cpumask_test_and_clear_atomic(&percpu_of(cpu)->tlb_inbox, me->cpu);
+	}
+	kprintf("\n");
+}
+
+int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
+		   tlb_ack_fn ack, void *ctx)
+{
+	struct percpu *me = this_cpu();
+	const struct tlb_ipi_out *out = &me->tlb_out;
+	u64 deadline = out->t0 + ns_to_tsc(tlb_ack_timeout_us * 1000);
+	struct cpumask late;
+
+	(void)f;
+	cpumask_clear_all(&late);
+	for_each_cpu(cpu, targets) {
+		const struct tlb_ack *a = ack_slot(me->cpu, cpu);
+		u64 latency;
+
+		while (__atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq) {
+			if (deadline_passed(deadline)) {
+				cpumask_set(&late, cpu);
+				break;
+			}
+			cpu_relax();
+		}
+		if (cpumask_test(&late, cpu))
+			continue;
+		/* The target's TSC: cross-CPU offsets are measured and reported at boot. */
+		latency = (s64)(a->tsc - out->t0) > 0 ? a->tsc - out->t0 : 0;
+		s->ack_cycles_max = MAX(s->ack_cycles_max, latency);
+		if (ack)
+			ack(ctx, cpu, latency);
+	}
+	s->late = cpumask_weight(&late);
+	if (s->late) {
+		watchdog(&late);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+struct tlb_backend tlb_backend_ipi = {
+	.name = "ipi",
+	.init = tlb_ipi_init,
+	.start = ipi_start,
+	.finish = tlb_ipi_finish,
+};

@@ -1,0 +1,25 @@
+/* The IPI shootdown backend's parts, shared with the paravirtual IPI backends that only change
+ * how targets are kicked. */
+#ifndef MM_TLB_IPI_H
+#define MM_TLB_IPI_H
+
+#include "mm/tlb.h"
+
+/* A CPU's outgoing request (in struct percpu). */
+struct tlb_ipi_out {
+	struct tlb_flush f;
+	u64 seq;
+	u64 t0; /* TSC when it was posted */
+} __attribute__((aligned(64)));
+
+typedef int (*tlb_kick_fn)(const struct cpumask *targets);
+
+extern bool tlb_ipi_early_ack;
+
+int tlb_ipi_init(void);
+int tlb_ipi_kick_apic(const struct cpumask *targets);
+int tlb_ipi_post(const struct tlb_flush *f, const struct cpumask *targets, tlb_kick_fn kick);
+int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
+		   tlb_ack_fn ack, void *ctx);
+
+#endif
