@@ -67,6 +67,8 @@ static const struct opt options[] = {
 	{ "ack_timeout_ms", OPT_UINT, "shootdown watchdog", NULL, 1, 600000, &cfg.ack_timeout_ms },
 	{ "flush_threshold", OPT_UINT, "pages flushed one by one before flushing the whole context",
 	  NULL, 0, 1000000, &cfg.flush_threshold },
+	{ "deaf_cpu", OPT_UINT, "test hook: this CPU never acknowledges shootdowns (0: off)", NULL, 0,
+	  MAX_CPUS - 1, &cfg.deaf_cpu },
 };
 
 static char scratch[1024];
@@ -86,6 +88,7 @@ void options_parse(const char *cmdline)
 	tlb_ipi_early_ack = cfg.ack == 0;
 	tlb_skip = cfg.skip_flush;
 	flush_threshold = cfg.flush_threshold;
+	tlb_deaf_cpu = cfg.deaf_cpu ? cfg.deaf_cpu : 0xffffffffu;
 }
 
 void options_print_usage(void)

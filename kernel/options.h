@@ -28,6 +28,7 @@ struct config {
 	int skip_flush;       /* enum tlb_skip: negative controls */
 	u64 ack_timeout_ms;
 	u64 flush_threshold;
+	u64 deaf_cpu;         /* test hook: this CPU ignores shootdowns (0: off) */
 };
 
 extern struct config cfg;

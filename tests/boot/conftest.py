@@ -1,5 +1,6 @@
 """Shared helpers for the end-to-end boot tests (run: /usr/bin/python3 -m pytest tests/boot)."""
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -12,6 +13,23 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import tlbrun  # noqa: E402
 
 LOG_DIR = ROOT / "build" / "logs" / "boot-tests"
+SCHEMA = ROOT / "docs" / "records.schema.json"
+_validator = None
+
+
+def schema_errors(records):
+    """Every record checked against docs/records.schema.json: a list of readable problems."""
+    global _validator
+    if _validator is None:
+        import jsonschema  # Debian's python3-jsonschema (scripts/deps installs it)
+        schema = json.loads(SCHEMA.read_text())
+        _validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for rec in records:
+        for err in _validator.iter_errors(rec):
+            where = "/".join(str(p) for p in err.absolute_path)
+            problems.append(f"{rec.get('record')} record, at '{where}': {err.message}")
+    return problems
 
 
 def pytest_configure(config):
@@ -44,7 +62,11 @@ def run_boot(log_name: str, **overrides) -> "tlbrun.RunResult":
     settings = dict(accel="tcg", quiet=True, timeout=60, update_last_log=False,
                     log=str(LOG_DIR / log_name))
     settings.update(overrides)
-    return tlbrun.run(tlbrun.RunConfig(**settings))
+    res = tlbrun.run(tlbrun.RunConfig(**settings))
+    # Every boot doubles as a check of the record contract.
+    problems = schema_errors(res.records) + [f"unparseable record line: {b}" for b in res.bad_records]
+    assert not problems, "records break docs/records.schema.json:\n  " + "\n  ".join(problems[:10])
+    return res
 
 
 @pytest.fixture
