@@ -120,7 +120,7 @@ deps-present:
 deps:
 	scripts/deps
 
-RUN_ARGS ?=
+RUN_ARGS ?= --firmware direct
 run: | deps-present
 	$(MAKE) all
 	scripts/run $(RUN_ARGS)

@@ -209,7 +209,7 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	jw_u64(&w, "writes_after_readonly", r->bad_writes);
 	jw_u64(&w, "reads_after_unmap", r->missed_faults);
 	jw_u64(&w, "unexpected_faults", r->unexpected_faults);
-	jw_u64(&w, "spurious_faults", r->spurious_faults);
+	jw_u64(&w, "transition_faults", r->transition_faults);
 	put_events(&w, r);
 	jw_obj_end(&w);
 	jw_u64(&w, "watchdog_timeouts", r->timeouts);

@@ -126,6 +126,9 @@ def test_default_preset_empty_cmdline(built, boot):
     res = boot(firmware="bios", cmdline="")
     assert_pass(res)
     assert res.record("boot") is not None, describe(res)
+    # The first GRUB preset is the default benchmark.
+    assert res.record("boot")["cmdline"] == "mode=bench", describe(res)
+    assert res.records_of("shootdown"), describe(res)
 
 
 @pytest.mark.boot
