@@ -181,28 +181,32 @@ static const char *mb1_string(u32 phys, bootinfo_map_fn map)
 	return NULL;
 }
 
+/* An optional string of the v1 information: point *dst at it and keep its bytes reserved. */
+static int mb1_take_string(struct bootinfo *bi, u32 phys, bootinfo_map_fn map, const char **dst,
+			   const char *what, char *err, size_t elen)
+{
+	const char *s = mb1_string(phys, map);
+
+	if (!s)
+		return fail(err, elen, "multiboot: %s at %#x unreadable or unterminated", what, phys);
+	*dst = s;
+	add_used(bi, phys, strlen(s) + 1);
+	return 0;
+}
+
 static int parse_mb1(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, char *err, size_t elen)
 {
 	const struct mb1_info *mi = map(info_phys, sizeof(*mi));
-	const char *s;
 
 	if (!mi)
 		return fail(err, elen, "multiboot: information at %#lx is not mapped", info_phys);
 	add_used(bi, info_phys, sizeof(*mi));
-	if ((mi->flags & MB1_INFO_CMDLINE) && !(s = mb1_string(mi->cmdline, map)))
-		return fail(err, elen, "multiboot: command line at %#x unreadable or unterminated",
-			    mi->cmdline);
-	if (mi->flags & MB1_INFO_CMDLINE) {
-		bi->cmdline = s;
-		add_used(bi, mi->cmdline, strlen(s) + 1);
-	}
-	if ((mi->flags & MB1_INFO_LOADER_NAME) && !(s = mb1_string(mi->boot_loader_name, map)))
-		return fail(err, elen, "multiboot: loader name at %#x unreadable or unterminated",
-			    mi->boot_loader_name);
-	if (mi->flags & MB1_INFO_LOADER_NAME) {
-		bi->loader = s;
-		add_used(bi, mi->boot_loader_name, strlen(s) + 1);
-	}
+	if ((mi->flags & MB1_INFO_CMDLINE) &&
+	    mb1_take_string(bi, mi->cmdline, map, &bi->cmdline, "command line", err, elen))
+		return -1;
+	if ((mi->flags & MB1_INFO_LOADER_NAME) &&
+	    mb1_take_string(bi, mi->boot_loader_name, map, &bi->loader, "loader name", err, elen))
+		return -1;
 	if (mi->flags & MB1_INFO_MMAP) {
 		const u8 *p = map(mi->mmap_addr, mi->mmap_length);
 		u64 off = 0; /* 64-bit: a corrupt entry size must not wrap it back */

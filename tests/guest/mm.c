@@ -5,6 +5,7 @@
 #include "kernel/string.h"
 #include "kernel/trap.h"
 #include "kernel/x86.h"
+#include "tests/guest/guest.h"
 #include "mm/aspace.h"
 #include "mm/flush.h"
 #include "mm/frame.h"
@@ -15,15 +16,6 @@
 #define NFRAMES 512
 
 extern const char __text_start[];
-
-static paddr_t tagged_frame(u64 tag)
-{
-	paddr_t pa = frame_alloc(mm_frame_pool(), NULL);
-
-	if (pa)
-		*(volatile u64 *)phys_to_virt(pa) = tag;
-	return pa;
-}
 
 static u64 read_tag(u64 va, int *vec)
 {
@@ -73,7 +65,7 @@ SELFTEST(mm_direct_map, "the direct map covers memory and keeps text read-only",
 static void test_fault_on_change(struct test_ctx *t)
 {
 	struct aspace as;
-	paddr_t pa = tagged_frame(0x1234);
+	paddr_t pa = guest_tagged_frame(0x1234);
 	struct pt_freelist fl = { 0 };
 	int vec;
 
@@ -105,7 +97,7 @@ SELFTEST(mm_fault_on_change, "protect makes writes fault, unmap makes reads faul
 static void test_pcid(struct test_ctx *t)
 {
 	struct aspace a, b;
-	paddr_t fa = tagged_frame(0xa), fb = tagged_frame(0xb), fc = tagged_frame(0xc);
+	paddr_t fa = guest_tagged_frame(0xa), fb = guest_tagged_frame(0xb), fc = guest_tagged_frame(0xc);
 	u32 wrong = 0;
 	u64 deferred;
 	int vec;
@@ -138,9 +130,7 @@ static void test_pcid(struct test_ctx *t)
 	sti();
 	aspace_destroy(&a);
 	aspace_destroy(&b);
-	frame_free(mm_frame_pool(), NULL, fa);
-	frame_free(mm_frame_pool(), NULL, fb);
-	frame_free(mm_frame_pool(), NULL, fc);
+	guest_free_frames((paddr_t[]){ fa, fb, fc }, 3);
 }
 SELFTEST(mm_pcid, "PCIDs keep address spaces apart; changes made away are flushed on return", test_pcid);
 
@@ -180,7 +170,7 @@ static void test_primitives(struct test_ctx *t)
 		{ "INVPCID address", by_invpcid_addr, true },
 	};
 	struct aspace as;
-	paddr_t f1 = tagged_frame(0x111), f2 = tagged_frame(0x222), cur;
+	paddr_t f1 = guest_tagged_frame(0x111), f2 = guest_tagged_frame(0x222), cur;
 
 	if (!f1 || !f2 || aspace_create(&as)) {
 		selftest_error(t, "out of memory");
@@ -201,7 +191,6 @@ static void test_primitives(struct test_ctx *t)
 	aspace_switch(NULL);
 	sti();
 	aspace_destroy(&as);
-	frame_free(mm_frame_pool(), NULL, f1);
-	frame_free(mm_frame_pool(), NULL, f2);
+	guest_free_frames((paddr_t[]){ f1, f2 }, 2);
 }
 SELFTEST(mm_flush_primitives, "every local flush primitive drops a changed translation", test_primitives);

@@ -11,6 +11,7 @@
 #include "mm/mm.h"
 #include "mm/tlb.h"
 #include "smp/smp.h"
+#include "tests/guest/guest.h"
 
 #define TEST_VA 0x0000004000000000ull
 #define HOLD_TIMEOUT_US 5000000
@@ -67,20 +68,11 @@ static void stop_victim(void)
 	aspace_destroy(&h.as);
 }
 
-static paddr_t tagged(u64 tag)
-{
-	paddr_t pa = frame_alloc(mm_frame_pool(), NULL);
-
-	if (pa)
-		*(volatile u64 *)phys_to_virt(pa) = tag;
-	return pa;
-}
-
 static void test_remote_sees_change(struct test_ctx *t)
 {
 	struct tlb_range r = { TEST_VA, 1 };
 	struct tlb_sample s;
-	paddr_t f1 = tagged(1), f2 = tagged(2);
+	paddr_t f1 = guest_tagged_frame(1), f2 = guest_tagged_frame(2);
 	u32 victim = nr_cpus - 1;
 	u64 deadline;
 
@@ -104,8 +96,7 @@ static void test_remote_sees_change(struct test_ctx *t)
 	CHECK(t, h.seen == 2, "after it returns, cpu %u reads the new frame (saw %lu)", victim, h.seen);
 out:
 	stop_victim();
-	frame_free(mm_frame_pool(), NULL, f1);
-	frame_free(mm_frame_pool(), NULL, f2);
+	guest_free_frames((paddr_t[]){ f1, f2 }, 2);
 }
 SELFTEST(tlb_remote, "a shootdown makes a remote CPU drop its translation", test_remote_sees_change);
 
@@ -113,7 +104,7 @@ static void test_watchdog(struct test_ctx *t)
 {
 	struct tlb_range r = { TEST_VA, 1 };
 	struct tlb_sample s;
-	paddr_t f1 = tagged(1), f2 = tagged(2);
+	paddr_t f1 = guest_tagged_frame(1), f2 = guest_tagged_frame(2);
 	u32 victim = nr_cpus - 1;
 	u64 timeouts = tlb_stats.watchdog_timeouts, saved = tlb_ack_timeout_us;
 	int ret;
@@ -138,7 +129,6 @@ static void test_watchdog(struct test_ctx *t)
 	      "cpu %u acknowledges again once the hook is off", victim);
 out:
 	stop_victim();
-	frame_free(mm_frame_pool(), NULL, f1);
-	frame_free(mm_frame_pool(), NULL, f2);
+	guest_free_frames((paddr_t[]){ f1, f2 }, 2);
 }
 SELFTEST(tlb_watchdog, "a target that never acknowledges trips the watchdog", test_watchdog);
