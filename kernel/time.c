@@ -72,6 +72,14 @@ static u64 from_cpuid_15(void)
 	return (u64)crystal * num / den / 1000;
 }
 
+/* CPUID 0x16 EAX: the processor base frequency in MHz, which the TSC runs at on the CPUs that
+ * report it without a crystal frequency in leaf 0x15. A nominal value: only used when nothing
+ * can be measured. */
+static u64 from_cpuid_16(void)
+{
+	return cpuid_eax(0) >= 0x16 ? (u64)(cpuid_eax(0x16) & 0xffff) * 1000 : 0;
+}
+
 /* Count TSC cycles while PIT channel 2 counts down PIT_CALIBRATE_MS in mode 0. */
 static u64 from_pit(void)
 {
@@ -129,6 +137,8 @@ void time_init(void)
 		info.source = "pit";
 	else if ((info.khz = from_pm_timer()))
 		info.source = "acpi-pm-timer";
+	else if ((info.khz = from_cpuid_16()))
+		info.source = "cpuid-0x16";
 	if (!info.khz) {
 		info.khz = 1000000;
 		info.source = "guess-1ghz";

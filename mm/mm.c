@@ -11,6 +11,7 @@
 #include "mm/flush.h"
 #include "mm/frame.h"
 #include "mm/pt.h"
+#include "smp/percpu.h"
 
 #define MAX_RANGES 128
 #define GIB (1ull << 30)
@@ -42,9 +43,14 @@ static u64 tramp_pml4[512] __attribute__((aligned(PAGE_SIZE), section(".bss.page
 static u64 tramp_pdpt[512] __attribute__((aligned(PAGE_SIZE), section(".bss.pagetables")));
 static u64 tramp_pd[512] __attribute__((aligned(PAGE_SIZE), section(".bss.pagetables")));
 
+static struct frame_cache *my_cache(void)
+{
+	return percpu_ready ? &this_cpu()->frames : NULL;
+}
+
 static paddr_t table_alloc(void *ctx)
 {
-	paddr_t pa = frame_alloc(&pool, NULL);
+	paddr_t pa = frame_alloc(&pool, my_cache());
 
 	(void)ctx;
 	if (pa)
@@ -55,7 +61,7 @@ static paddr_t table_alloc(void *ctx)
 static void table_free(void *ctx, paddr_t pa)
 {
 	(void)ctx;
-	frame_free(&pool, NULL, pa);
+	frame_free(&pool, my_cache(), pa);
 }
 
 static void *table_virt(void *ctx, paddr_t pa)

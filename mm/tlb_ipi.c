@@ -84,11 +84,7 @@ int tlb_ipi_init(void)
 
 int tlb_ipi_kick_apic(const struct cpumask *targets)
 {
-	int ret = 0;
-
-	for_each_cpu(cpu, targets)
-		ret |= apic_send_ipi(cpu_to_apic_id(cpu), VEC_TLB_FLUSH);
-	return ret ? -EIO : 0;
+	return smp_send_ipi_mask(targets, VEC_TLB_FLUSH);
 }
 
 int tlb_ipi_post(const struct tlb_flush *f, const struct cpumask *targets, tlb_kick_fn kick)

@@ -5,6 +5,7 @@
 #include "kernel/gdt.h"
 #include "kernel/types.h"
 #include "mm/aspace.h"
+#include "mm/frame.h"
 #include "mm/tlb_ipi.h"
 #include "smp/cpumask.h"
 
@@ -36,6 +37,9 @@ struct percpu {
 	u64 timer_ticks;       /* APIC timer interrupts taken */
 	struct cpu_tables tables; /* GDT and TSS */
 	struct aspace_cpu as;     /* address space loaded, TLB generations seen (mm/aspace.c) */
+	/* Frames this CPU keeps for itself, so CPUs changing page tables at once do not all take
+	 * the pool's lock (mm/mm.c). Never used from interrupt handlers. */
+	struct frame_cache frames;
 	/* Senders with a request for this CPU; other CPUs set bits, this CPU clears them. */
 	struct cpumask call_inbox __attribute__((aligned(CACHE_LINE)));
 	struct call_request call_out;

@@ -4,6 +4,7 @@
 #include "smp/smp.h"
 #include "kernel/acpi.h"
 #include "kernel/console.h"
+#include "kernel/errno.h"
 #include "kernel/kernel.h"
 #include "kernel/options.h"
 #include "kernel/record.h"
@@ -171,6 +172,16 @@ static void bring_up(u32 bsp_apic_id)
 			failed_ids[nr_failed++] = id;
 		}
 	}
+}
+
+int smp_send_ipi_mask(const struct cpumask *targets, u8 vector)
+{
+	int ret = 0;
+
+	for_each_cpu(cpu, targets)
+		if (cpu != smp_cpu())
+			ret |= apic_send_ipi(cpu_to_apic_id(cpu), vector);
+	return ret ? -EIO : 0;
 }
 
 void smp_init(void)

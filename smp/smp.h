@@ -38,6 +38,9 @@ static inline u32 smp_cpu(void)
 	return this_cpu()->cpu;
 }
 
+/* A fixed-vector IPI to every CPU in the set (never the caller). 0, or -EIO if one failed. */
+int smp_send_ipi_mask(const struct cpumask *targets, u8 vector);
+
 void smp_init(void);  /* topology from the MADT, APIC, bring-up; prints the topology */
 void smp_report(void); /* the topology record */
 

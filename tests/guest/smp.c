@@ -128,8 +128,6 @@ static struct {
 static volatile bool pairs_go;
 static u32 pair_failures;
 
-#define VEC_PAIR_PING 0xe0
-#define VEC_PAIR_PONG 0xe1
 
 static void pair_ping(struct trap_frame *f)
 {
@@ -138,7 +136,7 @@ static void pair_ping(struct trap_frame *f)
 	(void)f;
 	for_each_cpu(from, &pairs[me].from)
 		if (cpumask_test_and_clear_atomic(&pairs[me].from, from))
-			apic_send_ipi(cpu_to_apic_id(from), VEC_PAIR_PONG);
+			apic_send_ipi(cpu_to_apic_id(from), VEC_TEST_PONG);
 	apic_eoi();
 }
 
@@ -182,7 +180,7 @@ static void ping_everyone(void *arg)
 		u64 want = pairs[me].pongs + 1, deadline = deadline_after_us(CALL_TIMEOUT_US);
 
 		cpumask_set_atomic(&pairs[to].from, me);
-		apic_send_ipi(cpu_to_apic_id(to), VEC_PAIR_PING);
+		apic_send_ipi(cpu_to_apic_id(to), VEC_TEST_PING);
 		if (!wait_halting(&pairs[me].pongs, want, deadline)) {
 			__atomic_fetch_add(&pair_failures, 1, __ATOMIC_RELAXED);
 			return;
@@ -196,8 +194,8 @@ static void test_all_pairs(struct test_ctx *t)
 		selftest_skip(t, "needs 2 CPUs, %u online", nr_cpus);
 		return;
 	}
-	trap_set_handler(VEC_PAIR_PING, pair_ping);
-	trap_set_handler(VEC_PAIR_PONG, pair_pong);
+	trap_set_handler(VEC_TEST_PING, pair_ping);
+	trap_set_handler(VEC_TEST_PONG, pair_pong);
 	pairs_go = false;
 	pair_failures = 0;
 	if (smp_call_start(&cpu_online_mask, ping_everyone, NULL)) {
