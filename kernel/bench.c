@@ -194,6 +194,7 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	jw_u64(&w, "shootdowns", r->shootdowns);
 	jw_u64(&w, "targets_per_shootdown_milli", r->shootdowns ? r->targets * 1000 / r->shootdowns : 0);
 	jw_u64(&w, "skipped_targets", r->skipped);
+	jw_u64(&w, "fallbacks", r->fallbacks);
 	put_summary(&w, "latency_cycles", &row->lat, false);
 	put_summary(&w, "latency_ns", &row->lat, true);
 	put_summary(&w, "ack_cycles", ack, false);

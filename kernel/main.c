@@ -1,6 +1,7 @@
 /* tlbstorm: the boot CPU's path from the boot stub to the verdict. */
 #include "boot/multiboot2.h"
 #include "kernel/acpi.h"
+#include "hv/hv.h"
 #include "kernel/bench.h"
 #include "kernel/console.h"
 #include "kernel/cpu.h"
@@ -168,9 +169,12 @@ void kmain(u32 magic, u32 info_phys)
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
 	hypervisor_detect();                                 /* which platform */
+	hv_detect();                                         /* Hyper-V leaves, if any */
 	time_init();                                         /* TSC frequency */
 	smp_init();                                          /* APIC, every vCPU online */
 	tsc_sync_report();                                   /* cross-CPU TSC offsets */
+	hv_init();                                           /* hypercall page, VP indices */
+	hv_report();
 	tlb_init();                                          /* shootdown backends */
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)

@@ -3,6 +3,7 @@
 #include "kernel/options.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
+#include "hv/hv.h"
 #include "kernel/bench.h"
 #include "kernel/exit.h"
 #include "mm/flush.h"
@@ -67,6 +68,8 @@ static const struct opt options[] = {
 	{ "ack_timeout_ms", OPT_UINT, "shootdown watchdog", NULL, 1, 600000, &cfg.ack_timeout_ms },
 	{ "flush_threshold", OPT_UINT, "pages flushed one by one before flushing the whole context",
 	  NULL, 0, 1000000, &cfg.flush_threshold },
+	{ "hv_inject_status", OPT_UINT, "test hook: Hyper-V flush and IPI hypercalls fail with this status",
+	  NULL, 0, 0xffff, &cfg.hv_inject_status },
 	{ "deaf_cpu", OPT_UINT, "test hook: this CPU never acknowledges shootdowns (0: off)", NULL, 0,
 	  MAX_CPUS - 1, &cfg.deaf_cpu },
 };
@@ -89,6 +92,7 @@ void options_parse(const char *cmdline)
 	tlb_skip = cfg.skip_flush;
 	flush_threshold = cfg.flush_threshold;
 	tlb_deaf_cpu = cfg.deaf_cpu ? cfg.deaf_cpu : 0xffffffffu;
+	hv_inject_status = cfg.hv_inject_status;
 }
 
 void options_print_usage(void)

@@ -29,6 +29,7 @@ struct config {
 	u64 ack_timeout_ms;
 	u64 flush_threshold;
 	u64 deaf_cpu;         /* test hook: this CPU ignores shootdowns (0: off) */
+	u64 hv_inject_status; /* test hook: Hyper-V hypercalls "return" this status (0: off) */
 };
 
 extern struct config cfg;

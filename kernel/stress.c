@@ -44,7 +44,7 @@ struct slice {
 
 struct cpu_counts {
 	u64 checks, transition;
-	u64 elapsed, shootdowns, targets, skipped;
+	u64 elapsed, shootdowns, targets, skipped, fallbacks;
 } __attribute__((aligned(CACHE_LINE)));
 
 static struct {
@@ -172,6 +172,7 @@ static void shoot(u32 a, u32 s, bool measure)
 		cc->shootdowns++;
 		cc->targets += smp.targets;
 		cc->skipped += smp.skipped;
+		cc->fallbacks += smp.fallbacks;
 	}
 }
 
@@ -387,6 +388,7 @@ static void collect(struct stress_result *r)
 		r->shootdowns += cc->shootdowns;
 		r->targets += cc->targets;
 		r->skipped += cc->skipped;
+		r->fallbacks += cc->fallbacks;
 		r->elapsed_cycles = MAX(r->elapsed_cycles, cc->elapsed);
 		r->deferred_flushes += percpu_of(cpu)->as.deferred_flushes;
 		r->noflush_switches += percpu_of(cpu)->as.noflush_switches;

@@ -31,7 +31,7 @@ struct oracle_event {
 struct stress_result {
 	struct histogram latency; /* shootdown cycles, initiator's view */
 	struct histogram ack;     /* per-target acknowledgement cycles (backends that have them) */
-	u64 shootdowns, elapsed_cycles, targets, skipped, timeouts, failed;
+	u64 shootdowns, elapsed_cycles, targets, skipped, timeouts, failed, fallbacks;
 	u64 checks, stale_reads, bad_writes, missed_faults, unexpected_faults, transition_faults;
 	u64 deferred_flushes, noflush_switches;
 	u32 nevents;

@@ -276,6 +276,21 @@ void mm_trampoline_done(void)
 	tramp_pml4[0] = 0;
 }
 
+void *mm_map_exec(paddr_t pa)
+{
+	u64 va = 0;
+
+	/* Read-execute, never writable: the hypervisor fills it (the Hyper-V hypercall page). */
+	spin_lock(&vm_lock);
+	if (mmio_next + PAGE_SIZE <= MMIO_BASE + MMIO_SIZE &&
+	    !pt_map(&kernel_pt, mmio_next, ALIGN_DOWN(pa, (u64)PAGE_SIZE), PAGE_SIZE, PTE_G)) {
+		va = mmio_next;
+		mmio_next += PAGE_SIZE;
+	}
+	spin_unlock(&vm_lock);
+	return va ? (void *)va : NULL;
+}
+
 void *mm_map_mmio(paddr_t pa, u64 len)
 {
 	return map_device(pa, len, PTE_CACHE_UC);

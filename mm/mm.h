@@ -43,6 +43,7 @@ bool mm_phys_in_use(paddr_t pa, u64 len);
 u64 mm_alloc_kstack(u64 size);            /* a stack above a guard page; returns its top, 0 on failure */
 void *mm_map_mmio(paddr_t pa, u64 len);   /* uncached mapping of device registers, NULL on failure */
 void *mm_map_wc(paddr_t pa, u64 len);     /* write-combining mapping (framebuffer), NULL on failure */
+void *mm_map_exec(paddr_t pa);            /* one read-execute page (hypercall page), NULL on failure */
 u32 mm_trampoline_cr3(void);              /* page table for APs starting in low memory */
 void mm_trampoline_done(void);
 void mm_cpu_init(void);                   /* per-CPU paging setup: PAT, CR4.PGE, PCIDs */

@@ -21,9 +21,11 @@ int tlb_skip = TLB_SKIP_NONE;
 u32 tlb_deaf_cpu = INVALID_CPU;
 u64 tlb_ack_timeout_us = 2000000;
 
-/* In the order `auto` prefers them; later issues add the paravirtual ones in front. */
+/* In the order `auto` prefers them (among those the platform recommends). */
 static struct tlb_backend *const backends[] = {
-	&tlb_backend_ipi,
+	&tlb_backend_hv_flush, &tlb_backend_hv_space,   &tlb_backend_hv_list,
+	&tlb_backend_hv_space_ex, &tlb_backend_hv_list_ex, &tlb_backend_hv_space_xmm,
+	&tlb_backend_hv_ipi,   &tlb_backend_hv_ipi_ex,  &tlb_backend_ipi,
 };
 
 static struct tlb_backend *active;
@@ -39,7 +41,7 @@ struct tlb_backend *tlb_backend_find(const char *name)
 struct tlb_backend *tlb_backend_auto(void)
 {
 	for (u32 i = 0; i < ARRAY_SIZE(backends); i++)
-		if (!backends[i]->unavailable)
+		if (!backends[i]->unavailable && backends[i]->recommended)
 			return backends[i];
 	return &tlb_backend_ipi;
 }
@@ -89,8 +91,8 @@ void tlb_init(void)
 
 		if (b->probe)
 			b->probe(b);
-		kprintf("tlb: backend %-10s %s%s\n", b->name, b->unavailable ? "unavailable: " : "available",
-			b->unavailable ? b->unavailable : "");
+		kprintf("tlb: backend %-13s %s%s%s\n", b->name, b->unavailable ? "unavailable: " : "available",
+			b->unavailable ? b->unavailable : "", !b->unavailable && b->recommended ? " (recommended)" : "");
 	}
 	tlb_use(tlb_backend_auto());
 }
@@ -135,6 +137,8 @@ int tlb_shootdown(struct aspace *as, const struct tlb_range *ranges, u32 nranges
 		ret = active->finish(&f, &targets, s, ack, ack_ctx);
 	s->cycles = rdtsc_ordered() - t0;
 	__atomic_fetch_add(&tlb_stats.shootdowns, 1, __ATOMIC_RELAXED);
+	if (s->fallbacks)
+		__atomic_fetch_add(&tlb_stats.fallbacks, s->fallbacks, __ATOMIC_RELAXED);
 	if (ret == -ETIMEDOUT)
 		__atomic_fetch_add(&tlb_stats.watchdog_timeouts, 1, __ATOMIC_RELAXED);
 	return ret;

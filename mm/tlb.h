@@ -31,6 +31,7 @@ struct tlb_sample {
 	u32 targets;      /* CPUs interrupted or otherwise flushed remotely */
 	u32 skipped;      /* targets a backend did not have to interrupt (counted, e.g. preempted) */
 	u32 late;         /* targets that missed the watchdog */
+	u32 fallbacks;    /* the backend failed and the IPI backend did the work */
 	u64 ack_cycles_max;
 };
 
@@ -40,6 +41,8 @@ typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, u64 cycles);
 struct tlb_backend {
 	const char *name;
 	const char *unavailable; /* NULL when usable here, else why not (set by probe) */
+	bool recommended;        /* the platform recommends it: `auto` takes the first such one */
+	u32 form;                /* backend-specific variant (hv/tlb_hv.c) */
 	void (*probe)(struct tlb_backend *b); /* decide `unavailable` */
 	int (*init)(void);                    /* once, after SMP bring-up */
 	/* Start flushing f on targets (never the caller); may do all the work itself. */
@@ -84,5 +87,8 @@ extern u32 tlb_deaf_cpu; /* INVALID_CPU when off */
 extern u64 tlb_ack_timeout_us;
 
 extern struct tlb_backend tlb_backend_ipi;
+extern struct tlb_backend tlb_backend_hv_flush, tlb_backend_hv_space, tlb_backend_hv_list,
+	tlb_backend_hv_space_ex, tlb_backend_hv_list_ex, tlb_backend_hv_space_xmm, tlb_backend_hv_ipi,
+	tlb_backend_hv_ipi_ex;
 
 #endif

@@ -68,9 +68,11 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 int tlb_ipi_init(void)
 {
 	u64 bytes = (u64)nr_cpus * nr_cpus * sizeof(struct tlb_ack);
-	paddr_t pa = frame_alloc_contig(mm_frame_pool(), ALIGN_UP(bytes, (u64)PAGE_SIZE) / PAGE_SIZE,
-					PAGE_SIZE);
+	paddr_t pa;
 
+	if (acks)
+		return 0; /* shared by every backend built on this one */
+	pa = frame_alloc_contig(mm_frame_pool(), ALIGN_UP(bytes, (u64)PAGE_SIZE) / PAGE_SIZE, PAGE_SIZE);
 	if (!pa) {
 		kprintf("tlb: no memory for %u x %u acknowledgement slots\n", nr_cpus, nr_cpus);
 		return -ENOMEM;
@@ -159,6 +161,7 @@ int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, str
 
 struct tlb_backend tlb_backend_ipi = {
 	.name = "ipi",
+	.recommended = true,
 	.init = tlb_ipi_init,
 	.start = ipi_start,
 	.finish = tlb_ipi_finish,

@@ -25,6 +25,9 @@ struct percpu {
 	u32 cpu;             /* dense index, 0 = boot CPU */
 	u32 apic_id;
 	u32 online;          /* set by the CPU itself when it has checked in */
+	u32 vp_index;        /* Hyper-V VP index (hv/hyperv.c), INVALID_VP_INDEX when unknown */
+	void *hv_input;      /* Hyper-V hypercall input page, allocated once at boot */
+	u64 hv_input_phys;
 	u64 stack_top;
 	u64 df_stack_top;
 	/* The _safe accessors (kernel/trap.h): a fault at an instruction listed in the exception

@@ -1,0 +1,42 @@
+/* Pure encoders for Hyper-V hypercall inputs (hv/encode.c), unit-tested on the host. */
+#ifndef HV_ENCODE_H
+#define HV_ENCODE_H
+
+#include "hv/tlfs.h"
+#include "kernel/types.h"
+
+/* The hypercall input value (TLFS 3.7). */
+u64 hv_control(u16 code, bool fast, u32 varhead_qwords, u32 rep_count, u32 rep_start);
+
+static inline u16 hv_result_status(u64 result)
+{
+	return result & HV_HYPERCALL_RESULT_MASK;
+}
+static inline u32 hv_result_reps(u64 result)
+{
+	return (result >> HV_HYPERCALL_REPS_COMPLETE_SHIFT) & HV_HYPERCALL_REP_MASK;
+}
+const char *hv_status_name(u16 status);
+
+/* Encode ranges (va, pages) as GVA list entries of up to 4096 pages each into out[max].
+ * Returns the entry count, or -1 if they do not fit (the caller then flushes everything). */
+int hv_gva_list(const u64 *va, const u64 *pages, u32 nranges, u64 *out, u32 max);
+
+/* Fill a sparse VP set from VP indices; returns the number of bank words written (the variable
+ * header size of the Ex calls), or -1 for a VP index beyond 4095 or more banks than max_banks. */
+int hv_vpset_fill(struct hv_vpset *set, u32 max_banks, const u32 *vp, u32 n);
+
+/* How many GVA entries fit in one input page after a header of `header_bytes`. */
+static inline u32 hv_gva_room(u32 header_bytes)
+{
+	return (HV_PAGE_SIZE - header_bytes) / sizeof(u64);
+}
+
+/* A rep hypercall issued until every rep is done: each return reports how many reps are
+ * complete, and the call is reissued starting there (TLFS 3.7.4). `call` performs one
+ * hypercall (the real one, or a simulation in the tests). Returns the last result; a failing
+ * status, or no progress, ends the loop. */
+typedef u64 (*hv_call_fn)(void *ctx, u64 control, u64 in, u64 out);
+u64 hv_rep_call(hv_call_fn call, void *ctx, u16 code, u32 varhead, u32 reps, u64 in, u64 out);
+
+#endif

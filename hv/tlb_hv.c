@@ -1,0 +1,212 @@
+/* Shootdown backends on Hyper-V hypercalls (TLFS 12.4 virtual address flushes, 10.5.2 synthetic
+ * cluster IPIs), as Linux uses them when Hyper-V recommends it:
+ *   hv-flush  FlushVirtualAddressList when the ranges fit in one input page, else
+ *             FlushVirtualAddressSpace; the Ex forms with a sparse VP set whenever a target's VP
+ *             index is 64 or more; ALL_PROCESSORS when every other CPU is a target;
+ *   hv-space, hv-list, hv-space-ex, hv-list-ex, hv-space-xmm: one form forced, to measure it;
+ *   hv-ipi, hv-ipi-ex: the IPI backend with its kicks sent by (Ex) SendSyntheticClusterIpi.
+ * Any failing status falls back to the IPI backend for that shootdown, counted and reported. */
+#include "hv/encode.h"
+#include "hv/hv.h"
+#include "kernel/console.h"
+#include "kernel/errno.h"
+#include "mm/tlb.h"
+#include "mm/tlb_ipi.h"
+#include "smp/apic.h"
+#include "smp/smp.h"
+
+#define HVF_AUTO 0
+#define HVF_SPACE (1u << 0)
+#define HVF_LIST (1u << 1)
+#define HVF_EX (1u << 2)
+#define HVF_XMM (1u << 3)
+
+static bool failure_reported;
+
+static void report_failure(const char *what, u64 result)
+{
+	if (failure_reported)
+		return;
+	failure_reported = true; /* once: every later one is still counted in the records */
+	kprintf("hv: %s returned %s (%#lx); falling back to IPIs, counted as fallbacks\n", what,
+		hv_status_name(hv_result_status(result)), result);
+}
+
+static void probe(struct tlb_backend *b)
+{
+	bool ipi = b == &tlb_backend_hv_ipi || b == &tlb_backend_hv_ipi_ex;
+
+	if (!hv.present)
+		b->unavailable = "not running on Hyper-V (or its emulation)";
+	else if (!hv.hypercall_page || !hv.vp_index)
+		b->unavailable = "no hypercall page or VP indices";
+	else if ((b->form & HVF_XMM) && !hv.xmm_input)
+		b->unavailable = "XMM fast hypercall input not offered";
+	else
+		b->unavailable = NULL;
+	b->recommended = ipi ? hv.recommend_eax & HV_X64_CLUSTER_IPI_RECOMMENDED
+			     : b->form == HVF_AUTO && (hv.recommend_eax & HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED);
+}
+
+/* VP indices of the targets; false if one is unknown. *high: one is 64 or more. */
+static bool target_vps(const struct cpumask *targets, u32 *vps, u32 *n, bool *high)
+{
+	*n = 0;
+	*high = false;
+	for_each_cpu(cpu, targets) {
+		u32 vp = cpu_to_vp_index(cpu);
+
+		if (vp == INVALID_VP_INDEX)
+			return false;
+		*high |= vp >= 64;
+		vps[(*n)++] = vp;
+	}
+	return true;
+}
+
+static int ipi_fallback(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
+			tlb_ack_fn ack, void *ctx)
+{
+	int ret = tlb_ipi_post(f, targets, tlb_ipi_kick_apic);
+
+	s->fallbacks++;
+	return ret ? ret : tlb_ipi_finish(f, targets, s, ack, ctx);
+}
+
+static int gva_ranges(const struct tlb_flush *f, u64 *out, u32 room)
+{
+	u64 va[TLB_MAX_RANGES], pages[TLB_MAX_RANGES];
+
+	if (f->nranges == TLB_FULL)
+		return -1;
+	for (u32 i = 0; i < f->nranges; i++)
+		va[i] = f->ranges[i].va, pages[i] = f->ranges[i].pages;
+	return hv_gva_list(va, pages, f->nranges, out, room);
+}
+
+static u64 flush_plain(const struct tlb_flush *f, u32 form, bool all, const u32 *vps, u32 n)
+{
+	struct hv_tlb_flush *in = hv_input_page();
+	int entries = -1;
+
+	in->address_space = f->as->pt.root; /* CR3 without the PCID bits */
+	in->flags = all ? HV_FLUSH_ALL_PROCESSORS : 0;
+	in->processor_mask = 0;
+	for (u32 i = 0; !all && i < n; i++)
+		in->processor_mask |= 1ull << vps[i];
+	if (!(form & HVF_SPACE))
+		entries = gva_ranges(f, in->gva_list, hv_gva_room(sizeof(*in)));
+	if (entries > 0)
+		return hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST, 0, entries);
+	if (!f->global)
+		in->flags |= HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY; /* valid for the Space call only */
+	if (form & HVF_XMM)
+		return hv_hypercall_xmm(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE, true, 0, 0, 0), in,
+					sizeof(*in));
+	return hv_hypercall(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE, false, 0, 0, 0), hv_input_phys(), 0);
+}
+
+static u64 flush_ex(const struct tlb_flush *f, u32 form, bool all, const u32 *vps, u32 n)
+{
+	struct hv_tlb_flush_ex *in = hv_input_page();
+	int banks = 0, entries = -1;
+
+	in->address_space = f->as->pt.root;
+	in->flags = 0;
+	if (all) {
+		in->hv_vp_set.format = HV_GENERIC_SET_ALL;
+		in->hv_vp_set.valid_bank_mask = 0;
+	} else {
+		banks = hv_vpset_fill(&in->hv_vp_set, HV_VP_SET_MAX_BANKS, vps, n);
+		if (banks < 0)
+			return HV_STATUS_INVALID_VP_INDEX;
+	}
+	if (!(form & HVF_SPACE))
+		entries = gva_ranges(f, &in->hv_vp_set.bank_contents[banks],
+				     hv_gva_room(sizeof(*in) + banks * sizeof(u64)));
+	if (entries > 0)
+		return hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST_EX, banks, entries);
+	if (!f->global)
+		in->flags |= HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY;
+	return hv_hypercall(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE_EX, false, banks, 0, 0),
+			    hv_input_phys(), 0);
+}
+
+static int hvf_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
+{
+	(void)f, (void)targets, (void)s;
+	return 0; /* the hypercall is synchronous: all the work is in finish */
+}
+
+static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
+		      tlb_ack_fn ack, void *ctx)
+{
+	u32 form = tlb_active()->form, vps[MAX_CPUS], n;
+	bool high, all, ex;
+	u64 result;
+
+	if (!target_vps(targets, vps, &n, &high))
+		return ipi_fallback(f, targets, s, ack, ctx);
+	all = n == nr_cpus - 1;
+	ex = (form & HVF_EX) || high;
+	result = ex ? flush_ex(f, form, all, vps, n) : flush_plain(f, form, all, vps, n);
+	if (hv_result_status(result) != HV_STATUS_SUCCESS) {
+		report_failure(ex ? "an Ex flush hypercall" : "a flush hypercall", result);
+		return ipi_fallback(f, targets, s, ack, ctx);
+	}
+	return 0;
+}
+
+/* The hv-ipi kick: one SendSyntheticClusterIpi (fast) or its Ex form for all targets. */
+static int hv_kick(const struct cpumask *targets)
+{
+	u32 vps[MAX_CPUS], n;
+	bool high;
+	u64 result, mask = 0;
+
+	if (!target_vps(targets, vps, &n, &high))
+		return tlb_ipi_kick_apic(targets);
+	if (!high && tlb_active()->form != HVF_EX) {
+		for (u32 i = 0; i < n; i++)
+			mask |= 1ull << vps[i];
+		result = hv_hypercall_fast(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI, VEC_TLB_FLUSH, mask);
+	} else {
+		struct hv_send_ipi_ex *in = hv_input_page();
+		int banks;
+
+		in->vector = VEC_TLB_FLUSH;
+		in->target_vtl = 0;
+		banks = hv_vpset_fill(&in->vp_set, HV_VP_SET_MAX_BANKS, vps, n);
+		result = banks < 0 ? HV_STATUS_INVALID_VP_INDEX
+				   : hv_hypercall(hv_control(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI_EX, false, banks, 0, 0),
+						  hv_input_phys(), 0);
+	}
+	if (hv_result_status(result) == HV_STATUS_SUCCESS)
+		return 0;
+	report_failure("a synthetic cluster IPI", result);
+	__atomic_fetch_add(&tlb_stats.fallbacks, 1, __ATOMIC_RELAXED);
+	return tlb_ipi_kick_apic(targets);
+}
+
+static int hvipi_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
+{
+	(void)s;
+	return tlb_ipi_post(f, targets, hv_kick);
+}
+
+#define HV_FLUSH_BACKEND(var, bname, bform)                                                         \
+	struct tlb_backend var = { .name = bname, .form = bform, .probe = probe, .init = tlb_ipi_init, \
+				   .start = hvf_start, .finish = hvf_finish }
+HV_FLUSH_BACKEND(tlb_backend_hv_flush, "hv-flush", HVF_AUTO);
+HV_FLUSH_BACKEND(tlb_backend_hv_space, "hv-space", HVF_SPACE);
+HV_FLUSH_BACKEND(tlb_backend_hv_list, "hv-list", HVF_LIST);
+HV_FLUSH_BACKEND(tlb_backend_hv_space_ex, "hv-space-ex", HVF_SPACE | HVF_EX);
+HV_FLUSH_BACKEND(tlb_backend_hv_list_ex, "hv-list-ex", HVF_LIST | HVF_EX);
+HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM);
+
+struct tlb_backend tlb_backend_hv_ipi = { .name = "hv-ipi", .form = HVF_AUTO, .probe = probe,
+					  .init = tlb_ipi_init, .start = hvipi_start,
+					  .finish = tlb_ipi_finish };
+struct tlb_backend tlb_backend_hv_ipi_ex = { .name = "hv-ipi-ex", .form = HVF_EX, .probe = probe,
+					     .init = tlb_ipi_init, .start = hvipi_start,
+					     .finish = tlb_ipi_finish };
