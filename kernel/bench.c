@@ -2,6 +2,8 @@
  * each through the stress workers, emits one "shootdown" record per scenario and prints a
  * summary table. Every record carries its configuration and environment (bench_put_env()). */
 #include "kernel/bench.h"
+#include "hv/hv.h"
+#include "hv/kvm.h"
 #include "kernel/console.h"
 #include "kernel/cpu.h"
 #include "kernel/printf.h"
@@ -32,7 +34,7 @@ struct row {
 	int workload;
 	u64 pages;
 	struct summary lat;
-	u64 per_s, violations, timeouts, skipped_targets;
+	u64 per_s, violations, timeouts, skipped_targets, steal_ns;
 	s64 ratio_milli; /* p50 / IPI floor p50, x1000; -1 without a floor */
 	const char *note;
 };
@@ -135,6 +137,9 @@ void bench_put_env(struct jw *w)
 	jw_bool(w, "pcid", flush_caps.pcid);
 	jw_bool(w, "invpcid", flush_caps.invpcid);
 	jw_u64(w, "flush_threshold", flush_threshold);
+	jw_hex(w, "hyperv_recommendations", hv.recommend_eax);
+	jw_hex(w, "kvm_features", kvm.features);
+	jw_str(w, "pv_interface", hv.hypercall_page ? "hyperv" : kvm.steal_time || kvm.pv_send_ipi ? "kvm" : "none");
 	jw_obj_end(w);
 }
 
@@ -195,6 +200,7 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	jw_u64(&w, "targets_per_shootdown_milli", r->shootdowns ? r->targets * 1000 / r->shootdowns : 0);
 	jw_u64(&w, "skipped_targets", r->skipped);
 	jw_u64(&w, "fallbacks", r->fallbacks);
+	jw_u64(&w, "steal_ns", row->steal_ns);
 	put_summary(&w, "latency_cycles", &row->lat, false);
 	put_summary(&w, "latency_ns", &row->lat, true);
 	put_summary(&w, "ack_cycles", ack, false);
@@ -242,7 +248,9 @@ static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 	kprintf("bench: %s %s, %lu page%s%s, %s initiator%s, %lu iterations\n", b->name,
 		workload_name(workload), pages, pages == 1 ? "" : "s", c.full ? " (full flush)" : "",
 		c.all_initiators ? "every CPU" : "one", c.all_initiators ? "s" : "", c.iters);
+	row->steal_ns = kvm_steal_ns_total();
 	ret = stress_run(&c, &result);
+	row->steal_ns = kvm_steal_ns_total() - row->steal_ns;
 	hist_summary(&result.latency, &row->lat);
 	hist_summary(&result.ack, &ack);
 	row->per_s = result.elapsed_cycles ? mul_div_u64(result.shootdowns, tsc_khz() * 1000, result.elapsed_cycles) : 0;
@@ -268,21 +276,21 @@ static void summary_table(void)
 {
 	kprintf("\nbench: %u CPUs, TSC %lu MHz, IPI floor p50 %lu ns (cpu 0 -> all, acked)\n", nr_cpus,
 		tsc_khz() / 1000, tsc_to_ns(ipi_floor_p50_cycles()));
-	kprintf("  %-10s %-8s %6s %9s %9s %9s %7s %9s %6s\n", "backend", "workload", "pages", "p50 ns",
-		"p99 ns", "max ns", "floor x", "per s", "stale");
+	kprintf("  %-12s %-8s %6s %9s %9s %9s %7s %9s %6s %7s\n", "backend", "workload", "pages",
+		"p50 ns", "p99 ns", "max ns", "floor x", "per s", "stale", "skipped");
 	for (u32 i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
 
 		if (r->note && !r->lat.count) {
-			kprintf("  %-10s %-8s %6lu  %s\n", r->backend, workload_name(r->workload), r->pages,
+			kprintf("  %-12s %-8s %6lu  %s\n", r->backend, workload_name(r->workload), r->pages,
 				r->note);
 			continue;
 		}
-		kprintf("  %-10s %-8s %6lu %9lu %9lu %9lu %3ld.%02ld %9lu %6lu%s\n", r->backend,
+		kprintf("  %-12s %-8s %6lu %9lu %9lu %9lu %3ld.%02ld %9lu %6lu %7lu%s\n", r->backend,
 			workload_name(r->workload), r->pages, tsc_to_ns(r->lat.p50), tsc_to_ns(r->lat.p99),
 			tsc_to_ns(r->lat.max), r->ratio_milli < 0 ? 0 : r->ratio_milli / 1000,
 			r->ratio_milli < 0 ? 0 : r->ratio_milli % 1000 / 10, r->per_s, r->violations,
-			r->timeouts ? "  WATCHDOG" : "");
+			r->skipped_targets, r->timeouts ? "  WATCHDOG" : "");
 	}
 }
 

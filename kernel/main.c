@@ -2,6 +2,7 @@
 #include "boot/multiboot2.h"
 #include "kernel/acpi.h"
 #include "hv/hv.h"
+#include "hv/kvm.h"
 #include "kernel/bench.h"
 #include "kernel/console.h"
 #include "kernel/cpu.h"
@@ -170,11 +171,15 @@ void kmain(u32 magic, u32 info_phys)
 	report_boot();
 	hypervisor_detect();                                 /* which platform */
 	hv_detect();                                         /* Hyper-V leaves, if any */
+	kvm_detect();                                        /* KVM's own leaves, if any */
 	time_init();                                         /* TSC frequency */
 	smp_init();                                          /* APIC, every vCPU online */
 	tsc_sync_report();                                   /* cross-CPU TSC offsets */
-	hv_init();                                           /* hypercall page, VP indices */
+	if (cfg.pv != PV_KVM)
+		hv_init();                                   /* hypercall page, VP indices */
 	hv_report();
+	if (cfg.pv != PV_HYPERV)
+		kvm_init();                                  /* steal time; never beside Hyper-V */
 	tlb_init();                                          /* shootdown backends */
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)

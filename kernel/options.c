@@ -32,6 +32,7 @@ static const char *const modes[] = { "bench", "info", "selftest", NULL };
 static const char *const initiators[] = { "one", "all", NULL };
 static const char *const acks[] = { "early", "late", NULL };
 static const char *const skips[] = { "none", "remote", "local", NULL };
+static const char *const pvs[] = { "auto", "hyperv", "kvm", NULL };
 static const char *const faults[] = { "none", "ud", "gp", "pf", "de", "df", "bp", NULL };
 
 static const struct opt options[] = {
@@ -68,6 +69,10 @@ static const struct opt options[] = {
 	{ "ack_timeout_ms", OPT_UINT, "shootdown watchdog", NULL, 1, 600000, &cfg.ack_timeout_ms },
 	{ "flush_threshold", OPT_UINT, "pages flushed one by one before flushing the whole context",
 	  NULL, 0, 1000000, &cfg.flush_threshold },
+	{ "pv", OPT_ENUM, "paravirtual interface: Hyper-V's when offered, else KVM's; or one of them",
+	  pvs, 0, 0, &cfg.pv },
+	{ "kvm_forget_flag", OPT_BOOL, "test hook: kvm-flush skips preempted targets without asking the host to flush",
+	  NULL, 0, 0, &cfg.kvm_forget_flag },
 	{ "hv_inject_status", OPT_UINT, "test hook: Hyper-V flush and IPI hypercalls fail with this status",
 	  NULL, 0, 0xffff, &cfg.hv_inject_status },
 	{ "deaf_cpu", OPT_UINT, "test hook: this CPU never acknowledges shootdowns (0: off)", NULL, 0,
@@ -93,6 +98,7 @@ void options_parse(const char *cmdline)
 	flush_threshold = cfg.flush_threshold;
 	tlb_deaf_cpu = cfg.deaf_cpu ? cfg.deaf_cpu : 0xffffffffu;
 	hv_inject_status = cfg.hv_inject_status;
+	kvm_flush_forget_flag = cfg.kvm_forget_flag;
 }
 
 void options_print_usage(void)

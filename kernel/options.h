@@ -6,6 +6,7 @@
 #include "kernel/types.h"
 
 enum run_mode { MODE_BENCH, MODE_INFO, MODE_SELFTEST };
+enum pv_choice { PV_AUTO, PV_HYPERV, PV_KVM };
 enum fault_kind { FAULT_NONE, FAULT_UD, FAULT_GP, FAULT_PF, FAULT_DE, FAULT_DF, FAULT_BP };
 
 struct config {
@@ -30,6 +31,8 @@ struct config {
 	u64 flush_threshold;
 	u64 deaf_cpu;         /* test hook: this CPU ignores shootdowns (0: off) */
 	u64 hv_inject_status; /* test hook: Hyper-V hypercalls "return" this status (0: off) */
+	int pv;               /* enum pv_choice: which paravirtual interface this boot uses */
+	bool kvm_forget_flag; /* test hook: kvm-flush skips preempted targets without the flag */
 };
 
 extern struct config cfg;

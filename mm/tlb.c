@@ -25,7 +25,8 @@ u64 tlb_ack_timeout_us = 2000000;
 static struct tlb_backend *const backends[] = {
 	&tlb_backend_hv_flush, &tlb_backend_hv_space,   &tlb_backend_hv_list,
 	&tlb_backend_hv_space_ex, &tlb_backend_hv_list_ex, &tlb_backend_hv_space_xmm,
-	&tlb_backend_hv_ipi,   &tlb_backend_hv_ipi_ex,  &tlb_backend_ipi,
+	&tlb_backend_hv_ipi,   &tlb_backend_hv_ipi_ex,  &tlb_backend_kvm_flush,
+	&tlb_backend_kvm_ipi,  &tlb_backend_ipi,
 };
 
 static struct tlb_backend *active;

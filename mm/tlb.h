@@ -89,6 +89,7 @@ extern u64 tlb_ack_timeout_us;
 extern struct tlb_backend tlb_backend_ipi;
 extern struct tlb_backend tlb_backend_hv_flush, tlb_backend_hv_space, tlb_backend_hv_list,
 	tlb_backend_hv_space_ex, tlb_backend_hv_list_ex, tlb_backend_hv_space_xmm, tlb_backend_hv_ipi,
-	tlb_backend_hv_ipi_ex;
+	tlb_backend_hv_ipi_ex, tlb_backend_kvm_flush, tlb_backend_kvm_ipi;
+extern bool kvm_flush_forget_flag; /* test hook (hv/tlb_kvm.c) */
 
 #endif

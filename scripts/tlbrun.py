@@ -8,13 +8,20 @@ The pieces, for scripts/run, the boot tests and a benchmark harness:
     res.records             # parsed `TLBSTORM {...}` JSON records
 
 `build_qemu_argv(cfg, accel=..., workdir=...)` is the pure argv builder. Platforms (how the
-guest is started) live behind the `Platform` class; "qemu" is the only one so far. A platform
-plans a launch (argv plus the files it needs), and decodes the launcher's exit status; the
-serial pump, the pause/screendump protocol, timeouts and the verdict logic are shared.
+guest is started) live behind the `Platform` class. A platform plans a launch (argv plus the
+files it needs), and decodes the launcher's exit status; the serial pump, the pause/screendump
+protocol, timeouts and the verdict logic are shared. Platforms:
+
+    qemu             QEMU on this host (TCG or KVM)
+    hvlab            the Hyper-V lab (docs/hvlab.md): an outer TCG VM with a Debian kernel whose
+                     KVM emulates Hyper-V runs the inner QEMU `-cpu host,hv-...`
+    host-kvm-hyperv  the same hv-* flags straight on this host's KVM (when it emulates Hyper-V)
+    auto-hyperv      host-kvm-hyperv when this host's KVM accepts the hv-* flags, else hvlab
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -27,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, TextIO, Tuple
@@ -52,6 +61,26 @@ MACHINES = ("q35", "pc")
 STATUS_TIMEOUT = 5
 STATUS_NO_VERDICT = 6
 STATUS_HOST = 7
+
+# Hyper-V emulation (platforms hvlab, host-kvm-hyperv, auto-hyperv). Never hv-passthrough: it
+# changes the vendor string to "Linux KVM Hv".
+DEFAULT_HV_FLAGS = ("hv-relaxed", "hv-vpindex", "hv-tlbflush", "hv-ipi", "hv-time",
+                    "hv-frequencies")
+OPTIONAL_HV_FLAGS = ("hv-xmm-input", "hv-tlbflush-ext")
+_HV_FLAG_RE = re.compile(r"^hv-[a-z0-9][a-z0-9-]*(=[A-Za-z0-9]+)?$")
+HYPERV_PLATFORMS = ("hvlab", "host-kvm-hyperv", "auto-hyperv")
+
+HVLAB_SCRIPT = REPO_ROOT / "scripts" / "hvlab"
+HVLAB_DIR = REPO_ROOT / "build" / "hvlab"
+HVLAB_KERNEL = HVLAB_DIR / "vmlinuz"
+HVLAB_INITRD = HVLAB_DIR / "initrd.cpio.gz"
+HVLAB_OUTER_CPU = "EPYC"            # TCG emulates AMD SVM with nested paging for it
+HVLAB_OUTER_CMDLINE = "console=ttyS0 quiet loglevel=1 panic=1 mitigations=off"
+HVLAB_BOOT_MARGIN = 90.0            # outer timeout = inner timeout + this (outer boot ~7 s)
+HVLAB_BUILD_TIMEOUT = 1200.0        # scripts/hvlab build, cold
+HVLAB_GUEST_DIR = "/hvlab"          # where the per-run files appear in the outer VM
+HVLAB_LAB_CODES = {241: "lab problem", 243: "inner QEMU refused its arguments",
+                   245: "inner timeout", 247: "inner QEMU ended without a kernel exit code"}
 
 # Used only when kernel/exit.h is missing; the header is the single definition.
 FALLBACK_EXIT_CODES = {"pass": 0, "fail": 1, "usage": 2, "skip": 3, "error": 4}
@@ -116,7 +145,9 @@ class RunConfig:
     iso: Optional[str] = None         # None = build/tlbstorm.iso
     elf: Optional[str] = None         # None = build/tlbstorm.elf
     qemu_args: List[str] = field(default_factory=list)  # appended verbatim
-    platform: str = "qemu"
+    platform: str = "qemu"            # qemu | hvlab | host-kvm-hyperv | auto-hyperv
+    hv_flags: Optional[str] = None    # Hyper-V platforms: None = DEFAULT_HV_FLAGS; "a,b" replaces
+                                      # the set, "+a,b" adds to it
     qemu: str = QEMU_BINARY
     pause_ack_timeout: float = 20.0   # budget for the screendump at the pause point
 
@@ -145,6 +176,8 @@ class RunResult:
     paused: bool = False              # TLBSTORM-PAUSE seen
     screendump_path: Optional[Path] = None  # set when the screendump was taken and is complete
     lines: List[str] = field(default_factory=list)  # serial lines, escapes and \r stripped
+    inner_argv: List[str] = field(default_factory=list)  # hvlab: the inner QEMU command
+    lab: Dict[str, object] = field(default_factory=dict)  # hvlab: markers, timings, inner status
     warnings: List[str] = field(default_factory=list)
     error: Optional[str] = None       # host/usage problem (status 7) or QEMU failure text
     summary: str = ""
@@ -375,6 +408,32 @@ def cpu_arg(config: RunConfig, accel: str) -> str:
     return model + flags
 
 
+def hv_flag_list(spec: Optional[str]) -> List[str]:
+    """The hv-* CPU flags for a --hv-flags value: None or "" = the default set, "a,b" = exactly
+    these, "+a,b" = the default set plus these. Only the syntax is checked here (hv-NAME or
+    hv-NAME=VALUE); QEMU itself rejects unknown names."""
+    spec = (spec or "").strip()
+    flags: List[str] = []
+    if not spec or spec.startswith("+"):
+        flags += DEFAULT_HV_FLAGS
+        spec = spec[1:]
+    for f in spec.split(","):
+        f = f.strip()
+        if not f:
+            continue
+        if not _HV_FLAG_RE.match(f):
+            raise HostError(f"--hv-flags: {f!r} is not a Hyper-V CPU flag (hv-NAME or "
+                            f"hv-NAME=VALUE, e.g. {OPTIONAL_HV_FLAGS[0]})")
+        if f.split("=", 1)[0] == "hv-passthrough":
+            raise HostError("--hv-flags: hv-passthrough is not allowed (it changes the vendor "
+                            "string to \"Linux KVM Hv\")")
+        if f not in flags:
+            flags.append(f)
+    if not flags:
+        raise HostError("--hv-flags: no flags")
+    return flags
+
+
 def validate_config(config: RunConfig) -> None:
     if config.firmware not in FIRMWARES:
         raise HostError(f"unknown firmware {config.firmware!r} (valid: {', '.join(FIRMWARES)})")
@@ -386,6 +445,11 @@ def validate_config(config: RunConfig) -> None:
     if config.platform not in PLATFORMS:
         raise HostError(f"unknown platform {config.platform!r} "
                         f"(valid: {', '.join(sorted(PLATFORMS))})")
+    if config.hv_flags is not None:
+        if config.platform not in HYPERV_PLATFORMS:
+            raise HostError(f"--hv-flags needs a Hyper-V platform "
+                            f"({', '.join(HYPERV_PLATFORMS)}), not {config.platform!r}")
+        hv_flag_list(config.hv_flags)
     if config.smp < 1:
         raise HostError("--smp must be at least 1")
     if config.memory < 16:
@@ -455,6 +519,9 @@ class Launch:
     argv: List[str]
     accel: str
     qmp_socket: Optional[Path] = None   # for the screendump; None = not supported
+    timeout: Optional[float] = None     # launcher's own time limit; None = config.timeout
+    inner_argv: List[str] = field(default_factory=list)  # hvlab: the QEMU inside the lab
+    files: Dict[str, bytes] = field(default_factory=dict)  # hvlab: per-run files for the lab
 
 
 class Platform:
@@ -464,6 +531,10 @@ class Platform:
 
     def check(self, config: RunConfig, accel: str) -> None:
         """Raise HostError for anything missing on the host."""
+
+    def select(self, config: RunConfig, say: Callable[[str], None]) -> "Platform":
+        """The platform that actually runs this configuration (auto-hyperv picks one)."""
+        return self
 
     def resolve_accel(self, config: RunConfig) -> str:
         return resolve_accel(config.accel)
@@ -476,6 +547,14 @@ class Platform:
 
     def qemu_returncode(self, returncode: int) -> int:
         return returncode
+
+    def outcome(self, config: RunConfig, launch: Launch, returncode: Optional[int],
+                timed_out: bool, parser: "SerialParser", codes: Dict[str, int],
+                res: "RunResult"):
+        """-> decide_status()'s tuple for a finished launch (may fill in res.timed_out,
+        res.qemu_stderr, res.lab)."""
+        rc = None if timed_out else self.qemu_returncode(returncode)
+        return decide_status(rc, timed_out, config.debug_exit, parser.verdict, codes)
 
 
 class QemuPlatform(Platform):
@@ -517,7 +596,302 @@ class QemuPlatform(Platform):
             raise HostError(f"temporary directory path too long for a unix socket: {workdir}")
 
 
-PLATFORMS: Dict[str, Platform] = {"qemu": QemuPlatform()}
+# --------------------------------------------------------------------------------------------
+# Hyper-V platforms
+
+
+_HYPERV_PROBES: Dict[Tuple[str, str, str], Tuple[bool, str]] = {}
+
+
+def probe_kvm_hyperv(qemu: str = QEMU_BINARY, flags: Optional[List[str]] = None,
+                     machine: str = "q35", timeout: float = 20.0) -> Tuple[bool, str]:
+    """Does this host's KVM emulate Hyper-V? Starts a paused KVM machine with
+    `-cpu host,-arch-capabilities,<hv flags>` and quits; -> (ok, reason). Cached per process.
+    Without Hyper-V emulation QEMU says "kernel doesn't allow setting HyperV VP_INDEX"."""
+    flags = list(flags) if flags else list(DEFAULT_HV_FLAGS)
+    key = (qemu, ",".join(flags), machine)
+    if key in _HYPERV_PROBES:
+        return _HYPERV_PROBES[key]
+    if not kvm_openable():
+        result = (False, f"{KVM_DEVICE} cannot be opened read-write")
+    elif shutil.which(qemu) is None:
+        result = (False, f"{qemu} not found")
+    else:
+        argv = [qemu, "-accel", "kvm", "-cpu", "host,-arch-capabilities," + ",".join(flags),
+                "-machine", machine, "-display", "none", "-nodefaults", "-S", "-qmp", "stdio"]
+        cmds = '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n'
+        try:
+            p = subprocess.run(argv, input=cmds, capture_output=True, text=True,
+                               timeout=timeout)
+            if p.returncode == 0:
+                result = (True, "ok")
+            else:
+                err = [ln for ln in p.stderr.strip().splitlines() if "warning:" not in ln]
+                result = (False, err[0] if err else f"QEMU exit status {p.returncode}")
+        except subprocess.TimeoutExpired:
+            result = (False, "trial KVM QEMU did not quit")
+    _HYPERV_PROBES[key] = result
+    return result
+
+
+def _no_tcg(config: RunConfig, platform: str) -> None:
+    if config.accel == "tcg":
+        raise HostError(f"--accel tcg cannot be used with --platform {platform}: the guest "
+                        f"runs under KVM with Hyper-V emulation")
+
+
+class HostKvmHypervPlatform(QemuPlatform):
+    """The hv-* flags straight on this host's KVM (needs a KVM that emulates Hyper-V)."""
+    name = "host-kvm-hyperv"
+
+    def resolve_accel(self, config: RunConfig) -> str:
+        _no_tcg(config, self.name)
+        return "kvm"
+
+    def check(self, config: RunConfig, accel: str) -> None:
+        super().check(config, "kvm")
+        ok, reason = probe_kvm_hyperv(config.qemu, hv_flag_list(config.hv_flags),
+                                      config.machine.split(",", 1)[0])
+        if not ok:
+            raise HostError(f"this host's KVM cannot run the hv flags: {reason} "
+                            f"(use --platform hvlab)")
+
+    def plan(self, config: RunConfig, accel: str, workdir: Path) -> Launch:
+        model = config.cpu or "host,-arch-capabilities"
+        cfg = dataclasses.replace(config, cpu=model + "," + ",".join(hv_flag_list(config.hv_flags)))
+        return super().plan(cfg, "kvm", workdir)
+
+
+def ensure_lab(messages: Optional[TextIO] = None) -> None:
+    """Build the Hyper-V lab if it is missing or out of date (scripts/hvlab build); a failure is
+    a HostError with the build's one-line reason."""
+    if not HVLAB_SCRIPT.is_file():
+        raise HostError(f"{HVLAB_SCRIPT} missing")
+    try:
+        p = subprocess.run([sys.executable, str(HVLAB_SCRIPT), "build"], capture_output=True,
+                           text=True, timeout=HVLAB_BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise HostError(f"scripts/hvlab build did not finish in {HVLAB_BUILD_TIMEOUT:g} s")
+    if p.returncode != 0:
+        lines = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.strip()]
+        errs = [ln for ln in lines if ln.startswith("hvlab: error:")]
+        msg = (errs or lines or [f"exit status {p.returncode}"])[-1]
+        raise HostError(f"cannot build the Hyper-V lab (scripts/hvlab build): "
+                        f"{msg.replace('hvlab: error: ', '')}")
+    if messages is not None and "lab up to date" not in p.stdout:
+        for line in p.stdout.splitlines():
+            print(f"run: {line}", file=messages, flush=True)
+    for f in (HVLAB_KERNEL, HVLAB_INITRD):
+        if not f.is_file():
+            raise HostError(f"{f} missing after scripts/hvlab build")
+
+
+def cpio_newc(files: Dict[str, bytes]) -> bytes:
+    """An uncompressed newc cpio archive of regular files (directories made as needed)."""
+    entries: Dict[str, Tuple[int, bytes]] = {}
+    for path, data in files.items():
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            entries.setdefault("/".join(parts[:i]), (0o040755, b""))
+        entries[path.strip("/")] = (0o100644, data)
+    out = bytearray()
+
+    def put(ino: int, name: str, mode: int, data: bytes) -> None:
+        nb = name.encode() + b"\0"
+        out.extend(b"070701" + b"".join(b"%08X" % v for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0)) + nb)
+        out.extend(b"\0" * (-len(out) % 4))
+        out.extend(data)
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for ino, name in enumerate(sorted(entries), start=1):
+        put(ino, name, *entries[name])
+    put(0, "TRAILER!!!", 0, b"")
+    out.extend(b"\0" * (-len(out) % 512))
+    return bytes(out)
+
+
+def _lab_markers(lines: List[str]) -> Dict[str, object]:
+    """The `hvlab: ...` lines of the init in the outer VM (scripts/hvlab-init)."""
+    info: Dict[str, object] = {"errors": [], "inner_stderr": [], "inner_rc": None,
+                               "started": False}
+    for line in lines:
+        i = line.find("hvlab: ")
+        if i < 0:
+            continue
+        text = line[i + len("hvlab: "):]
+        if text.startswith("error: "):
+            info["errors"].append(text[len("error: "):])
+        elif text.startswith("inner stderr: "):
+            info["inner_stderr"].append(text[len("inner stderr: "):])
+        elif text.startswith("inner qemu start"):
+            info["started"] = True
+            m = re.search(r"at ([0-9.]+) s", text)
+            if m:
+                info["outer_boot_s"] = float(m.group(1))
+        elif text.startswith("outer kernel "):
+            m = re.search(r"up at ([0-9.]+) s", text)
+            if m:
+                info["outer_init_s"] = float(m.group(1))
+        else:
+            m = re.match(r"inner qemu exit (\d+) after (\d+) s", text)
+            if m:
+                info["inner_rc"] = int(m.group(1))
+                info["inner_s"] = int(m.group(2))
+    return info
+
+
+class HvlabPlatform(Platform):
+    """The Hyper-V lab: an outer QEMU (TCG, EPYC: SVM with nested paging) boots the Debian
+    kernel and initramfs from scripts/hvlab; its init runs the inner QEMU (KVM, `-cpu host` plus
+    the hv flags) on the tlbstorm image, which comes in a small cpio prepended to the lab's
+    initrd for each run. The inner serial console is passed through; the init's `hvlab:` lines
+    carry the inner status (see scripts/hvlab-init). In this platform --cpu is the OUTER CPU
+    model (default EPYC); --cpu-flags, --qemu-arg, --smp, --memory, --machine, --firmware and
+    --timeout describe the INNER machine. The outer timeout is --timeout + HVLAB_BOOT_MARGIN."""
+    name = "hvlab"
+
+    def resolve_accel(self, config: RunConfig) -> str:
+        _no_tcg(config, self.name)
+        return "kvm"
+
+    def check(self, config: RunConfig, accel: str) -> None:
+        if config.screendump:
+            raise HostError("--screendump is not supported with --platform hvlab (the inner "
+                            "QEMU has no display the host can reach)")
+        QemuPlatform.check(self, config, "tcg")
+        ensure_lab(config.messages)
+
+    def inner_timeout(self, config: RunConfig) -> int:
+        return max(1, int(math.ceil(config.timeout)))
+
+    def inner_argv(self, config: RunConfig) -> List[str]:
+        guest = Path(HVLAB_GUEST_DIR)
+        flags = ",".join(hv_flag_list(config.hv_flags))
+        extra = config.cpu_flags.strip()
+        if extra and not extra.startswith(","):
+            extra = "," + extra
+        inner = dataclasses.replace(
+            config, qemu=QEMU_BINARY, cpu="host", cpu_flags="," + flags + extra,
+            iso=str(guest / "tlbstorm.iso"), elf=str(guest / "tlbstorm.elf"), screendump=None,
+            qemu_args=["-nic", "none"] + list(config.qemu_args))
+        return build_qemu_argv(inner, accel="kvm", workdir=guest)
+
+    def outer_argv(self, config: RunConfig, workdir: Path) -> List[str]:
+        cpus = os.cpu_count() or 2
+        outer_smp = max(2, min(config.smp, cpus)) if cpus >= 2 else 1
+        outer_mem = max(1024, config.memory + 512)
+        return [config.qemu,
+                "-machine", "q35",
+                "-accel", "tcg,thread=multi",
+                "-cpu", config.cpu or HVLAB_OUTER_CPU,
+                "-smp", str(outer_smp),
+                "-m", str(outer_mem),
+                "-display", "none",
+                "-nodefaults",
+                "-no-reboot",
+                "-monitor", "none",
+                "-chardev", "stdio,id=ser0,signal=off",
+                "-serial", "chardev:ser0",
+                "-device", f"isa-debug-exit,iobase={DEBUG_EXIT_IOBASE:#x},iosize=0x04",
+                "-kernel", str(HVLAB_KERNEL),
+                "-initrd", str(workdir / "hvlab-initrd"),
+                "-append", HVLAB_OUTER_CMDLINE]
+
+    def run_conf(self, config: RunConfig) -> str:
+        q = shlex.quote
+        return "".join([
+            "# hvlab run configuration, written by scripts/tlbrun.py (read by /init)\n",
+            f"HVLAB_TIMEOUT={self.inner_timeout(config)}\n",
+            f"HVLAB_FIRMWARE={q(config.firmware)}\n",
+            f"HVLAB_SMP={config.smp}\n",
+            f"HVLAB_MEMORY={config.memory}\n",
+            f"HVLAB_HV_FLAGS={q(','.join(hv_flag_list(config.hv_flags)))}\n",
+            f"HVLAB_CMDLINE={q(effective_cmdline(config))}\n"])
+
+    def plan(self, config: RunConfig, accel: str, workdir: Path) -> Launch:
+        inner = self.inner_argv(config)
+        return Launch(argv=self.outer_argv(config, workdir), accel="kvm", qmp_socket=None,
+                      timeout=self.inner_timeout(config) + HVLAB_BOOT_MARGIN, inner_argv=inner)
+
+    def prepare(self, config: RunConfig, launch: Launch, workdir: Path) -> None:
+        g = HVLAB_GUEST_DIR
+        files = {f"{g}/run.conf": self.run_conf(config).encode(),
+                 f"{g}/argv": ("\n".join(launch.inner_argv) + "\n").encode()}
+        if config.firmware == "direct":
+            files[f"{g}/tlbstorm.elf"] = _resolve(config.elf, DEFAULT_ELF).read_bytes()
+        else:
+            files[f"{g}/tlbstorm.iso"] = _resolve(config.iso, DEFAULT_ISO).read_bytes()
+            make_config_disk(workdir / CONFIG_DISK, effective_cmdline(config), workdir)
+            files[f"{g}/{CONFIG_DISK}"] = (workdir / CONFIG_DISK).read_bytes()
+        if config.firmware == "uefi":
+            files[f"{g}/{VARS_COPY}"] = OVMF_VARS.read_bytes()
+        # Linux unpacks concatenated archives: this run's files first (uncompressed), then
+        # the lab's gzip'd initramfs, which stays untouched and cached.
+        with open(workdir / "hvlab-initrd", "wb") as out:
+            out.write(cpio_newc(files))
+            with open(HVLAB_INITRD, "rb") as lab:
+                shutil.copyfileobj(lab, out, 1 << 20)
+
+    def outcome(self, config: RunConfig, launch: Launch, returncode: Optional[int],
+                timed_out: bool, parser: "SerialParser", codes: Dict[str, int],
+                res: "RunResult"):
+        info = _lab_markers(parser.lines)
+        info["outer_rc"] = returncode
+        res.lab = info
+        outer_err = [ln for ln in res.qemu_stderr.splitlines()
+                     if "TCG doesn't support requested feature" not in ln]
+        res.qemu_stderr = "".join(f"{ln}\n" for ln in outer_err) + "".join(
+            f"inner: {ln}\n" for ln in info["inner_stderr"])
+        warnings: List[str] = []
+        errors = list(info["errors"])
+        if any(e.startswith("writing to the isa-debug-exit") for e in errors):
+            warnings.append("the lab's init could not end the outer VM through isa-debug-exit")
+            errors = [e for e in errors if not e.startswith("writing to the isa-debug-exit")]
+        if timed_out:
+            if not info["started"]:
+                warnings.append("the outer VM never started the inner QEMU" +
+                                (f" (lab errors: {'; '.join(errors)})" if errors else ""))
+            return STATUS_TIMEOUT, None, None, warnings, "timeout"
+        inner_timeouts = [e for e in errors if e.startswith("timeout:")]
+        if inner_timeouts:
+            res.timed_out = True
+            return (STATUS_TIMEOUT, None, None, warnings,
+                    f"timeout after {self.inner_timeout(config)} s (inner QEMU in the hvlab)")
+        if errors:
+            return STATUS_HOST, None, None, warnings, "hvlab: " + "; ".join(errors)
+        inner_rc = info["inner_rc"]
+        if inner_rc is None:
+            what = HVLAB_LAB_CODES.get(returncode) if returncode is not None else None
+            reason = (f"the Hyper-V lab ended without reporting the inner QEMU's status "
+                      f"(outer QEMU status {returncode}{': ' + what if what else ''}; outer "
+                      f"kernel panic or lab init failure)")
+            return STATUS_NO_VERDICT, None, None, warnings, reason
+        expected = 0 if inner_rc == 0 else inner_rc if inner_rc & 1 and inner_rc < 256 else 247
+        if returncode != expected:
+            warnings.append(f"outer QEMU exited {returncode}, expected {expected} for inner "
+                            f"status {inner_rc}; using the inner status")
+        status = decide_status(inner_rc, False, config.debug_exit, parser.verdict, codes)
+        return status[0], status[1], status[2], warnings + status[3], status[4]
+
+
+class AutoHypervPlatform(Platform):
+    """host-kvm-hyperv when this host's KVM accepts the hv flags, else hvlab."""
+    name = "auto-hyperv"
+
+    def select(self, config: RunConfig, say: Callable[[str], None]) -> Platform:
+        flags = hv_flag_list(config.hv_flags)
+        ok, reason = probe_kvm_hyperv(config.qemu, flags, config.machine.split(",", 1)[0])
+        if ok:
+            say("run: this host's KVM emulates Hyper-V: platform host-kvm-hyperv")
+            return PLATFORMS["host-kvm-hyperv"]
+        say(f"run: this host's KVM does not emulate Hyper-V ({reason}): platform hvlab")
+        return PLATFORMS["hvlab"]
+
+
+PLATFORMS: Dict[str, Platform] = {"qemu": QemuPlatform(), "hvlab": HvlabPlatform(),
+                                   "host-kvm-hyperv": HostKvmHypervPlatform(),
+                                   "auto-hyperv": AutoHypervPlatform()}
 
 
 def make_config_disk(image: Path, cmdline: str, workdir: Path) -> None:
@@ -691,12 +1065,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _summary(res: RunResult) -> str:
-    where = (f"[{res.accel}, {res.firmware}, {res.machine}, {res.smp} vCPU"
+    where = (f"[{'' if res.platform in (None, 'qemu') else res.platform + ', '}"
+             f"{res.accel}, {res.firmware}, {res.machine}, {res.smp} vCPU"
              f"{'s' if res.smp != 1 else ''}, {res.memory} MiB]")
     if res.verdict is not None:
         head = f"verdict {res.verdict} (exit {res.status})"
     elif res.status == STATUS_TIMEOUT:
         head = f"timeout (exit {res.status})"
+    elif res.status == STATUS_HOST:
+        head = f"host problem (exit {res.status})"
     else:
         head = f"no verdict (exit {res.status})"
     return f"run: {head} in {res.duration_s:.1f} s {where} log: {display_path(res.log_path)}"
@@ -716,7 +1093,8 @@ def run(config: RunConfig) -> RunResult:
     try:
         validate_config(config)
         codes = load_exit_codes()
-        platform = PLATFORMS[config.platform]
+        platform = PLATFORMS[config.platform].select(config, say)
+        res.platform = platform.name
         accel = platform.resolve_accel(config)
         res.accel = accel
         platform.check(config, accel)
@@ -735,6 +1113,7 @@ def run(config: RunConfig) -> RunResult:
         try:
             launch = platform.plan(config, accel, workdir)
             res.qemu_argv = launch.argv
+            res.inner_argv = list(launch.inner_argv)
             platform.prepare(config, launch, workdir)
             log = Path(config.log).resolve() if config.log else _default_log_path(config.firmware)
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -749,11 +1128,13 @@ def run(config: RunConfig) -> RunResult:
             return res
 
         echo = None if config.quiet else (config.echo or sys.stdout.buffer)
-        say(f"run: {accel}, {config.firmware}, {config.machine}, cmdline {res.cmdline!r}")
+        label = accel if platform.name == "qemu" else f"{platform.name}, {accel}"
+        say(f"run: {label}, {config.firmware}, {config.machine}, cmdline {res.cmdline!r}")
         parser = SerialParser()
         stderr_chunks: List[bytes] = []
         start = time.monotonic()
-        deadline = start + config.timeout
+        limit = launch.timeout if launch.timeout is not None else config.timeout
+        deadline = start + limit
         try:
             proc = subprocess.Popen(launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)
@@ -802,7 +1183,7 @@ def run(config: RunConfig) -> RunResult:
                 res.timed_out = True
         if res.timed_out:
             _kill_group(proc)
-            res.error = f"timeout after {config.timeout:g} s"
+            res.error = f"timeout after {limit:g} s"
             say(f"run: {res.error}")
         parser.finish()
         if echo is not None and hasattr(echo, "isatty") and echo.isatty():
@@ -815,9 +1196,8 @@ def run(config: RunConfig) -> RunResult:
         res.bad_records = parser.bad_records
         res.serial_verdict = parser.verdict
         res.lines = parser.lines
-        rc = None if res.timed_out else platform.qemu_returncode(proc.returncode)
-        status, verdict, code, warnings, reason = decide_status(
-            rc, res.timed_out, config.debug_exit, parser.verdict, codes)
+        status, verdict, code, warnings, reason = platform.outcome(
+            config, launch, proc.returncode, res.timed_out, parser, codes, res)
         res.status, res.verdict, res.kernel_code = status, verdict, code
         for line, err in parser.bad_records:
             warnings.append(f"unparsable record ({err}): {line[:200]}")
@@ -837,6 +1217,9 @@ def run(config: RunConfig) -> RunResult:
                 say("run: QEMU stderr:")
                 for line in res.qemu_stderr.rstrip().splitlines():
                     say(f"  {line}")
+        elif status in (STATUS_HOST, STATUS_TIMEOUT) and reason and res.error is None:
+            res.error = reason  # reported by the platform (hvlab: lab problem, inner timeout)
+            say(f"run: {reason}")
         res.duration_s = time.monotonic() - t0
         res.summary = _summary(res)
         say(res.summary)
