@@ -21,13 +21,17 @@
 #define HVF_EX (1u << 2)
 #define HVF_XMM (1u << 3)
 
-static bool failure_reported;
-
+/* Once per kind of call: every later failure is still counted in the records. */
 static void report_failure(const char *what, u64 result)
 {
-	if (failure_reported)
-		return;
-	failure_reported = true; /* once: every later one is still counted in the records */
+	static const char *reported[4];
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(reported) && reported[i]; i++)
+		if (reported[i] == what)
+			return;
+	if (i < ARRAY_SIZE(reported))
+		reported[i] = what;
 	kprintf("hv: %s returned %s (%#lx); falling back to IPIs, counted as fallbacks\n", what,
 		hv_status_name(hv_result_status(result)), result);
 }
@@ -184,14 +188,12 @@ static int hv_kick(const struct cpumask *targets)
 	if (hv_result_status(result) == HV_STATUS_SUCCESS)
 		return 0;
 	report_failure("a synthetic cluster IPI", result);
-	__atomic_fetch_add(&tlb_stats.fallbacks, 1, __ATOMIC_RELAXED);
-	return tlb_ipi_kick_apic(targets);
+	return tlb_ipi_kick_apic(targets) ?: TLB_KICK_FELL_BACK;
 }
 
 static int hvipi_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
-	(void)s;
-	return tlb_ipi_post(f, targets, hv_kick);
+	return tlb_ipi_post_counted(f, targets, hv_kick, s);
 }
 
 #define HV_FLUSH_BACKEND(var, bname, bform)                                                         \

@@ -108,18 +108,15 @@ static int kvm_kick(const struct cpumask *targets)
 				cpumask_clear(&left, cpu);
 			}
 		}
-		if (kvm_send_ipi(bits[0], bits[1], min, ICR_DELIVERY_FIXED | VEC_TLB_FLUSH) < 0) {
-			__atomic_fetch_add(&tlb_stats.fallbacks, 1, __ATOMIC_RELAXED);
+		if (kvm_send_ipi(bits[0], bits[1], min, ICR_DELIVERY_FIXED | VEC_TLB_FLUSH) < 0)
 			ret = -1;
-		}
 	}
-	return ret ? tlb_ipi_kick_apic(targets) : 0;
+	return ret ? tlb_ipi_kick_apic(targets) ?: TLB_KICK_FELL_BACK : 0;
 }
 
 static int kvmipi_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
-	(void)s;
-	return tlb_ipi_post(f, targets, kvm_kick);
+	return tlb_ipi_post_counted(f, targets, kvm_kick, s);
 }
 
 struct tlb_backend tlb_backend_kvm_flush = { .name = "kvm-flush", .probe = probe, .init = tlb_ipi_init,

@@ -102,6 +102,18 @@ int tlb_ipi_post(const struct tlb_flush *f, const struct cpumask *targets, tlb_k
 	return kick(targets);
 }
 
+int tlb_ipi_post_counted(const struct tlb_flush *f, const struct cpumask *targets, tlb_kick_fn kick,
+			 struct tlb_sample *s)
+{
+	int ret = tlb_ipi_post(f, targets, kick);
+
+	if (ret == TLB_KICK_FELL_BACK) {
+		s->fallbacks++;
+		ret = 0;
+	}
+	return ret;
+}
+
 static int ipi_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
 	(void)s;

@@ -12,13 +12,19 @@ struct tlb_ipi_out {
 	u64 t0; /* TSC when it was posted */
 } __attribute__((aligned(64)));
 
+/* Kick the targets: 0, a negative error, or TLB_KICK_FELL_BACK when the paravirtual kick failed
+ * and plain IPIs were sent instead. */
 typedef int (*tlb_kick_fn)(const struct cpumask *targets);
+#define TLB_KICK_FELL_BACK 1
 
 extern bool tlb_ipi_early_ack;
 
 int tlb_ipi_init(void);
 int tlb_ipi_kick_apic(const struct cpumask *targets);
 int tlb_ipi_post(const struct tlb_flush *f, const struct cpumask *targets, tlb_kick_fn kick);
+/* The same, counting a fallback of the kick in s. */
+int tlb_ipi_post_counted(const struct tlb_flush *f, const struct cpumask *targets, tlb_kick_fn kick,
+			 struct tlb_sample *s);
 int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
 		   tlb_ack_fn ack, void *ctx);
 
