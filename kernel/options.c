@@ -83,7 +83,7 @@ static char scratch[1024];
 
 void options_parse(const char *cmdline)
 {
-	char err[256];
+	char err[1024]; /* the unknown-key message lists every key */
 
 	if (cmdline_parse(cmdline, options, ARRAY_SIZE(options), scratch, sizeof(scratch), err,
 			  sizeof(err))) {

@@ -87,6 +87,13 @@ def assert_pass(res):
     assert not res.warnings, describe(res)
 
 
+def assert_selftests_ok(res):
+    """Self-tests for features the platform lacks (Hyper-V here) skip, and skip outranks pass
+    in the verdict: accept pass or skip, with every test passing or skipping."""
+    assert res.verdict in ("pass", "skip") and res.status in (PASS, 3), describe(res)
+    assert not res.warnings, describe(res)
+
+
 # ------------------------------------------------------------------------------------------
 # Boots: the three boot paths, each once in mode=info with a screendump at the pause point
 
@@ -134,7 +141,7 @@ def test_default_preset_empty_cmdline(built, boot):
 @pytest.mark.boot
 def test_selftest(built, boot):
     res = boot(firmware="direct", cmdline="mode=selftest", timeout=90)
-    assert_pass(res)
+    assert_selftests_ok(res)
     assert_boot_record(res, "direct")
     tests = res.records_of("selftest")
     assert tests, "no selftest records\n" + describe(res)
@@ -269,7 +276,7 @@ def test_kvm_iso_bios(built, kvm_usable, boot):
 @pytest.mark.kvm
 def test_kvm_selftest(built, kvm_usable, boot):
     res = boot(firmware="direct", accel="kvm", cmdline="mode=selftest", timeout=60)
-    assert_pass(res)
+    assert_selftests_ok(res)
     tests = res.records_of("selftest")
     assert tests and all(t.get("result") in ("pass", "skip") for t in tests), tests
 

@@ -26,8 +26,8 @@ def check_smp_selftests(res, cpus):
 def test_all_cpus_online(built, boot, cpus):
     from conftest import describe
     res = boot(firmware="direct", smp=cpus, cmdline="mode=selftest", timeout=120)
-    # One CPU: the SMP tests skip, and skip outranks pass in the verdict.
-    assert res.verdict == ("skip" if cpus == 1 else "pass"), describe(res)
+    # Tests for missing features (one CPU, no Hyper-V) skip, and skip outranks pass.
+    assert res.verdict in ("pass", "skip"), describe(res)
     topo = res.record("topology")
     assert topo["online"] == cpus and topo["listed"] == cpus, describe(res)
     assert sorted(topo["apic_ids"]) == list(range(cpus)), topo
@@ -99,7 +99,7 @@ def test_iso_smp_uefi(built, boot):
 def test_kvm_x2apic(built, boot, kvm_usable):
     from conftest import describe
     res = boot(firmware="direct", accel="kvm", smp=2, cmdline="mode=selftest", timeout=120)
-    assert res.status == 0, describe(res)
+    assert res.verdict in ("pass", "skip"), describe(res)
     topo = res.record("topology")
     cpu_has_x2apic = topo["apic_mode"] == "x2APIC"
     if not cpu_has_x2apic:

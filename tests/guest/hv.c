@@ -23,11 +23,12 @@ static bool need_hyperv(struct test_ctx *t)
 
 static void test_enlightenments(struct test_ctx *t)
 {
-	u64 msr = rdmsr(HV_X64_MSR_HYPERCALL);
 	u32 bad = 0;
+	u64 msr;
 
 	if (!need_hyperv(t))
 		return;
+	msr = rdmsr(HV_X64_MSR_HYPERCALL);
 	CHECK(t, msr & HV_X64_MSR_HYPERCALL_ENABLE, "the hypercall MSR reads back enabled (%#lx)", msr);
 	CHECK(t, rdmsr(HV_X64_MSR_GUEST_OS_ID) & HV_GUEST_OS_ID_OPEN_SOURCE, "the guest OS ID says open source");
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++) {
