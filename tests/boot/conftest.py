@@ -35,6 +35,7 @@ def schema_errors(records):
 def pytest_configure(config):
     config.addinivalue_line("markers", "boot: boots the kernel under QEMU (needs `make`)")
     config.addinivalue_line("markers", "kvm: needs a usable /dev/kvm (skipped otherwise)")
+    config.addinivalue_line("markers", "hyperv: runs in the Hyper-V lab (skipped where it cannot be built)")
 
 
 def _log_name(nodeid: str) -> str:
