@@ -120,6 +120,11 @@ deps-present:
 deps:
 	scripts/deps
 
+# The Hyper-V lab (docs/hvlab.md): cached, rebuilt only when its inputs change.
+.PHONY: hvlab
+hvlab: | deps-present
+	scripts/hvlab build
+
 RUN_ARGS ?= --firmware direct
 run: | deps-present
 	$(MAKE) all
