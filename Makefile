@@ -135,6 +135,12 @@ boot-tests: | deps-present
 	$(MAKE) all
 	$(PYTHON) -m pytest -ra tests/boot $(PYTEST_ARGS)
 
+# Only the Hyper-V lab tests (tests marked hyperv); PYTEST_ARGS='-m "not hyperv"' skips them.
+.PHONY: hyperv-tests
+hyperv-tests: | deps-present
+	$(MAKE) all
+	$(PYTHON) -m pytest -ra -m hyperv tests/boot $(PYTEST_ARGS)
+
 check: | deps-present
 	$(MAKE) all
 	$(MAKE) unit-tests

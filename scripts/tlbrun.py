@@ -79,6 +79,7 @@ HVLAB_OUTER_CMDLINE = "console=ttyS0 quiet loglevel=1 panic=1 mitigations=off"
 HVLAB_BOOT_MARGIN = 90.0            # outer timeout = inner timeout + this (outer boot ~7 s)
 HVLAB_BUILD_TIMEOUT = 1200.0        # scripts/hvlab build, cold
 HVLAB_GUEST_DIR = "/hvlab"          # where the per-run files appear in the outer VM
+HVLAB_ATTEMPTS = 3                  # boots when the lab fails before the guest prints anything
 HVLAB_LAB_CODES = {241: "lab problem", 243: "inner QEMU refused its arguments",
                    245: "inner timeout", 247: "inner QEMU ended without a kernel exit code"}
 
@@ -521,7 +522,6 @@ class Launch:
     qmp_socket: Optional[Path] = None   # for the screendump; None = not supported
     timeout: Optional[float] = None     # launcher's own time limit; None = config.timeout
     inner_argv: List[str] = field(default_factory=list)  # hvlab: the QEMU inside the lab
-    files: Dict[str, bytes] = field(default_factory=dict)  # hvlab: per-run files for the lab
 
 
 class Platform:
@@ -714,18 +714,26 @@ def cpio_newc(files: Dict[str, bytes]) -> bytes:
 def _lab_markers(lines: List[str]) -> Dict[str, object]:
     """The `hvlab: ...` lines of the init in the outer VM (scripts/hvlab-init)."""
     info: Dict[str, object] = {"errors": [], "inner_stderr": [], "inner_rc": None,
-                               "started": False}
+                               "started": False, "inner_output_lines": 0}
+    inner_running = False
     for line in lines:
         i = line.find("hvlab: ")
         if i < 0:
+            # The guest's own output: lines while the inner QEMU runs (the outer kernel is
+            # quiet; its rare messages start with a "[ time]" stamp).
+            if inner_running and line and not line.startswith("["):
+                info["inner_output_lines"] += 1
             continue
+        if i > 0 and inner_running:
+            info["inner_output_lines"] += 1
         text = line[i + len("hvlab: "):]
+        inner_running = False  # every marker but the start comes after the inner QEMU ended
         if text.startswith("error: "):
             info["errors"].append(text[len("error: "):])
         elif text.startswith("inner stderr: "):
             info["inner_stderr"].append(text[len("inner stderr: "):])
         elif text.startswith("inner qemu start"):
-            info["started"] = True
+            info["started"] = inner_running = True
             m = re.search(r"at ([0-9.]+) s", text)
             if m:
                 info["outer_boot_s"] = float(m.group(1))
@@ -858,9 +866,22 @@ class HvlabPlatform(Platform):
             res.timed_out = True
             return (STATUS_TIMEOUT, None, None, warnings,
                     f"timeout after {self.inner_timeout(config)} s (inner QEMU in the hvlab)")
+        refused = [e for e in errors if e.startswith("inner qemu refused")]
+        if refused and (parser.verdict is not None or parser.records) and \
+                info["inner_rc"] is not None:
+            # The guest ran, so QEMU did not refuse to start: its stderr line was not fatal.
+            warnings.append(f"the lab took an inner QEMU stderr line for a refusal: {refused[0]}")
+            errors = [e for e in errors if e not in refused]
         if errors:
             return STATUS_HOST, None, None, warnings, "hvlab: " + "; ".join(errors)
         inner_rc = info["inner_rc"]
+        silent = info["started"] and not info["inner_output_lines"]
+        if silent and inner_rc is None:
+            res.lab["retry"] = (f"the outer QEMU ended (status {returncode}) before the guest "
+                                f"printed anything")
+        elif silent and inner_rc is not None and not inner_rc & 1:
+            res.lab["retry"] = (f"the inner machine ended (QEMU status {inner_rc}: a reset or "
+                                f"triple fault) before the guest printed anything")
         if inner_rc is None:
             what = HVLAB_LAB_CODES.get(returncode) if returncode is not None else None
             reason = (f"the Hyper-V lab ended without reporting the inner QEMU's status "
@@ -1081,7 +1102,28 @@ def _summary(res: RunResult) -> str:
 
 def run(config: RunConfig) -> RunResult:
     """Boot once and return the result; host and usage problems give status 7 (never raise,
-    except KeyboardInterrupt/SystemExit, which kill QEMU first and propagate)."""
+    except KeyboardInterrupt/SystemExit, which kill QEMU first and propagate).
+
+    The hvlab platform may ask for another attempt (RunResult.lab["retry"]) when the lab
+    failed before the guest printed anything (the nested firmware reset, or the outer QEMU
+    crashed): up to HVLAB_ATTEMPTS boots, each retry noted in the warnings."""
+    res = _run_once(config)
+    attempt = 1
+    notes: List[str] = []
+    while res.lab.get("retry") and attempt < HVLAB_ATTEMPTS:
+        attempt += 1
+        note = f"hvlab: {res.lab['retry']}; boot attempt {attempt} of {HVLAB_ATTEMPTS}"
+        notes.append(note)
+        if config.messages is not None:
+            print(f"run: {note}", file=config.messages, flush=True)
+        res = _run_once(config)
+    if notes:
+        res.warnings[:0] = notes
+        res.lab["attempts"] = attempt
+    return res
+
+
+def _run_once(config: RunConfig) -> RunResult:
     t0 = time.monotonic()
     res = RunResult(status=STATUS_HOST, firmware=config.firmware, machine=config.machine,
                     smp=config.smp, memory=config.memory, platform=config.platform)

@@ -93,7 +93,7 @@ def test_boot_passes(lab_run):
     if res.platform == "hvlab":
         assert res.lab.get("started") and res.lab.get("inner_rc") == 1, res.lab
         assert res.lab.get("outer_rc") == 1, f"outer QEMU status {res.lab.get('outer_rc')}"
-        assert f"hv-vpindex" in " ".join(res.inner_argv), res.inner_argv
+        assert "hv-vpindex" in " ".join(res.inner_argv), res.inner_argv
     rec = res.record("boot")
     assert rec is not None, "no boot record\n" + describe(res)
     assert rec.get("cmdline") == res.cmdline, (rec.get("cmdline"), res.cmdline)
@@ -233,12 +233,29 @@ def test_hvlab_outcome_mapping():
     (status, verdict, _, warnings, _), _ = _outcome(
         start + "tlbstorm: verdict pass (exit 0)\nhvlab: inner qemu exit 1 after 2 s\n", 0)
     assert (status, verdict) == (PASS, "pass") and any("outer QEMU exited" in w for w in warnings)
+    # A "refusal" after the guest ran (e.g. -d logging on stderr) is only a warning.
+    (status, verdict, _, warnings, _), _ = _outcome(
+        start + "tlbstorm: verdict pass (exit 0)\nhvlab: inner qemu exit 1 after 2 s\n"
+        "hvlab: error: inner qemu refused to start: CPU Reset (CPU 0)\n", 243)
+    assert (status, verdict) == (PASS, "pass") and any("refusal" in w for w in warnings)
+    (status, _, _, _, reason), _ = _outcome(
+        start + "hvlab: inner qemu exit 1 after 0 s\n"
+        "hvlab: error: inner qemu refused to start: qemu-system-x86_64: bad\n", 243)
+    assert status == tlbrun.STATUS_HOST and "refused" in reason
     (status, _, _, _, reason), res = _outcome(
         start + "hvlab: error: timeout: inner qemu killed after 10 s\n", 245)
     assert status == tlbrun.STATUS_TIMEOUT and res.timed_out and "inner" in reason
     (status, _, _, _, reason), _ = _outcome(
         "hvlab: error: module kvm_amd did not load: x\nhvlab: error: /dev/kvm missing\n", 241)
     assert status == tlbrun.STATUS_HOST and "kvm_amd" in reason and "/dev/kvm" in reason
+    # A silent early end of the nested stack asks run() for another attempt; guest output
+    # (here one line) means the guest itself failed, which is never retried.
+    (status, _, _, _, _), res = _outcome(
+        start + "\nhvlab: inner qemu exit 0 after 1 s\n[    6.5] reboot: Power down\n", 0)
+    assert status == tlbrun.STATUS_NO_VERDICT and "reset" in res.lab.get("retry", "")
+    (status, _, _, _, _), res = _outcome(
+        start + "tlbstorm: early\nhvlab: inner qemu exit 0 after 1 s\n", 0)
+    assert status == tlbrun.STATUS_NO_VERDICT and "retry" not in res.lab
     (status, _, _, _, reason), _ = _outcome("Kernel panic\n", 0)
     assert status == tlbrun.STATUS_NO_VERDICT and "without reporting" in reason
     (status, _, _, warnings, _), _ = _outcome(start, None, timed_out=True)
@@ -271,3 +288,22 @@ def test_cpio_newc_layout():
         start = (pos + 110 + namesize + 3) & ~3
         pos = (start + size + 3) & ~3
     assert names == ["hvlab", "hvlab/a", "hvlab/b", "hvlab/b/c", "TRAILER!!!"]
+
+
+def test_run_retries_silent_lab_failures(monkeypatch):
+    results = [tlbrun.RunResult(status=6, lab={"retry": "the inner machine ended"}),
+               tlbrun.RunResult(status=6, lab={"retry": "the inner machine ended"}),
+               tlbrun.RunResult(status=0, lab={})]
+    calls = []
+    def fake_run_once(cfg):
+        calls.append(cfg)
+        return results[len(calls) - 1]
+
+    monkeypatch.setattr(tlbrun, "_run_once", fake_run_once)
+    res = tlbrun.run(tlbrun.RunConfig(platform="hvlab"))
+    assert len(calls) == tlbrun.HVLAB_ATTEMPTS == 3 and res.status == 0
+    assert res.lab["attempts"] == 3 and len(res.warnings) == 2, res.warnings
+    calls.clear()
+    results[:] = [tlbrun.RunResult(status=6, lab={"retry": "x"})] * 5
+    res = tlbrun.run(tlbrun.RunConfig(platform="hvlab"))
+    assert len(calls) == 3 and res.status == 6 and "attempt 3 of 3" in res.warnings[-1]
