@@ -7,6 +7,7 @@
 #include "hv/tlfs.h"
 #include "kernel/acpi.h"
 #include "kernel/console.h"
+#include "kernel/hypervisor.h"
 #include "kernel/math.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"
@@ -25,23 +26,6 @@
 #define SPIN_LIMIT 100000000ull
 
 static struct tsc_info info;
-
-static bool hypervisor_present(void)
-{
-	u32 a, b, c, d;
-
-	cpuid_count(1, 0, &a, &b, &c, &d);
-	return c & (1u << 31); /* CPUID.1:ECX.hypervisor */
-}
-
-static u32 hv_max_leaf(char vendor[13])
-{
-	u32 a, *w = (u32 *)vendor;
-
-	cpuid_count(HV_CPUID_VENDOR_AND_MAX_FUNCTIONS, 0, &a, &w[0], &w[1], &w[2]);
-	vendor[12] = 0;
-	return a;
-}
 
 static u64 from_hyperv(const char *vendor, u32 max)
 {
@@ -121,8 +105,9 @@ static u64 from_pm_timer(void)
 
 void time_init(void)
 {
-	char vendor[13] = "";
-	u32 max = hypervisor_present() ? hv_max_leaf(vendor) : 0;
+	/* kernel/hypervisor.c has read the hypervisor leaves already (hypervisor_detect()). */
+	const char *vendor = hypervisor.vendor;
+	u32 max = hypervisor.present ? hypervisor.max_leaf : 0;
 
 	info.invariant = cpuid_eax(0x80000000) >= 0x80000007 &&
 			 (cpuid_edx(0x80000007) & CPUID_80000007_EDX_INVTSC);

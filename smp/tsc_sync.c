@@ -49,9 +49,12 @@ static int measure_cpu(u32 cpu)
 		u64 t0 = rdtsc_ordered(), t1, deadline = deadline_after_us(ANSWER_TIMEOUT_US);
 
 		xchg.request = round;
-		while (__atomic_load_n(&xchg.answer, __ATOMIC_ACQUIRE) != round)
-			if (deadline_passed(deadline))
-				return smp_call_wait(0, NULL), -1;
+		while (__atomic_load_n(&xchg.answer, __ATOMIC_ACQUIRE) != round) {
+			if (deadline_passed(deadline)) {
+				smp_call_wait(0, NULL); /* withdraw the request */
+				return -1;
+			}
+		}
 		t1 = rdtsc_ordered();
 		if (t1 - t0 < best_rtt) {
 			best_rtt = t1 - t0;
