@@ -226,6 +226,72 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	record_end(&w);
 }
 
+/*
+ * The scenario's latency histogram as "latency_hist" records, for CDF plots: the non-empty
+ * buckets in ascending order as [low, high, count], at most HIST_RECORD_BUCKETS per record
+ * (parts numbered from 0, the final one marked "last"). Format: docs/records.md.
+ */
+#define HIST_RECORD_BUCKETS 128
+
+struct hist_emit {
+	u32 scenario, part, n, left; /* left: non-empty buckets not yet emitted */
+	char buf[RECORD_MAX * 2];
+	struct jw w;
+};
+
+static void hist_part_begin(struct hist_emit *e)
+{
+	record_begin(&e->w, e->buf, sizeof(e->buf), "latency_hist");
+	jw_u64(&e->w, "scenario", e->scenario);
+	jw_str(&e->w, "of", "latency");
+	jw_str(&e->w, "unit", "cycles");
+	jw_u64(&e->w, "part", e->part);
+	jw_bool(&e->w, "last", e->left <= HIST_RECORD_BUCKETS);
+	jw_arr_begin(&e->w, "buckets");
+	e->n = 0;
+}
+
+static void hist_part_end(struct hist_emit *e)
+{
+	jw_arr_end(&e->w);
+	record_end(&e->w);
+	e->part++;
+}
+
+static void hist_count_one(void *ctx, u64 low, u64 high, u64 count)
+{
+	(void)low, (void)high, (void)count;
+	((struct hist_emit *)ctx)->left++;
+}
+
+static void hist_put_bucket(void *ctx, u64 low, u64 high, u64 count)
+{
+	struct hist_emit *e = ctx;
+
+	if (e->n == HIST_RECORD_BUCKETS) {
+		hist_part_end(e);
+		hist_part_begin(e);
+	}
+	jw_arr_begin(&e->w, NULL);
+	jw_u64(&e->w, NULL, low);
+	jw_u64(&e->w, NULL, high);
+	jw_u64(&e->w, NULL, count);
+	jw_arr_end(&e->w);
+	e->n++;
+	e->left--;
+}
+
+static void hist_records(u32 scenario, const struct histogram *h)
+{
+	static struct hist_emit e; /* the buffer is large: not on the stack */
+
+	e = (struct hist_emit){ .scenario = scenario };
+	hist_foreach(h, hist_count_one, &e);
+	hist_part_begin(&e);
+	hist_foreach(h, hist_put_bucket, &e);
+	hist_part_end(&e);
+}
+
 static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 {
 	struct stress_config c = {
@@ -264,6 +330,7 @@ static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 			result.events[i].kind, result.events[i].cpu, (void *)result.events[i].va,
 			result.events[i].expected, result.events[i].seen);
 	scenario_record(nrows, &c, row, &result, &ack, ret);
+	hist_records(nrows, &result.latency);
 	nrows++;
 	if (ret && !result.timeouts) {
 		row->note = "error";
