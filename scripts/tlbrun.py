@@ -151,6 +151,8 @@ class RunConfig:
                                       # the set, "+a,b" adds to it
     qemu: str = QEMU_BINARY
     pause_ack_timeout: float = 20.0   # budget for the screendump at the pause point
+    host_cpus: Optional[List[int]] = None  # host CPUs QEMU may run on (None = all): pinning
+                                      # N vCPUs to fewer host CPUs overcommits them
 
 
 @dataclass
@@ -457,6 +459,12 @@ def validate_config(config: RunConfig) -> None:
         raise HostError("--memory must be at least 16 MiB")
     if not config.timeout > 0:
         raise HostError("--timeout must be positive")
+    if config.host_cpus is not None:
+        allowed = os.sched_getaffinity(0)
+        bad = [c for c in config.host_cpus if c not in allowed]
+        if not config.host_cpus or bad:
+            raise HostError(f"host CPUs {bad or '(none)'} are not available to this process "
+                            f"(available: {sorted(allowed)})")
     validate_cmdline(config.cmdline)
 
 
@@ -1178,8 +1186,11 @@ def _run_once(config: RunConfig) -> RunResult:
         limit = launch.timeout if launch.timeout is not None else config.timeout
         deadline = start + limit
         try:
+            pin = (lambda: os.sched_setaffinity(0, config.host_cpus)) if config.host_cpus \
+                else None
             proc = subprocess.Popen(launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, start_new_session=True)
+                                    stderr=subprocess.PIPE, start_new_session=True,
+                                    preexec_fn=pin)
         except OSError as e:
             res.error = f"cannot start {launch.argv[0]}: {e}"
             res.summary = f"run: error: {res.error}"
