@@ -1,0 +1,1 @@
+"""The benchmark harness library (scripts/bench)."""

@@ -1,0 +1,241 @@
+"""Run a matrix: every configuration through scripts/tlbrun.py, one boot each, with a timeout and
+one retry, progress with an estimate of the time left, and every finished boot saved at once
+into the results directory (results.py), so nothing is lost and a rerun resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, TextIO
+
+from . import matrix as mx
+from .results import REPO_ROOT, ResultsDir, ResultsError, host_environment
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+import tlbrun  # noqa: E402
+
+# Harness exit statuses (docs/bench.md).
+EXIT_OK = 0           # every configuration ran and passed (or was skipped or unavailable here)
+EXIT_FAIL = 1         # a guest's verdict was fail (a stale translation, a watchdog, ...)
+EXIT_USAGE = 2        # bad matrix, bad options, results directory in the way
+EXIT_NOTHING = 3      # no configuration could run on this host
+EXIT_ERROR = 4        # a configuration ended in error, timeout or without a verdict
+EXIT_INTERRUPTED = 130
+
+# Outcomes of one configuration, from the run script's status (docs/run.md).
+OUTCOMES = {0: "pass", 1: "fail", 2: "usage", 3: "skip", 4: "error", 5: "timeout",
+            6: "no-verdict", 7: "host-problem"}
+RETRIED = {5, 6, 7}   # statuses worth one more boot: the run, not the guest, went wrong
+# A first guess at a boot's duration (s) before any has finished, for the time-left estimate.
+FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "kvm-hyperv": 30.0}
+LINUX_EXTRA_S = 20.0  # the Linux guest's own boot
+
+
+def availability(platforms: List[str], guests: List[str],
+                 say: Callable[[str], None]) -> Dict[str, Optional[str]]:
+    """platform -> None when it can run here, else the reason it cannot."""
+    out: Dict[str, Optional[str]] = {}
+    for p in platforms:
+        reason = None
+        if p == "kvm":
+            ok, why = tlbrun.probe_kvm()
+            reason = None if ok else f"KVM not usable: {why}"
+        elif p == "kvm-hyperv":
+            ok, why = tlbrun.probe_kvm_hyperv()
+            reason = None if ok else f"this host's KVM does not emulate Hyper-V: {why}"
+        elif p == "hvlab":
+            r = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "hvlab"), "check"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+                reason = f"the Hyper-V lab cannot run here: {lines[-1] if lines else 'check failed'}"
+        out[p] = reason
+        say(f"bench: platform {p}: {'available' if reason is None else reason}")
+    return out
+
+
+def build_images(plan: List[dict], say: Callable[[str], None]) -> Optional[str]:
+    """`make all` (incremental): the ELF and the ISO. None, or why they cannot be built."""
+    if not any(c["guest"] == "tlbstorm" for c in plan):
+        return None
+    say("bench: make all")
+    r = subprocess.run(["make", "-s", "-C", str(REPO_ROOT), "all"], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        tail = [ln for ln in (r.stderr + r.stdout).splitlines() if ln.strip()][-5:]
+        return "make all failed: " + " | ".join(tail)
+    return None
+
+
+def run_config(c: dict, log: Path) -> "tlbrun.RunConfig":
+    platform, accel = mx.PLATFORMS[c["platform"]]
+    fields = {f.name for f in dataclasses.fields(tlbrun.RunConfig)}
+    extra = {"guest": c["guest"]} if "guest" in fields else {}
+    return tlbrun.RunConfig(firmware=c["firmware"], accel=accel, platform=platform,
+                            smp=c["vcpus"], memory=c["memory"], timeout=float(c["timeout"]),
+                            cmdline=c["cmdline"], host_cpus=c["host_cpus"], log=str(log),
+                            update_last_log=False, quiet=True, **extra)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
+         runner: Callable[["tlbrun.RunConfig"], "tlbrun.RunResult"] = tlbrun.run) -> dict:
+    """One configuration: a boot, and one more when the run (not the guest) went wrong. The
+    result dict is what runs/<id>/result.json holds (docs/bench.md)."""
+    d = rd.run_dir(c["id"])
+    d.mkdir(parents=True, exist_ok=True)
+    notes: List[str] = []
+    for attempt in (1, 2):
+        res = runner(run_config(c, d / "serial.log"))
+        if res.status not in RETRIED or attempt == 2:
+            break
+        why = res.error or OUTCOMES.get(res.status, str(res.status))
+        notes.append(f"attempt 1: {OUTCOMES.get(res.status)} ({why}); retried")
+        say(f"bench: {c['id']}: {OUTCOMES.get(res.status)} ({why}); one retry")
+        if (d / "serial.log").exists():
+            (d / "serial.log").replace(d / "serial-attempt1.log")
+    return {
+        "id": c["id"], "config": {k: v for k, v in c.items() if k != "id"},
+        "outcome": OUTCOMES.get(res.status, "error"), "status": res.status,
+        "verdict": res.verdict, "attempts": attempt, "duration_s": round(res.duration_s, 3),
+        "accel": res.accel, "summary": res.summary, "error": res.error,
+        "warnings": notes + list(res.warnings), "qemu_argv": res.qemu_argv,
+        "inner_argv": res.inner_argv, "host": host, "records": res.records,
+        "log": "serial.log", "finished": now()}
+
+
+def unavailable(c: dict, reason: str, host: dict) -> dict:
+    return {"id": c["id"], "config": {k: v for k, v in c.items() if k != "id"},
+            "outcome": "unavailable", "status": None, "verdict": None, "attempts": 0,
+            "duration_s": 0.0, "accel": None, "summary": f"not run: {reason}", "error": reason,
+            "warnings": [], "qemu_argv": [], "inner_argv": [], "host": host, "records": [],
+            "log": None, "finished": now()}
+
+
+class Progress:
+    """`[k/n] id: outcome in T s | elapsed, about L left`: the estimate is the mean duration of
+    the finished boots of the same platform and guest, else a first guess."""
+
+    def __init__(self, todo: List[dict], out: TextIO):
+        self.todo, self.out = todo, out
+        self.done: Dict[tuple, List[float]] = {}
+        self.start = time.monotonic()
+        self.k = 0
+
+    def guess(self, c: dict) -> float:
+        for key in ((c["platform"], c["guest"], c["vcpus"]), (c["platform"], c["guest"])):
+            seen = self.done.get(key)
+            if seen:
+                return sum(seen) / len(seen)
+        g = FIRST_GUESS.get(c["platform"], 30.0)
+        return g + (LINUX_EXTRA_S if c["guest"] == "linux" else 0.0)
+
+    def left_s(self) -> float:
+        return sum(self.guess(c) for c in self.todo[self.k:])
+
+    def starting(self, c: dict) -> None:
+        print(f"[{self.k + 1}/{len(self.todo)}] {c['id']} ...", file=self.out, flush=True)
+
+    def finished(self, c: dict, result: dict) -> None:
+        for key in ((c["platform"], c["guest"], c["vcpus"]), (c["platform"], c["guest"])):
+            self.done.setdefault(key, []).append(result["duration_s"])
+        self.k += 1
+        extra = f" ({result['error']})" if result["outcome"] not in ("pass",) and \
+            result.get("error") else ""
+        print(f"[{self.k}/{len(self.todo)}] {c['id']}: {result['outcome']}{extra} in "
+              f"{result['duration_s']:.1f} s | elapsed {fmt_s(time.monotonic() - self.start)}, "
+              f"about {fmt_s(self.left_s())} left", file=self.out, flush=True)
+
+
+def fmt_s(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def exit_status(runs: List[dict]) -> int:
+    outcomes = [r["outcome"] for r in runs]
+    if not outcomes or all(o == "unavailable" for o in outcomes):
+        return EXIT_NOTHING
+    if any(o in ("fail",) for o in outcomes):
+        return EXIT_FAIL
+    if any(o in ("error", "timeout", "no-verdict", "host-problem", "usage") for o in outcomes):
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.stderr,
+               report: Optional[Callable[[ResultsDir], object]] = None,
+               runner: Callable = tlbrun.run) -> int:
+    """Run every configuration of m not yet in `out`; write the reports at the end (also after
+    Ctrl-C). Returns the harness exit status."""
+    say = lambda msg: print(msg, file=messages, flush=True)  # noqa: E731
+    rd = ResultsDir(out)
+    plan = mx.expand(m)
+    if rd.exists():
+        if not resume:
+            say(f"bench: error: {out} already holds results: pass --resume to finish it, or "
+                f"choose another --out")
+            return EXIT_USAGE
+        try:
+            old = {c["id"] for c in rd.plan()}
+        except ResultsError as e:
+            say(f"bench: error: {e}")
+            return EXIT_USAGE
+        if old != {c["id"] for c in plan}:
+            say(f"bench: error: {out} was made from another matrix (its configurations differ); "
+                f"resume it with the matrix it was made from ({out}/matrix"
+                f"{m.source.suffix if m.source else '.toml'})")
+            return EXIT_USAGE
+    elif out.exists() and any(out.iterdir()):
+        say(f"bench: error: {out} exists and is not a results directory")
+        return EXIT_USAGE
+    else:
+        rd.create(m.text, m.source.suffix if m.source else ".toml", plan, host_environment())
+    host = rd.host()
+
+    done = rd.done_ids() if resume else set()
+    todo = [c for c in plan if c["id"] not in done]
+    say(f"bench: matrix {m.name}: {len(plan)} configurations, {len(done)} already done, "
+        f"{len(todo)} to run; results in {out}")
+    status = EXIT_OK
+    try:
+        avail = availability(sorted({c["platform"] for c in todo}, key=list(mx.PLATFORMS).index),
+                             sorted({c["guest"] for c in todo}), say)
+        problem = build_images(todo, say) if todo else None
+        progress = Progress(todo, messages)
+        if todo:
+            say(f"bench: about {fmt_s(progress.left_s())} to go")
+        for c in todo:
+            reason = avail[c["platform"]] or (problem if c["guest"] == "tlbstorm" else None)
+            if reason:
+                result = unavailable(c, reason, host)
+            else:
+                progress.starting(c)
+                result = boot(c, rd, host, say, runner)
+            rd.save_run(result)
+            progress.finished(c, result)
+    except KeyboardInterrupt:
+        n = len(rd.done_ids())
+        say(f"\nbench: interrupted: {n} of {len(plan)} configurations saved; resume with "
+            f"scripts/bench run {m.source or 'MATRIX'} --out {out} --resume")
+        status = EXIT_INTERRUPTED
+    finally:
+        if report is not None:
+            try:
+                paths = report(rd)
+                say(f"bench: reports written: {out}/summary.md"
+                    + (f" ({len(paths.get('plots', []))} plots)" if isinstance(paths, dict) else ""))
+            except Exception as e:  # a report bug must not lose the results: they are saved
+                say(f"bench: error: writing the reports failed: {type(e).__name__}: {e}; the "
+                    f"results are in {out}/runs (retry with scripts/bench report {out})")
+                status = status or EXIT_ERROR
+    if status == EXIT_INTERRUPTED:
+        return status
+    return exit_status(rd.runs()) if status == EXIT_OK else status
