@@ -1,0 +1,317 @@
+"""The benchmark harness end to end (scripts/bench): a tiny matrix under TCG makes a complete
+results directory whose CSV and summary agree with the records; an interrupted run resumes
+without repeating or losing a configuration; compare flags a planted difference and not an
+identical copy; a malformed matrix is refused naming the bad field; Hyper-V captures import."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BENCH, ROOT, TINY, bench
+from benchlib import matrix as mx
+from benchlib import runner
+from benchlib.results import ResultsDir, scenario_rows
+
+pytestmark = pytest.mark.boot
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def shootdowns(rd):
+    return [(run, rec) for run in rd.runs() for rec in run["records"]
+            if rec.get("record") == "shootdown"]
+
+
+def valid_png(path):
+    data = Path(path).read_bytes()
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return data[:8] == PNG_MAGIC and data[12:16] == b"IHDR" and width > 0 and height > 0
+
+
+# ---- a complete results directory
+
+
+def test_results_directory_complete(tiny_results):
+    out, proc = tiny_results
+    rd = ResultsDir(out)
+    plan = rd.plan()
+    assert len(plan) == 2 * 2  # vCPUs 2 and 3, two repetitions
+    for name in ("matrix.toml", "plan.json", "host.json", "records.jsonl", "results.csv",
+                 "summary.md"):
+        assert (out / name).is_file(), name
+    host = rd.host()
+    for key in ("host_cpu", "qemu_version", "tlbstorm_revision", "host_cpus_online"):
+        assert host.get(key), (key, host)
+    runs = rd.runs()
+    assert [r["id"] for r in runs] == [c["id"] for c in plan]
+    for r in runs:
+        assert r["outcome"] == "pass" and r["attempts"] == 1, r["summary"]
+        assert (out / "runs" / r["id"] / "serial.log").stat().st_size > 0
+        assert r["config"]["cmdline"].startswith("backend=ipi workload=remap,protect")
+        kinds = {rec["record"] for rec in r["records"]}
+        assert {"boot", "bench", "shootdown", "latency_hist", "verdict"} <= kinds
+    # every record, with its run's configuration and the host environment
+    lines = [json.loads(ln) for ln in (out / "records.jsonl").read_text().splitlines()]
+    assert len(lines) == sum(len(r["records"]) for r in runs)
+    assert all(ln["config"]["platform"] == "tcg" and ln["host"]["qemu_version"] for ln in lines)
+    plots = sorted((out / "plots").glob("*.png"))
+    assert plots, "no plots"
+    assert all(valid_png(p) for p in plots), plots
+    # progress with an estimate of the time left
+    assert "[4/4]" in proc.stderr and "left" in proc.stderr, proc.stderr
+
+
+def test_csv_and_summary_agree_with_records(tiny_results):
+    out, _ = tiny_results
+    rd = ResultsDir(out)
+    pairs = shootdowns(rd)
+    assert len(pairs) == 4 * 2 * 2  # 4 boots x (2 workloads x 2 page counts)
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(pairs)
+    for row, (run, rec) in zip(rows, pairs):
+        assert row["run_id"] == run["id"]
+        assert (row["backend"], row["workload"], int(row["pages"])) == \
+            (rec["backend"], rec["workload"], rec["pages"])
+        assert int(row["p50_ns"]) == rec["latency_ns"]["p50"]
+        assert int(row["p99_ns"]) == rec["latency_ns"]["p99"]
+        assert int(row["violations"]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "tiny" in summary and "![" in summary  # the matrix's name, plots embedded
+    # every scenario of the matrix appears in the summary's main table
+    for vcpus in (2, 3):
+        for workload in ("remap", "protect"):
+            assert any(f"| {workload} " in ln and "ipi" in ln and f"| {vcpus} " in ln
+                       for ln in summary.splitlines()), (vcpus, workload)
+
+
+# ---- resume
+
+
+def test_resume_after_interruption_neither_repeats_nor_loses(tmp_path, built, tiny_matrix):
+    """The run is interrupted (Ctrl-C) in its third boot; resuming runs only the missing
+    configurations, each exactly once."""
+    m = mx.load_matrix(tiny_matrix)
+    out = tmp_path / "results"
+    calls = []
+
+    def interrupted(config):
+        calls.append(config.log)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return runner.tlbrun.run(config)
+
+    status = runner.run_matrix(m, out, resume=False, messages=open(os.devnull, "w"),
+                               runner=interrupted)
+    assert status == runner.EXIT_INTERRUPTED
+    rd = ResultsDir(out)
+    first = [r["id"] for r in rd.runs()]
+    assert len(first) == 2
+
+    # Without --resume the directory is not overwritten.
+    p = bench("run", tiny_matrix, "--out", out)
+    assert p.returncode == runner.EXIT_USAGE and "--resume" in p.stderr, p.stderr
+
+    resumed = []
+
+    def counting(config):
+        resumed.append(Path(config.log).parent.name)
+        return runner.tlbrun.run(config)
+
+    status = runner.run_matrix(m, out, resume=True, messages=open(os.devnull, "w"),
+                               runner=counting)
+    assert status == runner.EXIT_OK
+    plan_ids = [c["id"] for c in rd.plan()]
+    assert sorted(resumed) == sorted(set(plan_ids) - set(first))
+    assert [r["id"] for r in rd.runs()] == plan_ids
+
+
+def test_ctrl_c_keeps_results_and_exits_130(tmp_path, built, tiny_matrix):
+    """A real SIGINT to scripts/bench: QEMU is killed, finished boots stay, reports are
+    written from them, and the exit status is 130."""
+    text = TINY.replace("iterations = 60", "iterations = 3000").replace(
+        "pages = [1, 16]", "pages = [1, 512]") + 'extra_cmdline = "ipi_iters=77"\n'
+    tiny_matrix.write_text(text)
+    out = tmp_path / "results"
+    proc = subprocess.Popen(["/usr/bin/python3", str(BENCH), "run", str(tiny_matrix),
+                             "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not list(out.glob("runs/*/result.json")):
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the next boot
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == runner.EXIT_INTERRUPTED, err
+    assert "interrupted" in err and "--resume" in err, err
+    rd = ResultsDir(out)
+    assert 1 <= len(rd.runs()) < len(rd.plan())
+    assert (out / "summary.md").is_file() and (out / "results.csv").is_file()
+    # no QEMU of ours is left running
+    ps = subprocess.run(["pgrep", "-f", "ipi_iters=77"], capture_output=True, text=True)
+    assert ps.stdout.strip() == "", ps.stdout
+
+
+def test_timeout_is_retried_once_and_recorded(tmp_path, built):
+    matrix = tmp_path / "slow.toml"
+    matrix.write_text('name = "slow"\nvcpus = [2]\nbackends = ["ipi"]\npages = [4096]\n'
+                      'iterations = 1000000\ntimeout = 10\n')
+    out = tmp_path / "results"
+    p = bench("run", matrix, "--out", out, timeout=300)
+    assert p.returncode == runner.EXIT_ERROR, p.stderr
+    (run,) = ResultsDir(out).runs()
+    assert run["outcome"] == "timeout" and run["attempts"] == 2, run["summary"]
+    assert "retried" in run["warnings"][0]
+    assert (out / "runs" / run["id"] / "serial-attempt1.log").is_file()
+    assert "timeout" in (out / "summary.md").read_text()
+
+
+# ---- compare
+
+
+def plant(src, dst, factor, scenario=("remap", 1)):
+    shutil.copytree(src, dst)
+    for f in (dst / "runs").glob("*/result.json"):
+        run = json.loads(f.read_text())
+        for rec in run["records"]:
+            if rec.get("record") == "shootdown" and (rec["workload"], rec["pages"]) == scenario:
+                for unit in ("latency_ns", "latency_cycles"):
+                    for k in ("p50", "p90", "p99", "p999", "max", "mean"):
+                        rec[unit][k] = int(rec[unit][k] * factor)
+        f.write_text(json.dumps(run))
+
+
+def test_compare_flags_planted_difference_only(tiny_results, tmp_path):
+    out, _ = tiny_results
+    same = tmp_path / "same"
+    shutil.copytree(out, same)
+    p = bench("compare", out, same)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "No difference beyond the noise" in p.stdout
+
+    slower = tmp_path / "slower"
+    plant(out, slower, 20.0)
+    p = bench("compare", out, slower, "--out", tmp_path / "cmp.md")
+    assert p.returncode == 1, p.stdout + p.stderr
+    flagged = [ln for ln in p.stdout.splitlines() if "**slower**" in ln]
+    assert flagged and all(" remap 1p " in ln for ln in flagged), p.stdout
+    assert not any(" protect " in ln or " 16p " in ln for ln in flagged)
+    assert (tmp_path / "cmp.md").read_text() == p.stdout
+
+
+def test_compare_noise_estimate_from_repetitions(tmp_path):
+    """Pure: a change within twice the repetitions' spread is noise; one beyond is flagged."""
+    from benchlib import compare as cmp
+
+    def side(values):
+        return cmp.Side({"p50_ns": values, "p99_ns": values}, 0, 0)
+
+    a = side([100.0, 120.0])         # spread 18%: threshold about 36%
+    assert cmp.Side.median(a, "p50_ns") == 110.0
+    assert abs(a.spread("p50_ns") - 20 / 110) < 1e-9
+    b_noise, b_real = side([130.0, 140.0]), side([300.0, 310.0])
+    for b, flagged in ((b_noise, False), (b_real, True)):
+        ma, mb = a.median("p50_ns"), b.median("p50_ns")
+        thr = max(cmp.MIN_CHANGE, cmp.NOISE_FACTOR * max(a.spread("p50_ns"), b.spread("p50_ns")))
+        assert (abs(mb / ma - 1) > thr) is flagged
+
+
+# ---- malformed matrices
+
+
+@pytest.mark.parametrize("text, field", [
+    ('vcpus = [0]', "vcpus"),
+    ('vcpus = "two"', "vcpus"),
+    ('platforms = ["qemu"]', "platforms"),
+    ('guests = []', "guests"),
+    ('iterations = 1.5', "iterations"),
+    ('repetitions = 0', "repetitions"),
+    ('workloads = ["remap", "remap"]', "workloads"),
+    ('vcpu = [2]', "vcpu"),
+    ('exclude = [{ vcpu = 2 }]', "exclude[0]"),
+    ('name = "has space"', "name"),
+    ('extra_cmdline = "a=\'b\'"', "extra_cmdline"),
+])
+def test_malformed_matrix_names_the_field(tmp_path, text, field):
+    path = tmp_path / "bad.toml"
+    path.write_text(text + "\n")
+    p = bench("run", path, "--out", tmp_path / "out")
+    assert p.returncode == runner.EXIT_USAGE, p.stderr
+    err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("bench: error: ") and f"'{field}'" in err[0], \
+        p.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unparsable_matrix_and_json_matrix(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("vcpus = [2\n")
+    p = bench("plan", bad)
+    assert p.returncode == runner.EXIT_USAGE and "not valid TOML" in p.stderr, p.stderr
+    js = tmp_path / "m.json"
+    js.write_text(json.dumps({"name": "j", "vcpus": [2, 4], "overcommit": [1, 2],
+                              "guests": ["tlbstorm", "linux"], "firmware": ["direct", "bios"],
+                              "exclude": [{"vcpus": 4, "overcommit": 1}]}))
+    m = mx.load_matrix(js)
+    plan = mx.expand(m, available_cpus=[0, 1])
+    ids = [c["id"] for c in plan]
+    assert len(ids) == len(set(ids))
+    # linux boots only directly; (4 vCPUs, overcommit 1) is excluded
+    assert not any(c["guest"] == "linux" and c["firmware"] == "bios" for c in plan)
+    assert not any(c["vcpus"] == 4 and c["overcommit"] == 1 for c in plan)
+    by = {(c["guest"], c["firmware"], c["vcpus"], c["overcommit"]): c for c in plan}
+    assert by[("tlbstorm", "direct", 2, 2)]["host_cpus"] == [0]          # 2 vCPUs on 1 CPU
+    assert by[("tlbstorm", "direct", 4, 2)]["host_cpus"] == [0, 1]
+    assert by[("tlbstorm", "direct", 2, 1)]["effective_overcommit"] == 1.0
+    assert by[("linux", "direct", 2, 1)]["cmdline"] == "workload=remap pages=1 iters=300 warmup=20"
+
+
+def test_unavailable_platform_is_recorded_not_fatal(tmp_path, built, monkeypatch):
+    m = mx.parse_matrix({"name": "u", "platforms": ["tcg", "kvm-hyperv"], "vcpus": [2],
+                         "backends": ["ipi"], "iterations": 20, "warmup": 2})
+    out = tmp_path / "results"
+    monkeypatch.setattr(runner.tlbrun, "probe_kvm_hyperv",
+                        lambda *a, **k: (False, "kernel doesn't allow setting HyperV VP_INDEX"))
+    status = runner.run_matrix(m, out, resume=False, messages=open(os.devnull, "w"))
+    assert status == runner.EXIT_OK
+    outcomes = {r["config"]["platform"]: r for r in ResultsDir(out).runs()}
+    assert outcomes["tcg"]["outcome"] == "pass"
+    assert outcomes["kvm-hyperv"]["outcome"] == "unavailable"
+    assert "VP_INDEX" in outcomes["kvm-hyperv"]["error"]
+
+
+# ---- Hyper-V captures
+
+
+def test_import_hyperv_capture(tiny_results, tmp_path):
+    out, _ = tiny_results
+    run = ResultsDir(out).runs()[0]
+    capture = tmp_path / "gen2.serial.log"
+    # A Hyper-V capture is the raw COM1 stream: GRUB's escape sequences and CRLFs included.
+    raw = (out / "runs" / run["id"] / "serial.log").read_bytes()
+    capture.write_bytes(b"\x1b[2J\x1b[HGNU GRUB\r\n" + raw.replace(b"\n", b"\r\n"))
+    dest = tmp_path / "hyperv"
+    p = bench("import-hyperv", capture, "--generation", 2, "--vcpus", 2, "--memory", 1024,
+              "--out", dest)
+    assert p.returncode == 0, p.stderr
+    (imported,) = ResultsDir(dest).runs()
+    assert imported["config"]["platform"] == "hyperv-gen2"
+    assert imported["config"]["firmware"] == "uefi" and imported["outcome"] == "pass"
+    assert len(scenario_rows([imported])) == len(scenario_rows([run]))
+    assert (dest / "summary.md").is_file() and (dest / "results.csv").is_file()
+    # a second capture is another repetition; a capture without records is refused
+    assert bench("import-hyperv", capture, "--generation", 2, "--out", dest).returncode == 0
+    assert len(ResultsDir(dest).runs()) == 2
+    empty = tmp_path / "empty.log"
+    empty.write_text("GRUB loading.\r\n")
+    p = bench("import-hyperv", empty, "--generation", 1, "--out", dest)
+    assert p.returncode == runner.EXIT_USAGE and "no TLBSTORM records" in p.stderr, p.stderr
+    p = bench("import-hyperv", capture, "--generation", 2, "--vcpus", 8, "--out", dest)
+    assert p.returncode == runner.EXIT_USAGE and "--vcpus 8" in p.stderr, p.stderr
