@@ -4,7 +4,6 @@ into the results directory (results.py), so nothing is lost and a rerun resumes.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import subprocess
 import sys
@@ -73,12 +72,10 @@ def build_images(plan: List[dict], say: Callable[[str], None]) -> Optional[str]:
 
 def run_config(c: dict, log: Path) -> "tlbrun.RunConfig":
     platform, accel = mx.PLATFORMS[c["platform"]]
-    fields = {f.name for f in dataclasses.fields(tlbrun.RunConfig)}
-    extra = {"guest": c["guest"]} if "guest" in fields else {}
     return tlbrun.RunConfig(firmware=c["firmware"], accel=accel, platform=platform,
                             smp=c["vcpus"], memory=c["memory"], timeout=float(c["timeout"]),
                             cmdline=c["cmdline"], host_cpus=c["host_cpus"], log=str(log),
-                            update_last_log=False, quiet=True, **extra)
+                            update_last_log=False, quiet=True, guest=c["guest"])
 
 
 def now() -> str:
