@@ -133,7 +133,16 @@ run: | deps-present
 PYTEST_ARGS ?=
 boot-tests: | deps-present
 	$(MAKE) all
-	$(PYTHON) -m pytest -ra tests/boot $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -ra tests/boot tests/harness $(PYTEST_ARGS)
+
+# The benchmark harness (docs/bench.md): the default matrix into build/results/<name>-<date>
+# (build/results/latest points at it). `make bench MATRIX=file.toml BENCH_ARGS="--out DIR"`.
+MATRIX ?= scripts/matrices/default.toml
+BENCH_ARGS ?=
+.PHONY: bench
+bench: | deps-present
+	$(MAKE) all
+	$(PYTHON) scripts/bench run $(MATRIX) $(BENCH_ARGS)
 
 # Only the Hyper-V lab tests (tests marked hyperv); PYTEST_ARGS='-m "not hyperv"' skips them.
 .PHONY: hyperv-tests

@@ -104,10 +104,12 @@ class ResultsDir:
         return (self.path / "plan.json").is_file()
 
     # -- writing
-    def create(self, matrix_text: str, matrix_suffix: str, plan: List[dict], host: dict) -> None:
+    def create(self, matrix_text: str, matrix_suffix: str, plan: List[dict], host: dict,
+               name: str = "") -> None:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         (self.path / f"matrix{matrix_suffix}").write_text(matrix_text)
-        write_json_atomic(self.path / "plan.json", {"format": FORMAT, "configurations": plan})
+        write_json_atomic(self.path / "plan.json", {"format": FORMAT, "matrix": name,
+                                                    "configurations": plan})
         write_json_atomic(self.path / "host.json", host)
 
     def save_run(self, result: dict) -> None:
@@ -155,7 +157,7 @@ class ResultsDir:
         tmp = self.path / ".records.jsonl.tmp"
         with open(tmp, "w") as f:
             for run in self.runs():
-                for rec in run.get("records", []):
+                for rec in run.get("records") or []:
                     f.write(json.dumps({"run_id": run["id"], "config": run["config"],
                                         "host": run.get("host", host), **rec}) + "\n")
                     n += 1
@@ -186,7 +188,7 @@ def _violations(rec: dict) -> int:
 
 
 def _floor_ns(run: dict) -> Optional[int]:
-    for rec in run.get("records", []):
+    for rec in run.get("records") or []:
         if rec.get("record") == "ipi_floor":
             return (rec.get("broadcast") or {}).get("p50_ns")
     return None
@@ -203,7 +205,7 @@ def scenario_rows(runs: Iterable[dict]) -> List[dict]:
     for run in runs:
         cfg = run["config"]
         floor = _floor_ns(run)
-        for rec in run.get("records", []):
+        for rec in run.get("records") or []:
             if rec.get("record") != "shootdown":
                 continue
             env = rec.get("env") or {}
@@ -242,7 +244,7 @@ def scenario_rows(runs: Iterable[dict]) -> List[dict]:
 def histograms(run: dict) -> Dict[tuple, List[List[int]]]:
     """(scenario, of) -> buckets [[low, high, count], ...] in cycles, parts joined."""
     out: Dict[tuple, List[List[int]]] = {}
-    for rec in run.get("records", []):
+    for rec in run.get("records") or []:
         if rec.get("record") == "latency_hist":
             key = (rec["scenario"], rec.get("of", "latency"))
             out.setdefault(key, []).extend(rec["buckets"])

@@ -75,7 +75,8 @@ def run_config(c: dict, log: Path) -> "tlbrun.RunConfig":
     return tlbrun.RunConfig(firmware=c["firmware"], accel=accel, platform=platform,
                             smp=c["vcpus"], memory=c["memory"], timeout=float(c["timeout"]),
                             cmdline=c["cmdline"], host_cpus=c["host_cpus"], log=str(log),
-                            update_last_log=False, quiet=True, guest=c["guest"])
+                            update_last_log=False, quiet=True,
+                            **({"guest": c["guest"]} if c["guest"] != "tlbstorm" else {}))
 
 
 def now() -> str:
@@ -194,7 +195,8 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
         say(f"bench: error: {out} exists and is not a results directory")
         return EXIT_USAGE
     else:
-        rd.create(m.text, m.source.suffix if m.source else ".toml", plan, host_environment())
+        rd.create(m.text, m.source.suffix if m.source else ".toml", plan, host_environment(),
+                  m.name)
     host = rd.host()
 
     done = rd.done_ids() if resume else set()
@@ -215,7 +217,11 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
                 result = unavailable(c, reason, host)
             else:
                 progress.starting(c)
-                result = boot(c, rd, host, say, runner)
+                try:
+                    result = boot(c, rd, host, say, runner)
+                except Exception as e:  # a harness bug: record it, keep going
+                    result = unavailable(c, f"harness error: {type(e).__name__}: {e}", host)
+                    result["outcome"] = "error"
             rd.save_run(result)
             progress.finished(c, result)
     except KeyboardInterrupt:

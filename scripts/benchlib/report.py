@@ -1,0 +1,800 @@
+"""Reports of a results directory: results.csv, summary.md and plots/*.png (docs/records.md
+explains the numbers they are made of).
+
+Everything here is derived from runs/*/result.json and can be rebuilt at any time; every
+function works on partial results (missing runs, failed runs without records, no runs at all).
+matplotlib is imported only inside write_plots, so the CSV and the summary need nothing beyond
+the standard library."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import os
+import re
+import statistics
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import results
+from .results import ROW_FIELDS, ResultsDir, ResultsError
+
+# The fields that name one scenario of a matrix: aggregation is across repetitions only.
+SCENARIO_KEY = ("guest", "platform", "firmware", "vcpus", "overcommit", "backend", "workload",
+                "pages")
+# Medians reported per scenario key.
+MEDIAN_FIELDS = ("p50_ns", "p99_ns", "max_ns", "per_s", "ratio_to_floor", "reference_p50_ns",
+                 "shootdown_cost_p50_ns")
+
+PLOT_DPI = 110
+# Plot file name prefixes (plots/<prefix>-<platform>.png) and their captions.
+PLOT_KINDS = {
+    "latency_vs_vcpus": "shootdown latency p50 (solid) and p99 (dashed) vs vCPUs, per backend "
+                        "and workload, at the smallest range",
+    "latency_vs_pages": "shootdown latency p50 vs range size (pages) at the largest vCPU count",
+    "cdf": "latency CDF at the smallest range and the largest vCPU count, repetitions pooled",
+    "floor_ratio": "shootdown latency p50 / IPI broadcast floor p50 vs vCPUs",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _median(values: Iterable) -> Optional[float]:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_ns(ns: Optional[float]) -> str:
+    """A latency for people: ns below 1 µs, else µs with 3 significant digits (more above
+    999 µs rather than an exponent)."""
+    if ns is None:
+        return "—"
+    if abs(ns) < 1000:
+        return f"{ns:.0f} ns"
+    us = ns / 1000
+    if abs(us) < 10:
+        return f"{us:.2f} µs"
+    if abs(us) < 100:
+        return f"{us:.1f} µs"
+    return f"{us:.0f} µs"
+
+
+def parse_ns(text: str) -> Optional[float]:
+    """The inverse of fmt_ns (for tests and for anyone reading summary.md back)."""
+    m = re.fullmatch(r"\s*(-?[\d.]+) (ns|µs)\s*", text)
+    if not m:
+        return None
+    return float(m.group(1)) * (1000 if m.group(2) == "µs" else 1)
+
+
+def _fmt_ratio(r: Optional[float]) -> str:
+    return "—" if r is None else f"{r:.2f}x"
+
+
+def _fmt_int(v: Optional[float]) -> str:
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def _fmt_num(v) -> str:
+    """1.0 -> "1", 1.5 -> "1.5": overcommit factors."""
+    return "—" if v is None else f"{v:g}"
+
+
+def _sort_key(value) -> tuple:
+    # Keys mix None, numbers and strings; order them without comparing across types.
+    if value is None:
+        return (2, "")
+    if isinstance(value, (int, float)):
+        return (0, value)
+    return (1, str(value))
+
+
+def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
+    # Pipes inside cells (error messages) would split the cell.
+    clean = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in clean]
+    return lines
+
+
+def _guest_order(guest: Optional[str]) -> int:
+    return 0 if guest == "tlbstorm" else 1
+
+
+WORKLOAD_ORDER = {"remap": 0, "protect": 1, "unmap": 2}
+
+
+def _workload_key(w: Optional[str]) -> tuple:
+    return (WORKLOAD_ORDER.get(w, 9), w or "")
+
+
+def valid(a: dict) -> bool:
+    """A scenario whose numbers mean something: no stale-TLB violation, no watchdog, status ok
+    in every repetition. Plots show only these (the tables show everything, flagged)."""
+    return not (a["violations"] or a["watchdog"] or a["not_ok"])
+
+
+# ---------------------------------------------------------------------------------------------
+# results.csv
+
+
+def write_csv(rd: ResultsDir) -> Path:
+    """results.csv: one line per scenario row (ROW_FIELDS order), runs in plan order."""
+    path = rd.path / "results.csv"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=ROW_FIELDS, lineterminator="\n", extrasaction="ignore")
+        w.writeheader()
+        for row in results.scenario_rows(rd.runs()):
+            w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_FIELDS})
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation across repetitions
+
+
+def aggregate(rows: Iterable[dict]) -> List[dict]:
+    """One dict per scenario key (SCENARIO_KEY), in order of first appearance: the key fields,
+    `n` (repetitions), medians of MEDIAN_FIELDS, the p50 spread (`p50_min`, `p50_max`,
+    `p50_spread` = (max - min) / median, None with fewer than two values), total `violations`
+    and `watchdog`, `not_ok` (scenarios whose status was not ok), `equivalent`, `linux_flush`
+    (the mechanisms seen, joined with '/'), `reps` (the rep numbers) and `run_ids`."""
+    groups: Dict[tuple, List[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(k) for k in SCENARIO_KEY), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        a = dict(zip(SCENARIO_KEY, key))
+        a["n"] = len(rs)
+        for f in MEDIAN_FIELDS:
+            a[f] = _median(r.get(f) for r in rs)
+        p50s = [r["p50_ns"] for r in rs if r.get("p50_ns") is not None]
+        a["p50_min"] = min(p50s) if p50s else None
+        a["p50_max"] = max(p50s) if p50s else None
+        a["p50_spread"] = ((a["p50_max"] - a["p50_min"]) / a["p50_ns"]
+                           if len(p50s) > 1 and a["p50_ns"] else None)
+        a["violations"] = sum(int(r.get("violations") or 0) for r in rs)
+        a["watchdog"] = sum(int(r.get("watchdog") or 0) for r in rs)
+        a["not_ok"] = sum(1 for r in rs if r.get("status") not in (None, "ok"))
+        a["equivalent"] = rs[0].get("equivalent")
+        flushes = sorted({r["linux_flush"] for r in rs if r.get("linux_flush")})
+        a["linux_flush"] = "/".join(flushes) or None
+        a["reps"] = sorted({r.get("rep") for r in rs}, key=_sort_key)
+        a["run_ids"] = [r.get("run_id") for r in rs]
+        out.append(a)
+    return out
+
+
+def _by_config(aggs: List[dict]) -> List[dict]:
+    """Config order: platform, guest (tlbstorm first), firmware, overcommit, vCPUs, workload,
+    pages, then backend, so backends of one scenario sit next to each other."""
+    def key(a):
+        return (_sort_key(a["platform"]), _guest_order(a["guest"]), _sort_key(a["firmware"]),
+                _sort_key(a["overcommit"]), _sort_key(a["vcpus"]), _workload_key(a["equivalent"]),
+                _sort_key(a["pages"]), _sort_key(a["backend"]))
+    return sorted(aggs, key=key)
+
+
+# ---------------------------------------------------------------------------------------------
+# summary.md
+
+
+def matrix_name(rd: ResultsDir) -> str:
+    """The matrix's `name` field (matrix.toml / matrix.json as given, or plan.json), else the
+    results directory's name: the matrix file's own name is not kept in the directory."""
+    try:
+        plan = json.loads((rd.path / "plan.json").read_text())
+        for k in ("matrix_name", "matrix", "name"):
+            if isinstance(plan.get(k), str) and plan[k]:
+                return plan[k]
+    except (OSError, ValueError, AttributeError):
+        pass
+    for f in sorted(rd.path.glob("matrix.*")):
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        # A top-level `name = "..."` (TOML, before any [table]) or "name": "..." (JSON).
+        m = (re.search(r'^\s*name\s*=\s*["\']([^"\']+)["\']', text.split("\n[", 1)[0], re.M)
+             or re.search(r'"name"\s*:\s*"([^"]+)"', text))
+        if m:
+            return m.group(1)
+    return rd.path.resolve().name
+
+
+def _report_date(rd: ResultsDir, host: dict, runs: List[dict]) -> str:
+    finished = sorted(r["finished"] for r in runs if isinstance(r.get("finished"), str))
+    started = host.get("started")
+    if started and finished:
+        return f"{started[:10]} (runs finished {finished[0][:16]} .. {finished[-1][:16]})"
+    if started or finished:
+        return (started or finished[-1])[:10]
+    return datetime.date.today().isoformat()
+
+
+def _host_section(host: dict, runs: List[dict]) -> List[str]:
+    def get(k):
+        v = host.get(k)
+        return "unknown" if v is None else v
+    cores = (f"{get('host_cpus_online')} online, {get('host_cpus_available')} available to the "
+             f"harness")
+    kvm = {True: "yes (/dev/kvm read-write)", False: "no"}.get(host.get("kvm_device"), "unknown")
+    lines = ["## Host", "",
+             f"- Host CPU: {get('host_cpu')}"
+             + (" (the host is itself a VM)" if host.get("host_hypervisor_flag") else ""),
+             f"- Cores: {cores}",
+             f"- QEMU: {get('qemu_version')}",
+             f"- tlbstorm revision: {get('tlbstorm_revision')}",
+             f"- Host kernel: {get('host_kernel')}" + (f" ({host['host_os']})"
+                                                        if host.get("host_os") else ""),
+             f"- KVM device: {kvm}"]
+    # Runs carry their own host record; a resumed benchmark may mix revisions.
+    revs = sorted({str((r.get("host") or {}).get("tlbstorm_revision")) for r in runs
+                   if (r.get("host") or {}).get("tlbstorm_revision")})
+    if len(revs) > 1:
+        lines.append(f"- **Warning: runs come from {len(revs)} tlbstorm revisions: "
+                     f"{', '.join(revs)}**")
+    return lines + [""]
+
+
+def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
+    lines = ["## Runs", ""]
+    try:
+        planned = len(rd.plan()) if rd.exists() else None
+    except ResultsError:
+        planned = None
+    counts = Counter(r.get("outcome", "unknown") for r in runs)
+    done = ", ".join(f"{n} {o}" for o, n in counts.most_common()) or "none"
+    lines.append(f"{len(runs)} runs finished" + (f" of {planned} planned" if planned else "")
+                 + f": {done}.")
+    if planned and len(runs) < planned:
+        missing = planned - len(runs)
+        lines.append(f"**{missing} planned run{'s have' if missing > 1 else ' has'} no result "
+                     f"yet** "
+                     f"(interrupted or still running; rerunning the benchmark resumes).")
+    bad = [r for r in runs if r.get("outcome") != "pass"]
+    if bad:
+        lines += ["", "Runs that did not pass:", ""]
+        rows = []
+        for r in bad:
+            why = r.get("error") or r.get("summary") or "; ".join(r.get("warnings") or []) or "—"
+            rows.append([f"`{r.get('id')}`", r.get("outcome", "unknown"),
+                         str(r.get("attempts", "—")), why.strip().splitlines()[0][:200]])
+        lines += _table(["run", "outcome", "attempts", "reason"], rows)
+    return lines + [""]
+
+
+def _stale_cell(a: dict) -> str:
+    # The correctness column: any stale-TLB observation makes the numbers meaningless.
+    parts = []
+    if a["violations"]:
+        parts.append(f"**⚠ {a['violations']} STALE**")
+    if a["watchdog"]:
+        parts.append(f"**⚠ {a['watchdog']} watchdog**")
+    if a["not_ok"] and not parts:
+        parts.append(f"**⚠ status not ok ×{a['not_ok']}**")
+    return " ".join(parts) or "0"
+
+
+def _spread_cell(a: dict) -> str:
+    if a["p50_spread"] is None:
+        return "—"
+    return f"{a['p50_spread'] * 100:.1f}% ({fmt_ns(a['p50_min'])}..{fmt_ns(a['p50_max'])})"
+
+
+def main_table_header(show_firmware: bool) -> List[str]:
+    return (["guest", "platform"] + (["firmware"] if show_firmware else [])
+            + ["vCPUs", "overcommit", "backend", "workload", "pages", "p50", "p99", "x floor",
+               "per s", "reps", "p50 spread", "stale"])
+
+
+def _main_section(aggs: List[dict]) -> List[str]:
+    lines = ["## Shootdown latency (median of repetitions)", ""]
+    if not aggs:
+        return lines + ["No scenario results yet.", ""]
+    bad = [a for a in aggs if a["violations"]]
+    if bad:
+        lines += [f"**⚠ CORRECTNESS: {len(bad)} scenarios saw stale-TLB violations "
+                  f"({sum(a['violations'] for a in bad)} in all) — their latencies are not "
+                  f"valid results.**", ""]
+    show_fw = len({a["firmware"] for a in aggs}) > 1
+    rows = []
+    for a in _by_config(aggs):
+        rows.append([a["guest"], a["platform"]] + ([a["firmware"]] if show_fw else [])
+                    + [str(a["vcpus"]), _fmt_num(a["overcommit"]), a["backend"], a["workload"],
+                       str(a["pages"]), fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]),
+                       _fmt_ratio(a["ratio_to_floor"]), _fmt_int(a["per_s"]), str(a["n"]),
+                       _spread_cell(a), _stale_cell(a)])
+    lines += _table(main_table_header(show_fw), rows)
+    lines += ["", "p50/p99: the initiator's latency from the start to the completion of a "
+              "shootdown; x floor: p50 / the boot's IPI broadcast round-trip p50; per s: "
+              "shootdowns per second; p50 spread: (max - min) / median of the repetitions' "
+              "p50s; stale: stale-TLB oracle violations summed over repetitions (must be 0).",
+              ""]
+    return lines
+
+
+COMPARE_KEY = ("platform", "firmware", "vcpus", "overcommit", "equivalent", "pages")
+
+COMPARE_HEADER = ["platform", "vCPUs", "overcommit", "workload", "pages", "tlbstorm backend",
+                  "tlbstorm p50", "Linux MT p50", "Linux ST p50", "Linux cost (MT - ST)",
+                  "tlbstorm / Linux cost", "tlbstorm / Linux MT", "Linux flush"]
+
+
+def linux_cost(lx: dict) -> Optional[float]:
+    """Linux's shootdown cost: the median of its reported MT - ST p50 differences, else the
+    difference of the medians."""
+    if lx.get("shootdown_cost_p50_ns") is not None:
+        return lx["shootdown_cost_p50_ns"]
+    if lx.get("p50_ns") is not None and lx.get("reference_p50_ns") is not None:
+        return lx["p50_ns"] - lx["reference_p50_ns"]
+    return None
+
+
+def comparisons(aggs: List[dict]) -> List[Tuple[dict, dict]]:
+    """(tlbstorm aggregate, Linux aggregate) pairs with equal COMPARE_KEY, in config order."""
+    linux = {tuple(a[k] for k in COMPARE_KEY): a for a in aggs if a["guest"] == "linux"}
+    pairs = []
+    for a in _by_config(aggs):
+        if a["guest"] == "linux":
+            continue
+        lx = linux.get(tuple(a[k] for k in COMPARE_KEY))
+        if lx is not None:
+            pairs.append((a, lx))
+    return pairs
+
+
+def _div(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return a / b if a is not None and b is not None and b > 0 else None
+
+
+def _compare_section(aggs: List[dict]) -> List[str]:
+    pairs = comparisons(aggs)
+    if not pairs:
+        return []
+    lines = ["## tlbstorm vs Linux", "",
+             "Same platform, firmware, vCPUs and overcommit. Linux MT is the multi-threaded "
+             "operation (madvise/mprotect/munmap with the range mapped on every CPU, so it "
+             "shoots down remote TLBs); Linux ST is the same operation single-threaded (no "
+             "remote shootdown); their difference is what the shootdown costs Linux.", ""]
+    rows = []
+    for t, lx in pairs:
+        cost = linux_cost(lx)
+        cost_ratio = _div(t["p50_ns"], cost)
+        rows.append([t["platform"], str(t["vcpus"]), _fmt_num(t["overcommit"]),
+                     f"{t['equivalent']} / {lx['workload']}", str(t["pages"]), t["backend"],
+                     fmt_ns(t["p50_ns"]), fmt_ns(lx["p50_ns"]), fmt_ns(lx["reference_p50_ns"]),
+                     fmt_ns(cost),
+                     _fmt_ratio(cost_ratio) if cost is None or cost > 0 else "— (cost ≤ 0)",
+                     _fmt_ratio(_div(t["p50_ns"], lx["p50_ns"])), lx["linux_flush"] or "—"])
+    lines += _table(COMPARE_HEADER, rows)
+    flushes = sorted({f"{lx['platform']}: {lx['linux_flush'] or 'unknown'}" for _, lx in pairs})
+    lines += ["", f"Linux flushed remote TLBs with: {'; '.join(flushes)}.", "",
+              "tlbstorm / Linux cost is tlbstorm's complete shootdown latency divided by the "
+              "extra time Linux's operation takes when other CPUs must be shot down (MT - ST): "
+              "below 1x, tlbstorm's whole shootdown is cheaper than Linux's shootdown overhead "
+              "alone; above 1x, it costs more.", ""]
+    return lines
+
+
+def _floor_section(aggs: List[dict]) -> List[str]:
+    """Rows (platform, firmware, overcommit, backend, workload) at each platform's smallest
+    range, columns vCPUs: how far above the hardware's IPI round trip each backend sits."""
+    aggs = [a for a in aggs if a["guest"] != "linux" and a["ratio_to_floor"] is not None
+            and a["pages"] is not None]
+    if not aggs:
+        return []
+    smallest = {}
+    for a in aggs:
+        smallest[a["platform"]] = min(smallest.get(a["platform"], a["pages"]), a["pages"])
+    aggs = [a for a in aggs if a["pages"] == smallest[a["platform"]]]
+    vcpus = sorted({a["vcpus"] for a in aggs}, key=_sort_key)
+    show_fw = len({a["firmware"] for a in aggs}) > 1
+    cells: Dict[tuple, Dict[int, str]] = {}
+    pages_of: Dict[tuple, int] = {}
+    for a in _by_config(aggs):
+        key = (a["platform"], a["firmware"], a["overcommit"], a["backend"], a["workload"])
+        # An invalid scenario's ratio is shown but flagged, as in the main table.
+        cells.setdefault(key, {})[a["vcpus"]] = (_fmt_ratio(a["ratio_to_floor"])
+                                                 + ("" if valid(a) else " ⚠"))
+        pages_of[key] = a["pages"]
+    keys = sorted(cells, key=lambda k: (_sort_key(k[0]), _sort_key(k[1]), _sort_key(k[2]),
+                                        _sort_key(k[3]), _workload_key(k[4])))
+    header = (["platform"] + (["firmware"] if show_fw else [])
+              + ["overcommit", "backend", "workload", "pages"] + [f"{v} vCPUs" for v in vcpus])
+    rows = []
+    for k in keys:
+        rows.append([k[0]] + ([k[1]] if show_fw else [])
+                    + [_fmt_num(k[2]), k[3], k[4], str(pages_of[k])]
+                    + [cells[k].get(v, "—") for v in vcpus])
+    return (["## Ratio to the IPI floor", "",
+             "Median p50 latency / the boot's IPI broadcast round-trip p50 (1x: a shootdown "
+             "costs no more than interrupting every other CPU once; ⚠: the scenario had "
+             "stale-TLB violations, watchdog timeouts or a failed status).", ""]
+            + _table(header, rows) + [""])
+
+
+def _plot_caption(path: Path) -> str:
+    prefix, _, platform = path.stem.partition("-")
+    what = PLOT_KINDS.get(prefix, path.stem)
+    return f"{platform}: {what}." if platform else f"{what}."
+
+
+def _plots_section(plots: Sequence[Path], note: Optional[str]) -> List[str]:
+    lines = ["## Plots", "", "Scenarios with stale-TLB violations, watchdog timeouts or a failed "
+             "status are left out of the plots.", ""]
+    if note:
+        lines += [note, ""]
+    if not plots:
+        return lines + ["No plots (no data to plot)." if not note else "", ""]
+    for p in plots:
+        cap = _plot_caption(Path(p))
+        lines += [f"![{Path(p).stem}](plots/{Path(p).name})", "", f"*{cap}*", ""]
+    return lines
+
+
+def write_summary(rd: ResultsDir, plots: Sequence[Path], plots_note: Optional[str] = None
+                  ) -> Path:
+    """summary.md: host, run outcomes, the aggregated tables and the plots (paths from
+    write_plots; `plots_note` says why there are none, e.g. matplotlib missing)."""
+    runs = rd.runs()
+    host = rd.host() or next((r["host"] for r in runs if r.get("host")), {})
+    aggs = aggregate(results.scenario_rows(runs))
+    lines = [f"# tlbstorm benchmark: {matrix_name(rd)}", "",
+             f"Date: {_report_date(rd, host, runs)}", ""]
+    lines += _host_section(host, runs)
+    lines += _outcomes_section(rd, runs)
+    lines += _main_section(aggs)
+    lines += _compare_section(aggs)
+    lines += _floor_section(aggs)
+    lines += _plots_section(plots, plots_note)
+    lines += ["Every run's configuration, host and records are in results.csv (one line per "
+              "scenario) and records.jsonl (every record); raw serial output is in "
+              "runs/<id>/serial.log.", ""]
+    path = rd.path / "summary.md"
+    _write_text_atomic(path, "\n".join(lines))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Plots
+
+
+def _line_label(a: dict) -> str:
+    if a["guest"] == "linux":
+        return f"linux ({a['linux_flush'] or 'unknown flush'})"
+    return a["backend"]
+
+
+def _baseline(aggs: List[dict]) -> Tuple[List[dict], str]:
+    """One overcommit and one firmware per plot, so a line has one point per x: the smallest
+    overcommit, and `direct` firmware if there (the Linux guest only boots direct), else the
+    most common one. Returns the filtered aggregates and a description for the title."""
+    if not aggs:
+        return [], ""
+    oc = min((a["overcommit"] for a in aggs if a["overcommit"] is not None), default=None)
+    aggs = [a for a in aggs if a["overcommit"] == oc]
+    fws = Counter(a["firmware"] for a in aggs)
+    fw = "direct" if "direct" in fws else fws.most_common(1)[0][0]
+    aggs = [a for a in aggs if a["firmware"] == fw]
+    return aggs, f"overcommit {_fmt_num(oc)}, firmware {fw}"
+
+
+def _reps_text(aggs: List[dict]) -> str:
+    ns = sorted({a["n"] for a in aggs})
+    if not ns:
+        return ""
+    n = str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+    return f"median of {n} reps"
+
+
+def _guests_text(aggs: List[dict]) -> str:
+    return "+".join(sorted({a["guest"] for a in aggs}, key=lambda g: (_guest_order(g), g)))
+
+
+def _spans_decades(values: Iterable[float]) -> bool:
+    vals = [v for v in values if v is not None and v > 0]
+    return bool(vals) and max(vals) / min(vals) >= 20
+
+
+def _subplots(plt, n: int, title: str):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 2.2, 3.8 * rows + 0.8),
+                             squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return fig, list(axes.flat[:n])
+
+
+def _save(plt, fig, path: Path) -> Path:
+    # One legend for the figure, right of the axes, so it never covers data.
+    handles, labels = [], []
+    for ax in fig.axes:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9,
+                   frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=PLOT_DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _workloads(aggs: List[dict]) -> List[str]:
+    # Subplots by the tlbstorm workload, so a Linux operation lands next to its equivalent.
+    return sorted({a["equivalent"] for a in aggs if a["equivalent"]}, key=_workload_key)
+
+
+def _lines(aggs: List[dict], x: str) -> Dict[str, List[dict]]:
+    out: Dict[str, List[dict]] = {}
+    for a in sorted(aggs, key=lambda a: (_guest_order(a["guest"]), a["backend"] or "",
+                                         _sort_key(a[x]))):
+        out.setdefault(_line_label(a), []).append(a)
+    return out
+
+
+def _palette(plt, aggs: List[dict]) -> Dict[str, object]:
+    """One colour per line label for all of a platform's plots, so a backend keeps its colour
+    from plot to plot (tlbstorm backends first, then Linux)."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = sorted({(_guest_order(a["guest"]), _line_label(a)) for a in aggs})
+    return {l: cycle[i % len(cycle)] for i, (_, l) in enumerate(labels)}
+
+
+def _plot_vs_vcpus(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+                 ) -> Optional[Path]:
+    aggs, base = _baseline([a for a in aggs if a["p50_ns"] is not None])
+    if not aggs:
+        return None
+    small = min(a["pages"] for a in aggs)
+    aggs = [a for a in aggs if a["pages"] == small]
+    wls = _workloads(aggs)
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): shootdown latency "
+                          f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
+    for ax, wl in zip(axes, wls):
+        sel = [a for a in aggs if a["equivalent"] == wl]
+        for label, pts in _lines(sel, "vcpus").items():
+            xs = [a["vcpus"] for a in pts]
+            ax.plot(xs, [a["p50_ns"] for a in pts], "o-", color=colors[label],
+                    label=f"{label} p50")
+            if any(a["p99_ns"] is not None for a in pts):
+                ax.plot(xs, [a["p99_ns"] for a in pts], "s--", color=colors[label], alpha=0.7,
+                        label=f"{label} p99")
+        if _spans_decades([a["p50_ns"] for a in sel] + [a["p99_ns"] for a in sel]):
+            ax.set_yscale("log")
+        ax.set_title(wl)
+        ax.set_xlabel("vCPUs")
+        ax.set_ylabel("latency (ns)")
+        ax.set_xticks(sorted({a["vcpus"] for a in sel}))
+        ax.grid(True, alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+                 ) -> Optional[Path]:
+    aggs, base = _baseline([a for a in aggs if a["p50_ns"] is not None])
+    if not aggs:
+        return None
+    top = max(a["vcpus"] for a in aggs)
+    aggs = [a for a in aggs if a["vcpus"] == top]
+    if len({a["pages"] for a in aggs}) < 2:
+        return None  # one range size: nothing to draw a line through
+    wls = _workloads(aggs)
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 latency vs "
+                          f"range size, {top} vCPUs, {base}, {_reps_text(aggs)}")
+    for ax, wl in zip(axes, wls):
+        sel = [a for a in aggs if a["equivalent"] == wl]
+        for label, pts in _lines(sel, "pages").items():
+            ax.plot([a["pages"] for a in pts], [a["p50_ns"] for a in pts], "o-",
+                    color=colors[label], label=label)
+        ax.set_xscale("log", base=2)
+        ticks = sorted({a["pages"] for a in sel})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        if _spans_decades(a["p50_ns"] for a in sel):
+            ax.set_yscale("log")
+        ax.set_title(wl)
+        ax.set_xlabel("pages per shootdown (4 KiB each)")
+        ax.set_ylabel("p50 latency (ns)")
+        ax.grid(True, alpha=0.3, which="both")
+    return _save(plt, fig, path)
+
+
+def _plot_floor_ratio(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+                 ) -> Optional[Path]:
+    aggs, base = _baseline([a for a in aggs if a["ratio_to_floor"] is not None
+                            and a["guest"] != "linux"])
+    if not aggs:
+        return None
+    small = min(a["pages"] for a in aggs)
+    aggs = [a for a in aggs if a["pages"] == small]
+    wls = _workloads(aggs)
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 / IPI floor "
+                          f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
+    for ax, wl in zip(axes, wls):
+        sel = [a for a in aggs if a["equivalent"] == wl]
+        for label, pts in _lines(sel, "vcpus").items():
+            ax.plot([a["vcpus"] for a in pts], [a["ratio_to_floor"] for a in pts], "o-",
+                    color=colors[label], label=label)
+        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(wl)
+        ax.set_xlabel("vCPUs")
+        ax.set_ylabel("p50 / IPI broadcast floor p50 (x)")
+        ax.set_xticks(sorted({a["vcpus"] for a in sel}))
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def cdf_series(runs: List[dict], platform: str) -> Tuple[Dict[tuple, List[Tuple[float, int]]],
+                                                          dict]:
+    """The CDF data of one platform: {(equivalent workload, label): [(high_ns, count), ...]}
+    with the repetitions' buckets pooled, for the baseline overcommit/firmware, the smallest
+    range and the largest vCPU count among the rows that have histograms; plus a description
+    dict (pages, vcpus, base, reps, guests). Empty when there is nothing to plot."""
+    rows = []   # (run, shootdown record, its row, the run's histograms)
+    for run in runs:
+        cfg = run.get("config") or {}
+        if cfg.get("platform") != platform:
+            continue
+        hists = results.histograms(run)
+        recs = [r for r in run.get("records", []) if r.get("record") == "shootdown"]
+        for rec, row in zip(recs, results.scenario_rows([run])):
+            ok = (row.get("status") == "ok" and not row.get("violations")
+                  and not row.get("watchdog"))
+            placed = row.get("pages") is not None and row.get("vcpus") is not None
+            if ok and placed and (rec.get("scenario"), "latency") in hists \
+                    and row.get("tsc_khz"):
+                rows.append((run, rec, row, hists))
+    if not rows:
+        return {}, {}
+    base_aggs, base = _baseline([r[2] for r in rows])
+    keep = {(a["overcommit"], a["firmware"]) for a in base_aggs}
+    rows = [r for r in rows if (r[2]["overcommit"], r[2]["firmware"]) in keep]
+    small = min(r[2]["pages"] for r in rows)
+    rows = [r for r in rows if r[2]["pages"] == small]
+    top = max(r[2]["vcpus"] for r in rows)
+    rows = [r for r in rows if r[2]["vcpus"] == top]
+    series: Dict[tuple, List[Tuple[float, int]]] = {}
+    reps: Dict[tuple, set] = {}
+    for run, rec, row, hists in rows:
+        khz = row["tsc_khz"]
+        flush = row.get("linux_flush") or "unknown flush"
+        kinds = [("latency", f"linux MT ({flush})" if row["guest"] == "linux" else row["backend"]),
+                 ("reference", f"linux ST reference ({flush})")]
+        for of, label in kinds:
+            buckets = hists.get((rec.get("scenario"), of))
+            if not buckets:
+                continue
+            key = (row["equivalent"], label)
+            # A bucket's upper bound: the CDF at x says "this share took at most x".
+            series.setdefault(key, []).extend((results.cycles_to_ns(b[1], khz), int(b[2]))
+                                              for b in buckets)
+            reps.setdefault(key, set()).add(row.get("rep"))
+    desc = {"pages": small, "vcpus": top, "base": base,
+            "reps": sorted({len(v) for v in reps.values()}),
+            "guests": "+".join(sorted({r[2]["guest"] for r in rows},
+                                      key=lambda g: (_guest_order(g), g)))}
+    return series, desc
+
+
+def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
+              ) -> Optional[Path]:
+    series, d = cdf_series(runs, platform)
+    series = {k: v for k, v in series.items() if sum(c for _, c in v) > 0}
+    if not series:
+        return None
+    wls = _workloads([{"equivalent": k[0]} for k in series])
+    reps = "-".join(str(n) for n in (d["reps"][0], d["reps"][-1])) if len(d["reps"]) > 1 \
+        else str(d["reps"][0])
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({d['guests']}): latency CDF, "
+                          f"{d['pages']} page(s), {d['vcpus']} vCPUs, {d['base']}, {reps} reps "
+                          f"pooled")
+    for ax, wl in zip(axes, wls):
+        for (w, label), pts in sorted(series.items(), key=lambda kv: kv[0][1]):
+            if w != wl:
+                continue
+            pts = sorted(pts)
+            total = sum(c for _, c in pts)
+            xs, ys, acc = [], [], 0
+            for x, c in pts:
+                acc += c
+                xs.append(x)
+                ys.append(acc / total)
+            # Linux's MT and ST curves take the colour of its line in the other plots.
+            ref = label.startswith("linux ST")
+            color = colors.get(re.sub(r"^linux (MT|ST reference) ", "linux ", label))
+            ax.step(xs, ys, where="post", linestyle="--" if ref else "-", color=color,
+                    label=label)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(wl)
+        ax.set_xlabel("latency (ns)")
+        ax.set_ylabel("fraction of shootdowns ≤ x")
+        ax.grid(True, alpha=0.3, which="both")
+    return _save(plt, fig, path)
+
+
+def _safe_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(s))
+
+
+def write_plots(rd: ResultsDir) -> List[Path]:
+    """plots/<kind>-<platform>.png for each kind of PLOT_KINDS that has data. Raises
+    ImportError without matplotlib (write_reports turns that into a note)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = rd.path / "plots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Plots of an earlier report that have no data now must not linger as if current.
+    for kind in PLOT_KINDS:
+        for old in out_dir.glob(f"{kind}-*.png"):
+            old.unlink()
+    runs = rd.runs()
+    # A plot needs a position on its axes: rows without vCPUs or pages cannot be placed.
+    aggs = [a for a in aggregate(results.scenario_rows(runs))
+            if valid(a) and a["vcpus"] is not None and a["pages"] is not None]
+    platforms = sorted({a["platform"] for a in aggs if a["platform"]})
+    made = []
+    for p in platforms:
+        pa = [a for a in aggs if a["platform"] == p]
+        colors = _palette(plt, pa)
+        name = _safe_name(p)
+        for kind, fn, arg in (("latency_vs_vcpus", _plot_vs_vcpus, pa),
+                              ("latency_vs_pages", _plot_vs_pages, pa),
+                              ("cdf", _plot_cdf, runs),
+                              ("floor_ratio", _plot_floor_ratio, pa)):
+            try:
+                path = fn(plt, p, arg, colors, out_dir / f"{kind}-{name}.png")
+            except Exception as e:  # noqa: BLE001 - odd data costs one plot, not the report
+                plt.close("all")
+                warnings.warn(f"plot {kind}-{name}.png skipped: {type(e).__name__}: {e}")
+                continue
+            if path is not None:
+                made.append(path)
+    return made
+
+
+# ---------------------------------------------------------------------------------------------
+# Everything
+
+
+def write_reports(rd: ResultsDir) -> Dict[str, object]:
+    """records.jsonl, results.csv, plots/*.png and summary.md. Returns
+    {"records_jsonl": Path, "records": int, "csv": Path, "plots": [Path], "summary": Path}."""
+    rd.path.mkdir(parents=True, exist_ok=True)
+    n = rd.write_records_jsonl()
+    csv_path = write_csv(rd)
+    note = None
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plots = write_plots(rd)
+        skipped = [str(w.message) for w in caught if "skipped" in str(w.message)]
+        if skipped:
+            note = "Some plots failed: " + "; ".join(skipped) + "."
+    except ImportError as e:
+        plots, note = [], f"Plots skipped: matplotlib is not available ({e})."
+    summary = write_summary(rd, plots, note)
+    return {"records_jsonl": rd.path / "records.jsonl", "records": n, "csv": csv_path,
+            "plots": plots, "summary": summary}

@@ -1,0 +1,497 @@
+"""scripts/benchlib/report.py on synthesized results directories (no QEMU): the CSV equals the
+shootdown records, summary.md's numbers agree with them, the plots are valid PNGs, and empty or
+partial directories do not crash. Run: /usr/bin/python3 -m pytest -q tests/harness/test_report.py"""
+
+import csv
+import math
+import random
+import re
+import statistics
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from benchlib import report, results  # noqa: E402
+
+TSC_KHZ = {"kvm": 2_900_000, "hvlab": 2_100_000}
+BACKENDS = {"kvm": ["ipi", "kvm-flush"], "hvlab": ["ipi", "hv-flush"]}
+WORKLOADS = ["remap", "protect"]
+LINUX_OPS = {"remap": "madvise", "protect": "mprotect"}
+PAGES = [1, 64]
+VCPUS = [2, 4]
+REPS = 2
+ITERS = 300
+
+
+# ---------------------------------------------------------------------------------------------
+# Record synthesis
+
+
+def log_linear_buckets(samples):
+    """The kernel's histogram: exact below 64, else 32 sub-buckets per power of two."""
+    counts = {}
+    for v in samples:
+        if v < 64:
+            lo, hi = v, v
+        else:
+            e = v.bit_length() - 1
+            width = (1 << e) // 32
+            lo = (1 << e) + ((v - (1 << e)) // width) * width
+            hi = lo + width - 1
+        counts[(lo, hi)] = counts.get((lo, hi), 0) + 1
+    return [[lo, hi, n] for (lo, hi), n in sorted(counts.items())]
+
+
+def summary(samples):
+    s = sorted(samples)
+
+    def pct(p):
+        return s[min(len(s) - 1, int(math.ceil(p / 100 * len(s))) - 1)]
+    return {"count": len(s), "min": s[0], "p50": pct(50), "p90": pct(90), "p99": pct(99),
+            "p999": pct(99.9), "max": s[-1], "mean": sum(s) // len(s)}
+
+
+def to_ns(summ, khz):
+    return {k: (v if k == "count" else int(v * 1e6 / khz)) for k, v in summ.items()}
+
+
+def samples_for(rng, median_cycles, n=ITERS):
+    return [max(40, int(rng.lognormvariate(math.log(median_cycles), 0.35))) for _ in range(n)]
+
+
+def hist_records(scenario, of, buckets):
+    parts = [buckets[i:i + 128] for i in range(0, len(buckets), 128)] or [[]]
+    return [{"record": "latency_hist", "scenario": scenario, "of": of, "unit": "cycles",
+             "part": i, "last": i == len(parts) - 1, "buckets": b} for i, b in enumerate(parts)]
+
+
+def env(platform, vcpus, **extra):
+    return {"version": "v0.9-12-gabcdef0", "hypervisor": "kvm" if platform == "kvm" else "hyperv",
+            "hypervisor_vendor": "KVMKVMKVM" if platform == "kvm" else "Microsoft Hv",
+            "cpu_brand": "AMD EPYC 7B13", "cpus": vcpus, "tsc_khz": TSC_KHZ[platform],
+            "tsc_source": "cpuid-0x40000010", "tsc_invariant": True, "apic_mode": "x2APIC",
+            "pcid": True, "invpcid": True, "flush_threshold": 33, **extra}
+
+
+def oracle(stale=0):
+    return {"checks": 9000, "stale_reads": stale, "writes_after_readonly": 0,
+            "reads_after_unmap": 0, "unexpected_faults": 0, "transition_faults": 0,
+            "events": []}
+
+
+def tlbstorm_records(rng, platform, vcpus, stale=0, backends=None, workloads=None):
+    khz = TSC_KHZ[platform]
+    floor_cycles = 2500 + 900 * vcpus
+    recs = [{"record": "boot", "version": "v0.9-12-gabcdef0", "protocol": "multiboot1",
+             "loader": "qemu", "cmdline": "mode=bench", "firmware": "bios"},
+            {"record": "ipi_floor", "iterations": 200, "cpus": vcpus, "tsc_khz": khz,
+             "pingpong": [], "broadcast": {
+                 "p50_cycles": floor_cycles, "p99_cycles": floor_cycles * 2,
+                 "max_cycles": floor_cycles * 5, "p50_ns": int(floor_cycles * 1e6 / khz),
+                 "p99_ns": int(floor_cycles * 2e6 / khz), "max_ns": int(floor_cycles * 5e6 / khz)}},
+            {"record": "bench", "ipi_floor_p50_cycles": floor_cycles, "env": env(platform, vcpus)}]
+    sc = 0
+    for backend in backends or BACKENDS[platform]:
+        for wl in workloads or WORKLOADS:
+            for pages in PAGES:
+                base = (floor_cycles * (1.4 if backend == "ipi" else 0.9)
+                        + 40 * pages * (2 if wl == "protect" else 1))
+                smp = samples_for(rng, base)
+                cyc = summary(smp)
+                recs.append({
+                    "record": "shootdown", "scenario": sc, "backend": backend, "workload": wl,
+                    "pages": pages, "full": False, "initiators": "one", "aspaces": 1,
+                    "ack": "late", "skip_flush": "none", "iterations": ITERS, "warmup": 20,
+                    "status": "ok", "shootdowns": ITERS,
+                    "targets_per_shootdown_milli": (vcpus - 1) * 1000, "skipped_targets": 0,
+                    "latency_cycles": cyc, "latency_ns": to_ns(cyc, khz),
+                    "ack_cycles": summary(samples_for(rng, base / 2)),
+                    "shootdowns_per_s": int(1e9 / (cyc["mean"] * 1e6 / khz)),
+                    "ipi_floor_p50_cycles": floor_cycles,
+                    "ratio_to_ipi_floor_p50": round(cyc["p50"] / floor_cycles, 2),
+                    "oracle": oracle(stale), "watchdog_timeouts": 0, "deferred_flushes": 0,
+                    "noflush_switches": 0, "env": env(platform, vcpus)})
+                recs += hist_records(sc, "latency", log_linear_buckets(smp))
+                sc += 1
+    return recs
+
+
+def linux_records(rng, platform, vcpus):
+    khz = TSC_KHZ[platform]
+    recs = [{"record": "boot", "version": "linux-peer 1.0", "protocol": "linux",
+             "loader": "qemu", "cmdline": "", "firmware": "bios"}]
+    sc = 0
+    for wl in WORKLOADS:
+        for pages in PAGES:
+            st = samples_for(rng, 1800 + 30 * pages)
+            mt = samples_for(rng, 1800 + 30 * pages + 5200 + 700 * vcpus)
+            st_ns, mt_ns = to_ns(summary(st), khz), to_ns(summary(mt), khz)
+            recs.append({
+                "record": "shootdown", "scenario": sc, "backend": "linux",
+                "workload": LINUX_OPS[wl], "equivalent": wl, "pages": pages,
+                "iterations": ITERS, "warmup": 20, "status": "ok", "shootdowns": ITERS,
+                "latency_cycles": summary(mt), "latency_ns": mt_ns,
+                "reference_latency_ns": st_ns,
+                "shootdown_cost_ns_p50": mt_ns["p50"] - st_ns["p50"],
+                "shootdowns_per_s": int(1e9 / mt_ns["mean"]), "ratio_to_ipi_floor_p50": None,
+                "oracle": oracle(), "watchdog_timeouts": 0,
+                "env": env(platform, vcpus, linux_flush="kvm-pv", version="6.1.0-13-amd64")})
+            recs += hist_records(sc, "latency", log_linear_buckets(mt))
+            recs += hist_records(sc, "reference", log_linear_buckets(st))
+            sc += 1
+    return recs
+
+
+HOST = {"hostname": "bench1", "host_cpu": "AMD EPYC 7B13 64-Core Processor",
+        "host_cpus_online": 16, "host_cpus_available": 16, "host_hypervisor_flag": False,
+        "host_kernel": "6.1.0-13-amd64", "host_os": "Debian GNU/Linux 12 (bookworm)",
+        "kvm_device": True, "qemu_version": "QEMU emulator version 7.2.5 (Debian 1:7.2+dfsg-7)",
+        "tlbstorm_revision": "v0.9-12-gabcdef0", "python": "3.11.2",
+        "started": "2026-12-01T11:00:00+00:00"}
+
+
+def config(guest, platform, vcpus, rep, firmware="direct"):
+    c = {"guest": guest, "platform": platform, "firmware": firmware, "vcpus": vcpus,
+         "overcommit": 1.0, "rep": rep, "host_cpus": list(range(vcpus)), "memory": 512,
+         "cmdline": "", "backends": ["linux"] if guest == "linux" else BACKENDS[platform],
+         "workloads": WORKLOADS, "pages": PAGES, "iterations": ITERS, "warmup": 20,
+         "timeout": 300}
+    c["id"] = f"{guest}-{platform}-{firmware}-v{vcpus}-o1-r{rep}"
+    return c
+
+
+def run_dict(cfg, outcome, records, summary_line=None, error=None, status=0):
+    return {"id": cfg["id"], "config": {k: v for k, v in cfg.items() if k != "id"},
+            "outcome": outcome, "status": status,
+            "verdict": outcome if outcome in ("pass", "fail") else None, "attempts": 1,
+            "duration_s": 12.3, "accel": "kvm", "error": error, "warnings": [],
+            "summary": summary_line or f"run: {outcome}", "qemu_argv": ["qemu-system-x86_64"],
+            "host": HOST, "records": records, "finished": "2026-12-01T12:00:00+00:00"}
+
+
+@pytest.fixture
+def full_dir(tmp_path):
+    """2 platforms x 2 backends x vCPUs 2/4 x pages 1/64 x 2 reps, Linux guest runs on kvm, a
+    failed run (stale reads) and a timeout run without records, and a planned run not yet done."""
+    rng = random.Random(1234)
+    plan, runs = [], []
+    for rep in range(REPS):
+        for platform in ("kvm", "hvlab"):
+            for vcpus in VCPUS:
+                c = config("tlbstorm", platform, vcpus, rep)
+                plan.append(c)
+                recs = tlbstorm_records(rng, platform, vcpus)
+                recs.append({"record": "verdict", "verdict": "pass", "code": 0})
+                runs.append(run_dict(c, "pass", recs))
+            if platform == "kvm":
+                for vcpus in VCPUS:
+                    c = config("linux", platform, vcpus, rep)
+                    plan.append(c)
+                    runs.append(run_dict(c, "pass", linux_records(rng, platform, vcpus)))
+    c = config("tlbstorm", "hvlab", 8, 0)
+    plan.append(c)
+    recs = tlbstorm_records(rng, "hvlab", 8, stale=3, backends=["ipi"], workloads=["remap"])
+    recs.append({"record": "verdict", "verdict": "fail", "code": 3})
+    runs.append(run_dict(c, "fail", recs, "run: verdict fail (stale reads)", status=3))
+    c = config("tlbstorm", "kvm", 8, 0)
+    plan.append(c)
+    runs.append(run_dict(c, "timeout", [], error="QEMU killed after 300 s (no verdict)", status=5))
+    plan.append(config("tlbstorm", "kvm", 8, 1))      # planned, never ran
+    rd = results.ResultsDir(tmp_path / "res")
+    rd.create('name = "smoke-matrix"\nplatforms = ["kvm", "hvlab"]\n', ".toml", plan, HOST)
+    for r in runs:
+        rd.save_run(r)
+    return rd, runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def shootdowns(runs):
+    return [(run, rec) for run in runs for rec in run["records"] if rec["record"] == "shootdown"]
+
+
+def md_table(text, first_header):
+    """The rows of the Markdown table whose header starts with `first_header`, as dicts."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| " + first_header):
+            header = [c.strip() for c in line.strip("|").split("|")]
+            rows = []
+            for row in lines[i + 2:]:
+                if not row.startswith("|"):
+                    break
+                rows.append(dict(zip(header, [c.strip() for c in row.strip("|").split("|")])))
+            return rows
+    raise AssertionError(f"no table starting with {first_header!r}")
+
+
+def section(text, title):
+    m = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert m, f"no section {title!r}"
+    return m.group(1)
+
+
+def assert_png(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13, path
+    w, h = struct.unpack(">II", data[16:24])
+    assert w > 0 and h > 0, path
+    return w, h
+
+
+def close(text_value, expected, rel=0.006):
+    """A 3-significant-digit rendering agrees with the exact value."""
+    v = report.parse_ns(text_value)
+    assert v is not None, text_value
+    assert abs(v - expected) <= max(rel * abs(expected), 0.5), (text_value, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_csv_rows_equal_shootdown_records(full_dir):
+    rd, runs = full_dir
+    path = report.write_csv(rd)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == results.ROW_FIELDS
+        rows = list(reader)
+    order = {c["id"]: i for i, c in enumerate(rd.plan())}
+    expected = shootdowns(sorted(runs, key=lambda r: order[r["id"]]))
+    # platforms x reps x vCPUs x backends x workloads x pages, Linux, the failed run's 2
+    assert len(rows) == len(expected) == 2 * 2 * 2 * 2 * 2 * 2 + 2 * 2 * 2 * 2 + 2
+    for row, (run, rec) in zip(rows, expected):
+        assert row["run_id"] == run["id"]
+        assert row["backend"] == rec["backend"] and row["workload"] == rec["workload"]
+        assert int(row["pages"]) == rec["pages"]
+        assert int(row["vcpus"]) == run["config"]["vcpus"]
+        for f, k in (("min_ns", "min"), ("p50_ns", "p50"), ("p99_ns", "p99"), ("max_ns", "max")):
+            assert int(row[f]) == rec["latency_ns"][k]
+        assert int(row["per_s"]) == rec["shootdowns_per_s"]
+        if rec["backend"] == "linux":
+            assert row["ratio_to_floor"] == "" and row["linux_flush"] == "kvm-pv"
+            assert int(row["reference_p50_ns"]) == rec["reference_latency_ns"]["p50"]
+            assert int(row["shootdown_cost_p50_ns"]) == rec["shootdown_cost_ns_p50"]
+        else:
+            assert float(row["ratio_to_floor"]) == rec["ratio_to_ipi_floor_p50"]
+        assert int(row["violations"]) == rec["oracle"]["stale_reads"]
+
+
+def test_aggregate_medians_and_spread():
+    rows = [{"guest": "tlbstorm", "platform": "kvm", "firmware": "direct", "vcpus": 2,
+             "overcommit": 1.0, "backend": "ipi", "workload": "remap", "pages": 1, "rep": r,
+             "p50_ns": p50, "p99_ns": p50 * 2, "max_ns": p50 * 9, "per_s": 1000 - p50,
+             "ratio_to_floor": p50 / 100, "violations": v, "status": "ok", "equivalent": "remap"}
+            for r, (p50, v) in enumerate([(100, 0), (130, 2), (110, 0)])]
+    rows.append(dict(rows[0], vcpus=4))
+    aggs = report.aggregate(rows)
+    assert [a["vcpus"] for a in aggs] == [2, 4]
+    a = aggs[0]
+    assert a["n"] == 3 and a["p50_ns"] == 110 and a["p99_ns"] == 220 and a["max_ns"] == 990
+    assert a["per_s"] == 890 and a["ratio_to_floor"] == pytest.approx(1.1)
+    assert (a["p50_min"], a["p50_max"]) == (100, 130)
+    assert a["p50_spread"] == pytest.approx(30 / 110)
+    assert a["violations"] == 2
+    assert aggs[1]["n"] == 1 and aggs[1]["p50_spread"] is None
+
+
+def test_summary_agrees_with_records(full_dir):
+    rd, runs = full_dir
+    out = report.write_reports(rd)
+    text = out["summary"].read_text()
+    assert text.startswith("# tlbstorm benchmark: smoke-matrix\n")
+    assert "2026-12-01" in text
+    host = section(text, "Host")
+    for v in ("AMD EPYC 7B13", "QEMU emulator version 7.2.5", "v0.9-12-gabcdef0",
+              "6.1.0-13-amd64", "16 online", "KVM device: yes"):
+        assert v in host, v
+
+    outcomes = section(text, "Runs")
+    assert f"{len(runs)} runs finished of {len(runs) + 1} planned" in outcomes
+    assert "1 planned run has no result yet" in outcomes
+    bad = {r["run"].strip("`"): r for r in md_table(outcomes, "run")}
+    assert set(bad) == {"tlbstorm-hvlab-direct-v8-o1-r0", "tlbstorm-kvm-direct-v8-o1-r0"}
+    assert bad["tlbstorm-kvm-direct-v8-o1-r0"]["outcome"] == "timeout"
+    assert "QEMU killed after 300 s" in bad["tlbstorm-kvm-direct-v8-o1-r0"]["reason"]
+
+    # The main table: one row per scenario key, medians of the repetitions' records.
+    table = md_table(section(text, "Shootdown latency (median of repetitions)"), "guest")
+    groups = {}
+    for run, rec in shootdowns(runs):
+        key = (run["config"]["guest"], run["config"]["platform"], str(run["config"]["vcpus"]),
+               rec["backend"], rec["workload"], str(rec["pages"]))
+        groups.setdefault(key, []).append(rec)
+    assert len(table) == len(groups)
+    for row in table:
+        recs = groups[(row["guest"], row["platform"], row["vCPUs"], row["backend"],
+                       row["workload"], row["pages"])]
+        assert int(row["reps"]) == len(recs)
+        close(row["p50"], statistics.median(r["latency_ns"]["p50"] for r in recs))
+        close(row["p99"], statistics.median(r["latency_ns"]["p99"] for r in recs))
+        assert int(row["per s"].replace(",", "")) == round(
+            statistics.median(r["shootdowns_per_s"] for r in recs))
+        stale = sum(r["oracle"]["stale_reads"] for r in recs)
+        if stale:
+            assert row["stale"] == f"**⚠ {stale} STALE**"
+        else:
+            assert row["stale"] == "0"
+        if row["guest"] == "linux":
+            assert row["x floor"] == "—"
+        else:
+            ratio = statistics.median(r["ratio_to_ipi_floor_p50"] for r in recs)
+            assert row["x floor"] == f"{ratio:.2f}x"
+        if len(recs) > 1:
+            p50s = [r["latency_ns"]["p50"] for r in recs]
+            spread = (max(p50s) - min(p50s)) / statistics.median(p50s)
+            assert row["p50 spread"].startswith(f"{spread * 100:.1f}%")
+    assert "CORRECTNESS: 2 scenarios saw stale-TLB violations (6 in all)" in text
+
+    # tlbstorm vs Linux: kvm only, every tlbstorm backend next to Linux's equivalent operation.
+    cmp_rows = md_table(section(text, "tlbstorm vs Linux"), "platform")
+    assert len(cmp_rows) == 2 * 2 * 2 * 2      # backends x workloads x pages x vCPUs
+    assert {r["platform"] for r in cmp_rows} == {"kvm"}
+    for row in cmp_rows:
+        wl, op = row["workload"].split(" / ")
+        assert LINUX_OPS[wl] == op
+        t = groups[("tlbstorm", "kvm", row["vCPUs"], row["tlbstorm backend"], wl, row["pages"])]
+        lx = groups[("linux", "kvm", row["vCPUs"], "linux", op, row["pages"])]
+        t50 = statistics.median(r["latency_ns"]["p50"] for r in t)
+        cost = statistics.median(r["shootdown_cost_ns_p50"] for r in lx)
+        mt = statistics.median(r["latency_ns"]["p50"] for r in lx)
+        close(row["tlbstorm p50"], t50)
+        close(row["Linux MT p50"], mt)
+        close(row["Linux ST p50"], statistics.median(r["reference_latency_ns"]["p50"] for r in lx))
+        close(row["Linux cost (MT - ST)"], cost)
+        assert row["tlbstorm / Linux cost"] == f"{t50 / cost:.2f}x"
+        assert row["tlbstorm / Linux MT"] == f"{t50 / mt:.2f}x"
+        assert row["Linux flush"] == "kvm-pv"
+    assert "Linux flushed remote TLBs with: kvm: kvm-pv." in text
+
+    floor = md_table(section(text, "Ratio to the IPI floor"), "platform")
+    assert {(r["platform"], r["backend"]) for r in floor} == {
+        ("kvm", "ipi"), ("kvm", "kvm-flush"), ("hvlab", "ipi"), ("hvlab", "hv-flush")}
+    assert all(r["pages"] == "1" for r in floor)
+    # The failed run's stale scenario is flagged, not silently mixed in.
+    hv_ipi = [r for r in floor if (r["platform"], r["backend"], r["workload"])
+              == ("hvlab", "ipi", "remap")][0]
+    assert hv_ipi["8 vCPUs"].endswith("⚠") and not hv_ipi["4 vCPUs"].endswith("⚠")
+
+    # Every plot embedded, with a caption line.
+    for p in out["plots"]:
+        assert f"](plots/{p.name})" in text
+    assert "results.csv" in text and "records.jsonl" in text
+
+
+def test_plots_are_valid_pngs(full_dir):
+    rd, _ = full_dir
+    plots = report.write_plots(rd)
+    names = sorted(p.name for p in plots)
+    assert names == sorted(f"{k}-{p}.png" for k in report.PLOT_KINDS for p in ("kvm", "hvlab"))
+    for p in plots:
+        assert p.parent == rd.path / "plots"
+        assert_png(p)
+
+
+def test_records_jsonl_and_return_value(full_dir):
+    rd, runs = full_dir
+    out = report.write_reports(rd)
+    n = sum(len(r["records"]) for r in runs)
+    assert out["records"] == n
+    assert len(out["records_jsonl"].read_text().splitlines()) == n
+    assert out["csv"].is_file() and out["summary"].is_file()
+
+
+def test_empty_results_dir(tmp_path):
+    rd = results.ResultsDir(tmp_path / "empty")
+    rd.create("", ".toml", [], {})
+    out = report.write_reports(rd)
+    assert out["plots"] == [] and out["records"] == 0
+    assert out["csv"].read_text().strip() == ",".join(results.ROW_FIELDS)
+    text = out["summary"].read_text()
+    assert "0 runs finished" in text and "No scenario results yet." in text
+    assert "# tlbstorm benchmark: empty" in text
+
+
+def test_not_even_created(tmp_path):
+    rd = results.ResultsDir(tmp_path / "nothing")
+    out = report.write_reports(rd)
+    assert out["summary"].is_file() and out["plots"] == []
+
+
+def test_only_failed_runs_without_records(tmp_path):
+    rd = results.ResultsDir(tmp_path / "failed")
+    plan = [config("tlbstorm", "kvm", 2, 0), config("tlbstorm", "kvm", 4, 0)]
+    rd.create("{}", ".json", plan, HOST)
+    rd.save_run(run_dict(plan[0], "error", [], error="qemu-system-x86_64: not found", status=7))
+    r = run_dict(plan[1], "unavailable", [], summary_line="run: platform kvm unavailable "
+                 "(/dev/kvm missing)")
+    rd.save_run(r)
+    out = report.write_reports(rd)
+    text = out["summary"].read_text()
+    assert "qemu-system-x86_64: not found" in text
+    assert "platform kvm unavailable (/dev/kvm missing)" in text
+    assert out["plots"] == []
+
+
+def test_partial_data_skips_empty_plots(tmp_path):
+    """One platform, one vCPU count, one range size, no histograms, no floor: only the
+    latency-vs-vCPUs plot has something to show."""
+    rng = random.Random(7)
+    rd = results.ResultsDir(tmp_path / "partial")
+    c = config("tlbstorm", "kvm", 2, 0)
+    rd.create("", ".toml", [c], HOST)
+    recs = [r for r in tlbstorm_records(rng, "kvm", 2, backends=["ipi"], workloads=["remap"])
+            if r["record"] not in ("latency_hist", "ipi_floor")]
+    recs = [r for r in recs if r.get("pages", 1) == 1]
+    for r in recs:
+        r.pop("ratio_to_ipi_floor_p50", None)
+    rd.save_run(run_dict(c, "pass", recs))
+    out = report.write_reports(rd)
+    assert [p.name for p in out["plots"]] == ["latency_vs_vcpus-kvm.png"]
+    assert_png(out["plots"][0])
+    assert "## Ratio to the IPI floor" not in out["summary"].read_text()
+
+
+def test_without_matplotlib(full_dir, monkeypatch):
+    rd, _ = full_dir
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # import raises ImportError
+    out = report.write_reports(rd)
+    assert out["plots"] == []
+    assert "Plots skipped: matplotlib is not available" in out["summary"].read_text()
+
+
+def test_fmt_ns_round_trip():
+    for ns, text in ((512, "512 ns"), (1234, "1.23 µs"), (12345, "12.3 µs"), (123456, "123 µs"),
+                     (1234567, "1235 µs"), (None, "—")):
+        assert report.fmt_ns(ns) == text
+        if ns is not None:
+            close(text, ns)
+
+
+def test_records_with_missing_fields(tmp_path):
+    """Hand-edited or truncated records: a shootdown without latencies, pages or env, a
+    histogram without its shootdown. The report is thin, not a traceback."""
+    rd = results.ResultsDir(tmp_path / "odd")
+    c = config("tlbstorm", "kvm", 2, 0)
+    rd.create("", ".toml", [c], HOST)
+    recs = [{"record": "shootdown", "scenario": 0, "backend": "ipi", "workload": "remap"},
+            {"record": "shootdown", "scenario": 1, "backend": "ipi", "workload": "remap",
+             "pages": 1, "status": "ok", "latency_ns": {"p50": 900}},
+            {"record": "latency_hist", "scenario": 7, "of": "latency", "buckets": [[5, 5, 1]]}]
+    rd.save_run(run_dict(c, "no-verdict", recs))
+    out = report.write_reports(rd)
+    text = out["summary"].read_text()
+    assert "no-verdict" in text and "900 ns" in text
+    assert len(out["csv"].read_text().splitlines()) == 3
+    for p in out["plots"]:
+        assert_png(p)
