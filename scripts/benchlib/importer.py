@@ -53,7 +53,7 @@ def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int
     if not rd.exists():
         if out.exists() and any(Path(out).iterdir()):
             raise ImportError_(f"{out} exists and is not a results directory")
-        rd.create(f"# imported Hyper-V captures (scripts/bench import-hyperv)\n", ".toml", [],
+        rd.create("# imported Hyper-V captures (scripts/bench import-hyperv)\n", ".toml", [],
                   host_environment(), "hyperv-import")
     platform = f"hyperv-gen{generation}"
     firmware = "bios" if generation == 1 else "uefi"

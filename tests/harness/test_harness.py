@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BENCH, ROOT, TINY, bench
+from conftest import BENCH, TINY, bench
 from benchlib import matrix as mx
 from benchlib import runner
 from benchlib.results import ResultsDir, scenario_rows

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchlib import report, results  # noqa: E402
+from benchlib import plots, report, results  # noqa: E402
 
 TSC_KHZ = {"kvm": 2_900_000, "hvlab": 2_100_000}
 BACKENDS = {"kvm": ["ipi", "kvm-flush"], "hvlab": ["ipi", "hv-flush"]}
@@ -394,10 +394,10 @@ def test_summary_agrees_with_records(full_dir):
 
 def test_plots_are_valid_pngs(full_dir):
     rd, _ = full_dir
-    plots = report.write_plots(rd)
-    names = sorted(p.name for p in plots)
+    made = plots.write_plots(rd)
+    names = sorted(p.name for p in made)
     assert names == sorted(f"{k}-{p}.png" for k in report.PLOT_KINDS for p in ("kvm", "hvlab"))
-    for p in plots:
+    for p in made:
         assert p.parent == rd.path / "plots"
         assert_png(p)
 

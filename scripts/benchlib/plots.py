@@ -1,0 +1,318 @@
+"""The plots of a results directory (plots/<kind>-<platform>.png), from the same aggregated
+scenarios as the summary (report.py). matplotlib (Debian's python3-matplotlib) is imported only
+inside write_plots, so everything else works without it."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from . import results
+from .report import (PLOT_DPI, PLOT_KINDS, _fmt_num, _guest_order, _sort_key, _workload_key,
+                     aggregate, valid)
+from .results import ResultsDir
+
+
+def _line_label(a: dict) -> str:
+    if a["guest"] == "linux":
+        return f"linux ({a['linux_flush'] or 'unknown flush'})"
+    return a["backend"]
+
+
+def _baseline(aggs: List[dict]) -> Tuple[List[dict], str]:
+    """One overcommit and one firmware per plot, so a line has one point per x: the smallest
+    overcommit, and `direct` firmware if there (the Linux guest only boots direct), else the
+    most common one. Returns the filtered aggregates and a description for the title."""
+    if not aggs:
+        return [], ""
+    oc = min((a["overcommit"] for a in aggs if a["overcommit"] is not None), default=None)
+    aggs = [a for a in aggs if a["overcommit"] == oc]
+    fws = Counter(a["firmware"] for a in aggs)
+    fw = "direct" if "direct" in fws else fws.most_common(1)[0][0]
+    aggs = [a for a in aggs if a["firmware"] == fw]
+    return aggs, f"overcommit {_fmt_num(oc)}, firmware {fw}"
+
+
+def _reps_text(aggs: List[dict]) -> str:
+    ns = sorted({a["n"] for a in aggs})
+    if not ns:
+        return ""
+    n = str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+    return f"median of {n} reps"
+
+
+def _guests_text(aggs: List[dict]) -> str:
+    return "+".join(sorted({a["guest"] for a in aggs}, key=lambda g: (_guest_order(g), g)))
+
+
+def _spans_decades(values: Iterable[float]) -> bool:
+    vals = [v for v in values if v is not None and v > 0]
+    return bool(vals) and max(vals) / min(vals) >= 20
+
+
+def _subplots(plt, n: int, title: str):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 2.2, 3.8 * rows + 0.8),
+                             squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    return fig, list(axes.flat[:n])
+
+
+def _save(plt, fig, path: Path) -> Path:
+    # One legend for the figure, right of the axes, so it never covers data.
+    handles, labels = [], []
+    for ax in fig.axes:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=9,
+                   frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=PLOT_DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _workloads(aggs: List[dict]) -> List[str]:
+    # Subplots by the tlbstorm workload, so a Linux operation lands next to its equivalent.
+    return sorted({a["equivalent"] for a in aggs if a["equivalent"]}, key=_workload_key)
+
+
+def _lines(aggs: List[dict], x: str) -> Dict[str, List[dict]]:
+    out: Dict[str, List[dict]] = {}
+    for a in sorted(aggs, key=lambda a: (_guest_order(a["guest"]), a["backend"] or "",
+                                         _sort_key(a[x]))):
+        out.setdefault(_line_label(a), []).append(a)
+    return out
+
+
+def _palette(plt, aggs: List[dict]) -> Dict[str, object]:
+    """One colour per line label for all of a platform's plots, so a backend keeps its colour
+    from plot to plot (tlbstorm backends first, then Linux)."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = sorted({(_guest_order(a["guest"]), _line_label(a)) for a in aggs})
+    return {l: cycle[i % len(cycle)] for i, (_, l) in enumerate(labels)}
+
+
+def _plot_vs_vcpus(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+                 ) -> Optional[Path]:
+    aggs, base = _baseline([a for a in aggs if a["p50_ns"] is not None])
+    if not aggs:
+        return None
+    small = min(a["pages"] for a in aggs)
+    aggs = [a for a in aggs if a["pages"] == small]
+    wls = _workloads(aggs)
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): shootdown latency "
+                          f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
+    for ax, wl in zip(axes, wls):
+        sel = [a for a in aggs if a["equivalent"] == wl]
+        for label, pts in _lines(sel, "vcpus").items():
+            xs = [a["vcpus"] for a in pts]
+            ax.plot(xs, [a["p50_ns"] for a in pts], "o-", color=colors[label],
+                    label=f"{label} p50")
+            if any(a["p99_ns"] is not None for a in pts):
+                ax.plot(xs, [a["p99_ns"] for a in pts], "s--", color=colors[label], alpha=0.7,
+                        label=f"{label} p99")
+        if _spans_decades([a["p50_ns"] for a in sel] + [a["p99_ns"] for a in sel]):
+            ax.set_yscale("log")
+        ax.set_title(wl)
+        ax.set_xlabel("vCPUs")
+        ax.set_ylabel("latency (ns)")
+        ax.set_xticks(sorted({a["vcpus"] for a in sel}))
+        ax.grid(True, alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+                 ) -> Optional[Path]:
+    aggs, base = _baseline([a for a in aggs if a["p50_ns"] is not None])
+    if not aggs:
+        return None
+    top = max(a["vcpus"] for a in aggs)
+    aggs = [a for a in aggs if a["vcpus"] == top]
+    if len({a["pages"] for a in aggs}) < 2:
+        return None  # one range size: nothing to draw a line through
+    wls = _workloads(aggs)
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 latency vs "
+                          f"range size, {top} vCPUs, {base}, {_reps_text(aggs)}")
+    for ax, wl in zip(axes, wls):
+        sel = [a for a in aggs if a["equivalent"] == wl]
+        for label, pts in _lines(sel, "pages").items():
+            ax.plot([a["pages"] for a in pts], [a["p50_ns"] for a in pts], "o-",
+                    color=colors[label], label=label)
+        ax.set_xscale("log", base=2)
+        ticks = sorted({a["pages"] for a in sel})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.minorticks_off()
+        if _spans_decades(a["p50_ns"] for a in sel):
+            ax.set_yscale("log")
+        ax.set_title(wl)
+        ax.set_xlabel("pages per shootdown (4 KiB each)")
+        ax.set_ylabel("p50 latency (ns)")
+        ax.grid(True, alpha=0.3, which="both")
+    return _save(plt, fig, path)
+
+
+def _plot_floor_ratio(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+                 ) -> Optional[Path]:
+    aggs, base = _baseline([a for a in aggs if a["ratio_to_floor"] is not None
+                            and a["guest"] != "linux"])
+    if not aggs:
+        return None
+    small = min(a["pages"] for a in aggs)
+    aggs = [a for a in aggs if a["pages"] == small]
+    wls = _workloads(aggs)
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 / IPI floor "
+                          f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
+    for ax, wl in zip(axes, wls):
+        sel = [a for a in aggs if a["equivalent"] == wl]
+        for label, pts in _lines(sel, "vcpus").items():
+            ax.plot([a["vcpus"] for a in pts], [a["ratio_to_floor"] for a in pts], "o-",
+                    color=colors[label], label=label)
+        ax.axhline(1.0, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(wl)
+        ax.set_xlabel("vCPUs")
+        ax.set_ylabel("p50 / IPI broadcast floor p50 (x)")
+        ax.set_xticks(sorted({a["vcpus"] for a in sel}))
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def cdf_series(runs: List[dict], platform: str) -> Tuple[Dict[tuple, List[Tuple[float, int]]],
+                                                          dict]:
+    """The CDF data of one platform: {(equivalent workload, label): [(high_ns, count), ...]}
+    with the repetitions' buckets pooled, for the baseline overcommit/firmware, the smallest
+    range and the largest vCPU count among the rows that have histograms; plus a description
+    dict (pages, vcpus, base, reps, guests). Empty when there is nothing to plot."""
+    rows = []   # (run, shootdown record, its row, the run's histograms)
+    for run in runs:
+        cfg = run.get("config") or {}
+        if cfg.get("platform") != platform:
+            continue
+        hists = results.histograms(run)
+        recs = [r for r in run.get("records", []) if r.get("record") == "shootdown"]
+        for rec, row in zip(recs, results.scenario_rows([run])):
+            ok = (row.get("status") == "ok" and not row.get("violations")
+                  and not row.get("watchdog"))
+            placed = row.get("pages") is not None and row.get("vcpus") is not None
+            if ok and placed and (rec.get("scenario"), "latency") in hists \
+                    and row.get("tsc_khz"):
+                rows.append((run, rec, row, hists))
+    if not rows:
+        return {}, {}
+    base_aggs, base = _baseline([r[2] for r in rows])
+    keep = {(a["overcommit"], a["firmware"]) for a in base_aggs}
+    rows = [r for r in rows if (r[2]["overcommit"], r[2]["firmware"]) in keep]
+    small = min(r[2]["pages"] for r in rows)
+    rows = [r for r in rows if r[2]["pages"] == small]
+    top = max(r[2]["vcpus"] for r in rows)
+    rows = [r for r in rows if r[2]["vcpus"] == top]
+    series: Dict[tuple, List[Tuple[float, int]]] = {}
+    reps: Dict[tuple, set] = {}
+    for run, rec, row, hists in rows:
+        khz = row["tsc_khz"]
+        flush = row.get("linux_flush") or "unknown flush"
+        kinds = [("latency", f"linux MT ({flush})" if row["guest"] == "linux" else row["backend"]),
+                 ("reference", f"linux ST reference ({flush})")]
+        for of, label in kinds:
+            buckets = hists.get((rec.get("scenario"), of))
+            if not buckets:
+                continue
+            key = (row["equivalent"], label)
+            # A bucket's upper bound: the CDF at x says "this share took at most x".
+            series.setdefault(key, []).extend((results.cycles_to_ns(b[1], khz), int(b[2]))
+                                              for b in buckets)
+            reps.setdefault(key, set()).add(row.get("rep"))
+    desc = {"pages": small, "vcpus": top, "base": base,
+            "reps": sorted({len(v) for v in reps.values()}),
+            "guests": "+".join(sorted({r[2]["guest"] for r in rows},
+                                      key=lambda g: (_guest_order(g), g)))}
+    return series, desc
+
+
+def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
+              ) -> Optional[Path]:
+    series, d = cdf_series(runs, platform)
+    series = {k: v for k, v in series.items() if sum(c for _, c in v) > 0}
+    if not series:
+        return None
+    wls = _workloads([{"equivalent": k[0]} for k in series])
+    reps = "-".join(str(n) for n in (d["reps"][0], d["reps"][-1])) if len(d["reps"]) > 1 \
+        else str(d["reps"][0])
+    fig, axes = _subplots(plt, len(wls), f"{platform} ({d['guests']}): latency CDF, "
+                          f"{d['pages']} page(s), {d['vcpus']} vCPUs, {d['base']}, {reps} reps "
+                          f"pooled")
+    for ax, wl in zip(axes, wls):
+        for (w, label), pts in sorted(series.items(), key=lambda kv: kv[0][1]):
+            if w != wl:
+                continue
+            pts = sorted(pts)
+            total = sum(c for _, c in pts)
+            xs, ys, acc = [], [], 0
+            for x, c in pts:
+                acc += c
+                xs.append(x)
+                ys.append(acc / total)
+            # Linux's MT and ST curves take the colour of its line in the other plots.
+            ref = label.startswith("linux ST")
+            color = colors.get(re.sub(r"^linux (MT|ST reference) ", "linux ", label))
+            ax.step(xs, ys, where="post", linestyle="--" if ref else "-", color=color,
+                    label=label)
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(wl)
+        ax.set_xlabel("latency (ns)")
+        ax.set_ylabel("fraction of shootdowns ≤ x")
+        ax.grid(True, alpha=0.3, which="both")
+    return _save(plt, fig, path)
+
+
+def _safe_name(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(s))
+
+
+def write_plots(rd: ResultsDir) -> List[Path]:
+    """plots/<kind>-<platform>.png for each kind of PLOT_KINDS that has data. Raises
+    ImportError without matplotlib (write_reports turns that into a note)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = rd.path / "plots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Plots of an earlier report that have no data now must not linger as if current.
+    for kind in PLOT_KINDS:
+        for old in out_dir.glob(f"{kind}-*.png"):
+            old.unlink()
+    runs = rd.runs()
+    # A plot needs a position on its axes: rows without vCPUs or pages cannot be placed.
+    aggs = [a for a in aggregate(results.scenario_rows(runs))
+            if valid(a) and a["vcpus"] is not None and a["pages"] is not None]
+    platforms = sorted({a["platform"] for a in aggs if a["platform"]})
+    made = []
+    for p in platforms:
+        pa = [a for a in aggs if a["platform"] == p]
+        colors = _palette(plt, pa)
+        name = _safe_name(p)
+        for kind, fn, arg in (("latency_vs_vcpus", _plot_vs_vcpus, pa),
+                              ("latency_vs_pages", _plot_vs_pages, pa),
+                              ("cdf", _plot_cdf, runs),
+                              ("floor_ratio", _plot_floor_ratio, pa)):
+            try:
+                path = fn(plt, p, arg, colors, out_dir / f"{kind}-{name}.png")
+            except Exception as e:  # noqa: BLE001 - odd data costs one plot, not the report
+                plt.close("all")
+                warnings.warn(f"plot {kind}-{name}.png skipped: {type(e).__name__}: {e}")
+                continue
+            if path is not None:
+                made.append(path)
+    return made
