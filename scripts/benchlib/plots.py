@@ -48,6 +48,24 @@ def _guests_text(aggs: List[dict]) -> str:
     return "+".join(sorted({a["guest"] for a in aggs}, key=lambda g: (_guest_order(g), g)))
 
 
+def _time_unit(values: Iterable[Optional[float]]) -> Tuple[float, str]:
+    """(divisor, name) that puts nanosecond values in readable numbers: ns, µs or ms."""
+    top = max((v for v in values if v is not None), default=0)
+    return (1e6, "ms") if top >= 1e6 else (1e3, "µs") if top >= 1e4 else (1.0, "ns")
+
+
+def _log_scale(ax, axis: str) -> None:
+    """A log axis labelled with plain numbers (12, 20, 50) rather than powers of ten: the
+    ranges here rarely span more than two decades, so the minor ticks carry the labels."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    getattr(ax, f"set_{axis}scale")("log")
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    a.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
 def _spans_decades(values: Iterable[float]) -> bool:
     vals = [v for v in values if v is not None and v > 0]
     return bool(vals) and max(vals) / min(vals) >= 20
@@ -114,18 +132,20 @@ def _plot_vs_vcpus(plt, platform: str, aggs: List[dict], colors: dict, path: Pat
                           f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
     for ax, wl in zip(axes, wls):
         sel = [a for a in aggs if a["equivalent"] == wl]
+        div, unit = _time_unit([a["p50_ns"] for a in sel] + [a["p99_ns"] for a in sel])
         for label, pts in _lines(sel, "vcpus").items():
             xs = [a["vcpus"] for a in pts]
-            ax.plot(xs, [a["p50_ns"] for a in pts], "o-", color=colors[label],
+            ax.plot(xs, [a["p50_ns"] / div for a in pts], "o-", color=colors[label],
                     label=f"{label} p50")
             if any(a["p99_ns"] is not None for a in pts):
-                ax.plot(xs, [a["p99_ns"] for a in pts], "s--", color=colors[label], alpha=0.7,
+                ax.plot(xs, [a["p99_ns"] / div if a["p99_ns"] is not None else None
+                             for a in pts], "s--", color=colors[label], alpha=0.7,
                         label=f"{label} p99")
         if _spans_decades([a["p50_ns"] for a in sel] + [a["p99_ns"] for a in sel]):
-            ax.set_yscale("log")
+            _log_scale(ax, "y")
         ax.set_title(wl)
         ax.set_xlabel("vCPUs")
-        ax.set_ylabel("latency (ns)")
+        ax.set_ylabel(f"latency ({unit})")
         ax.set_xticks(sorted({a["vcpus"] for a in sel}))
         ax.grid(True, alpha=0.3)
     return _save(plt, fig, path)
@@ -145,18 +165,19 @@ def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Pat
                           f"range size, {top} vCPUs, {base}, {_reps_text(aggs)}")
     for ax, wl in zip(axes, wls):
         sel = [a for a in aggs if a["equivalent"] == wl]
+        div, unit = _time_unit(a["p50_ns"] for a in sel)
         for label, pts in _lines(sel, "pages").items():
-            ax.plot([a["pages"] for a in pts], [a["p50_ns"] for a in pts], "o-",
+            ax.plot([a["pages"] for a in pts], [a["p50_ns"] / div for a in pts], "o-",
                     color=colors[label], label=label)
         ax.set_xscale("log", base=2)
         ticks = sorted({a["pages"] for a in sel})
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
         if _spans_decades(a["p50_ns"] for a in sel):
-            ax.set_yscale("log")
+            _log_scale(ax, "y")
         ax.set_title(wl)
         ax.set_xlabel("pages per shootdown (4 KiB each)")
-        ax.set_ylabel("p50 latency (ns)")
+        ax.set_ylabel(f"p50 latency ({unit})")
         ax.grid(True, alpha=0.3, which="both")
     return _save(plt, fig, path)
 
@@ -252,10 +273,11 @@ def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
                           f"{d['pages']} page(s), {d['vcpus']} vCPUs, {d['base']}, {reps} reps "
                           f"pooled")
     for ax, wl in zip(axes, wls):
+        div, unit = _time_unit(x for (w, _), pts in series.items() if w == wl for x, _ in pts)
         for (w, label), pts in sorted(series.items(), key=lambda kv: kv[0][1]):
             if w != wl:
                 continue
-            pts = sorted(pts)
+            pts = sorted((x / div, c) for x, c in pts)
             total = sum(c for _, c in pts)
             xs, ys, acc = [], [], 0
             for x, c in pts:
@@ -267,10 +289,10 @@ def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
             color = colors.get(re.sub(r"^linux (MT|ST reference) ", "linux ", label))
             ax.step(xs, ys, where="post", linestyle="--" if ref else "-", color=color,
                     label=label)
-        ax.set_xscale("log")
+        _log_scale(ax, "x")
         ax.set_ylim(0, 1.02)
         ax.set_title(wl)
-        ax.set_xlabel("latency (ns)")
+        ax.set_xlabel(f"latency ({unit})")
         ax.set_ylabel("fraction of shootdowns ≤ x")
         ax.grid(True, alpha=0.3, which="both")
     return _save(plt, fig, path)
