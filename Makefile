@@ -111,6 +111,12 @@ $(B)/host/test_%: tests/unit/test_%.c $(HOST_OBJS)
 unit-tests: $(UNIT_TESTS) | deps-present
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
+# ---- the Linux peer (docs/linux.md): a Debian kernel running tlbpeer; cached, rebuilt only
+# when its inputs change (scripts/run --guest linux builds it too) ----
+.PHONY: linux-guest
+linux-guest: | deps-present
+	scripts/linuxguest build
+
 # ---- running and testing ----
 # `make run` and `make check` install missing packages themselves (scripts/deps).
 .PHONY: deps-present

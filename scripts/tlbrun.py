@@ -80,6 +80,17 @@ HVLAB_BOOT_MARGIN = 90.0            # outer timeout = inner timeout + this (oute
 HVLAB_BUILD_TIMEOUT = 1200.0        # scripts/hvlab build, cold
 HVLAB_GUEST_DIR = "/hvlab"          # where the per-run files appear in the outer VM
 HVLAB_ATTEMPTS = 3                  # boots when the lab fails before the guest prints anything
+# The Linux peer (docs/linux.md): a Debian kernel whose init runs tlbpeer, built by
+# scripts/linuxguest. QEMU boots the kernel's ELF through its PVH entry (no real-mode setup code,
+# which takes minutes under a nested KVM). The same kernel arguments on every platform; tlbpeer's
+# options follow `--`.
+GUESTS = ("tlbstorm", "linux")
+LINUX_GUEST_SCRIPT = REPO_ROOT / "scripts" / "linuxguest"
+LINUX_GUEST_DIR = REPO_ROOT / "build" / "linuxguest"
+LINUX_KERNEL_NAME = "vmlinux"
+LINUX_INITRD_NAME = "initrd.cpio.gz"
+LINUX_KERNEL_ARGS = "console=ttyS0,115200 quiet loglevel=4 panic=-1"
+LINUX_BUILD_TIMEOUT = 1200.0        # scripts/linuxguest build, cold (downloads the kernel)
 HVLAB_LAB_CODES = {241: "lab problem", 243: "inner QEMU refused its arguments",
                    245: "inner timeout", 247: "inner QEMU ended without a kernel exit code"}
 
@@ -147,6 +158,7 @@ class RunConfig:
     elf: Optional[str] = None         # None = build/tlbstorm.elf
     qemu_args: List[str] = field(default_factory=list)  # appended verbatim
     platform: str = "qemu"            # qemu | hvlab | host-kvm-hyperv | auto-hyperv
+    guest: str = "tlbstorm"           # tlbstorm | linux (the Linux peer, docs/linux.md)
     hv_flags: Optional[str] = None    # Hyper-V platforms: None = DEFAULT_HV_FLAGS; "a,b" replaces
                                       # the set, "+a,b" adds to it
     qemu: str = QEMU_BINARY
@@ -173,6 +185,7 @@ class RunResult:
     smp: Optional[int] = None
     memory: Optional[int] = None
     platform: Optional[str] = None
+    guest: Optional[str] = None       # tlbstorm | linux
     cmdline: Optional[str] = None     # command line the kernel was given (with pause=1 etc.)
     qemu_returncode: Optional[int] = None
     qemu_stderr: str = ""
@@ -453,6 +466,13 @@ def validate_config(config: RunConfig) -> None:
             raise HostError(f"--hv-flags needs a Hyper-V platform "
                             f"({', '.join(HYPERV_PLATFORMS)}), not {config.platform!r}")
         hv_flag_list(config.hv_flags)
+    if config.guest not in GUESTS:
+        raise HostError(f"unknown guest {config.guest!r} (valid: {', '.join(GUESTS)})")
+    if config.guest == "linux" and config.firmware != "direct":
+        raise HostError("--guest linux boots only with --firmware direct (QEMU loads the Linux "
+                        "kernel and its initramfs itself)")
+    if config.guest == "linux" and config.screendump:
+        raise HostError("--screendump is not supported with --guest linux")
     if config.smp < 1:
         raise HostError("--smp must be at least 1")
     if config.memory < 16:
@@ -477,8 +497,17 @@ VARS_COPY = "OVMF_VARS.fd"
 QMP_SOCKET = "qmp.sock"
 
 
-def build_qemu_argv(config: RunConfig, *, accel: str, workdir: Path) -> List[str]:
+def linux_append(config: RunConfig) -> str:
+    """The Linux peer's kernel command line: LINUX_KERNEL_ARGS, then tlbpeer's options after
+    `--` (the kernel passes those words to init as its arguments)."""
+    return f"{LINUX_KERNEL_ARGS} -- {effective_cmdline(config)}".rstrip()
+
+
+def build_qemu_argv(config: RunConfig, *, accel: str, workdir: Path,
+                    linux_dir: Optional[Path] = None) -> List[str]:
     """The QEMU command line for a configuration (pure; files are named inside workdir).
+    With guest linux, the kernel and initramfs are taken from linux_dir (default
+    build/linuxguest).
 
     ISO boots attach the per-run GRUB config disk as an IDE/AHCI disk on bus ide.1 with
     bootindex=1 (after the CD's bootindex=0): OVMF only connects the devices in QEMU's boot
@@ -509,6 +538,10 @@ def build_qemu_argv(config: RunConfig, *, accel: str, workdir: Path) -> List[str
                  "-drive", f"file={_qemu_path_opt(workdir / CONFIG_DISK)},format=raw,if=none,"
                            f"id=cfg",
                  "-device", "ide-hd,drive=cfg,bus=ide.1,bootindex=1"]
+    elif config.guest == "linux":
+        ldir = Path(linux_dir) if linux_dir is not None else LINUX_GUEST_DIR
+        argv += ["-kernel", str(ldir / LINUX_KERNEL_NAME), "-initrd", str(ldir / LINUX_INITRD_NAME),
+                 "-append", linux_append(config)]
     else:
         elf = _resolve(config.elf, DEFAULT_ELF)
         argv += ["-kernel", str(elf), "-append", effective_cmdline(config)]
@@ -562,7 +595,13 @@ class Platform:
         """-> decide_status()'s tuple for a finished launch (may fill in res.timed_out,
         res.qemu_stderr, res.lab)."""
         rc = None if timed_out else self.qemu_returncode(returncode)
-        return decide_status(rc, timed_out, config.debug_exit, parser.verdict, codes)
+        status = decide_status(rc, timed_out, config.debug_exit, parser.verdict, codes)
+        stopped = [ln for ln in res.qemu_stderr.splitlines() if "KVM internal error" in ln]
+        if timed_out and stopped:
+            # QEMU pauses the VM on an internal error instead of exiting: say why it timed out.
+            status[3].append(f"QEMU stopped the guest long before the timeout: {stopped[0]} "
+                             f"(KVM could not emulate an instruction of the guest)")
+        return status
 
 
 class QemuPlatform(Platform):
@@ -571,7 +610,9 @@ class QemuPlatform(Platform):
     def check(self, config: RunConfig, accel: str) -> None:
         if shutil.which(config.qemu) is None:
             raise HostError(f"{config.qemu} not found: run scripts/deps")
-        if config.firmware == "direct":
+        if config.guest == "linux":
+            ensure_linux_guest(config.messages)
+        elif config.firmware == "direct":
             elf = _resolve(config.elf, DEFAULT_ELF)
             if not elf.is_file():
                 raise HostError(f"{elf} does not exist: run `make`"
@@ -694,6 +735,30 @@ def ensure_lab(messages: Optional[TextIO] = None) -> None:
             raise HostError(f"{f} missing after scripts/hvlab build")
 
 
+def ensure_linux_guest(messages: Optional[TextIO] = None) -> None:
+    """Build the Linux peer guest if it is missing or out of date (scripts/linuxguest build); a
+    failure is a HostError with the build's one-line reason."""
+    if not LINUX_GUEST_SCRIPT.is_file():
+        raise HostError(f"{LINUX_GUEST_SCRIPT} missing")
+    try:
+        p = subprocess.run([sys.executable, str(LINUX_GUEST_SCRIPT), "build"], capture_output=True,
+                           text=True, timeout=LINUX_BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise HostError(f"scripts/linuxguest build did not finish in {LINUX_BUILD_TIMEOUT:g} s")
+    if p.returncode != 0:
+        lines = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.strip()]
+        errs = [ln for ln in lines if ln.startswith("linuxguest: error:")]
+        msg = (errs or lines or [f"exit status {p.returncode}"])[-1]
+        raise HostError(f"cannot build the Linux guest (scripts/linuxguest build): "
+                        f"{msg.replace('linuxguest: error: ', '')}")
+    if messages is not None and "up to date" not in p.stdout:
+        for line in p.stdout.splitlines():
+            print(f"run: {line}", file=messages, flush=True)
+    for name in (LINUX_KERNEL_NAME, LINUX_INITRD_NAME):
+        if not (LINUX_GUEST_DIR / name).is_file():
+            raise HostError(f"{LINUX_GUEST_DIR / name} missing after scripts/linuxguest build")
+
+
 def cpio_newc(files: Dict[str, bytes]) -> bytes:
     """An uncompressed newc cpio archive of regular files (directories made as needed)."""
     entries: Dict[str, Tuple[int, bytes]] = {}
@@ -791,7 +856,7 @@ class HvlabPlatform(Platform):
             config, qemu=QEMU_BINARY, cpu="host", cpu_flags="," + flags + extra,
             iso=str(guest / "tlbstorm.iso"), elf=str(guest / "tlbstorm.elf"), screendump=None,
             qemu_args=["-nic", "none"] + list(config.qemu_args))
-        return build_qemu_argv(inner, accel="kvm", workdir=guest)
+        return build_qemu_argv(inner, accel="kvm", workdir=guest, linux_dir=guest / "linux")
 
     def outer_argv(self, config: RunConfig, workdir: Path) -> List[str]:
         cpus = os.cpu_count() or 2
@@ -834,7 +899,10 @@ class HvlabPlatform(Platform):
         g = HVLAB_GUEST_DIR
         files = {f"{g}/run.conf": self.run_conf(config).encode(),
                  f"{g}/argv": ("\n".join(launch.inner_argv) + "\n").encode()}
-        if config.firmware == "direct":
+        if config.guest == "linux":
+            for name in (LINUX_KERNEL_NAME, LINUX_INITRD_NAME):
+                files[f"{g}/linux/{name}"] = (LINUX_GUEST_DIR / name).read_bytes()
+        elif config.firmware == "direct":
             files[f"{g}/tlbstorm.elf"] = _resolve(config.elf, DEFAULT_ELF).read_bytes()
         else:
             files[f"{g}/tlbstorm.iso"] = _resolve(config.iso, DEFAULT_ISO).read_bytes()
@@ -1094,7 +1162,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _summary(res: RunResult) -> str:
-    where = (f"[{'' if res.platform in (None, 'qemu') else res.platform + ', '}"
+    where = (f"[{'' if res.guest in (None, 'tlbstorm') else 'guest ' + res.guest + ', '}"
+             f"{'' if res.platform in (None, 'qemu') else res.platform + ', '}"
              f"{res.accel}, {res.firmware}, {res.machine}, {res.smp} vCPU"
              f"{'s' if res.smp != 1 else ''}, {res.memory} MiB]")
     if res.verdict is not None:
@@ -1134,7 +1203,8 @@ def run(config: RunConfig) -> RunResult:
 def _run_once(config: RunConfig) -> RunResult:
     t0 = time.monotonic()
     res = RunResult(status=STATUS_HOST, firmware=config.firmware, machine=config.machine,
-                    smp=config.smp, memory=config.memory, platform=config.platform)
+                    smp=config.smp, memory=config.memory, platform=config.platform,
+                    guest=config.guest)
 
     def say(msg: str) -> None:
         if config.messages is not None:

@@ -1,0 +1,830 @@
+/* tlbpeer: the Linux peer of tlbstorm's shootdown benchmark (docs/linux.md). It runs as the
+ * only program of a Linux guest booted under the same QEMU configuration as tlbstorm: reader
+ * threads on every other CPU keep a shared region in their TLBs while CPU 0 changes the mapping
+ * with madvise, mprotect or munmap, and the TSC times each change. Linux's own flush path
+ * (native IPIs, KVM's or Hyper-V's paravirtual flush) does the shootdown. Records go to stdout in
+ * the kernel's format (docs/records.md); percentiles come from the kernel's histogram code. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernel/exit.h"
+#include "kernel/histogram.h"
+#include "kernel/json.h"
+#include "kernel/record.h"
+#include "kernel/stats.h"
+#include "scripts/linuxpeer/sysinfo.h"
+
+#ifndef TLBSTORM_VERSION
+#define TLBSTORM_VERSION "unknown"
+#endif
+
+#define PAGE 4096ul
+#define MAX_LIST 16         /* items per option list, as in kernel/bench.c */
+#define MAX_PAGES 16384
+#define MAX_CPUS 512
+#define MAX_ITERS 10000000
+#define MAX_WARMUP 1000000
+#define CALIBRATE_NS 200000000l  /* TSC calibration against CLOCK_MONOTONIC_RAW */
+#define READER_WAIT_S 30         /* readers must answer a phase change within this */
+#define SWEEP_CHECK_PAGES 64     /* readers look for a phase change this often */
+#define TIMER_SAMPLES 1000
+#define PINNED_ENV "TLBPEER_PINNED"
+
+/* ---- options */
+
+enum workload { W_MADVISE, W_MPROTECT, W_MUNMAP, NR_WORKLOADS };
+
+static const struct {
+	const char *name;       /* the Linux operation */
+	const char *equivalent; /* tlbstorm's workload it stands for (also accepted as a name) */
+} workloads[NR_WORKLOADS] = {
+	[W_MADVISE] = { "madvise", "remap" },
+	[W_MPROTECT] = { "mprotect", "protect" },
+	[W_MUNMAP] = { "munmap", "unmap" },
+};
+
+static struct {
+	const char *workload_arg, *pages_arg;
+	enum workload workload[MAX_LIST];
+	unsigned nworkloads;
+	unsigned long pages[MAX_LIST];
+	unsigned npages;
+	unsigned long iters, warmup;
+} cfg = { .workload_arg = "madvise", .pages_arg = "1,64", .iters = 1000, .warmup = 100 };
+
+/* ---- output */
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line to stdout (the serial console) in one write, so lines never interleave. */
+static void out(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (write(STDOUT_FILENO, line, (size_t)n) < 0)
+		return;
+}
+
+/* kernel/record.h's interface, printing to stdout instead of COM1. */
+void record_begin(struct jw *w, char *buf, size_t len, const char *kind)
+{
+	jw_init(w, buf, len);
+	jw_obj_begin(w, NULL);
+	jw_str(w, "record", kind);
+}
+
+void record_end(struct jw *w)
+{
+	static char line[sizeof(RECORD_MARKER) + RECORD_MAX * 2];
+	const char *text;
+	size_t n;
+
+	jw_obj_end(w);
+	text = jw_finish(w);
+	if (!text || strlen(text) + sizeof(RECORD_MARKER) > sizeof(line))
+		text = "{\"record\":\"error\",\"detail\":\"record too large or malformed\"}";
+	/* marker, text and newline in one write (only the main thread prints records) */
+	n = (size_t)snprintf(line, sizeof(line), "%s%s\n", RECORD_MARKER, text);
+	if (write(STDOUT_FILENO, line, n) < 0)
+		return;
+}
+
+static const char *const verdict_names[] = {
+	[EXIT_PASS] = "pass", [EXIT_FAIL] = "fail", [EXIT_USAGE] = "usage",
+	[EXIT_SKIP] = "skip", [EXIT_ERROR] = "error",
+};
+
+static __attribute__((noreturn)) void finish(int code)
+{
+	char buf[128];
+	struct jw w;
+
+	record_begin(&w, buf, sizeof(buf), "verdict");
+	jw_str(&w, "verdict", verdict_names[code]);
+	jw_u64(&w, "code", (u64)code);
+	record_end(&w);
+	out("tlbstorm: verdict %s (exit %d)\n", verdict_names[code], code);
+	_exit(code);
+}
+
+static __attribute__((noreturn)) void die(const char *what)
+{
+	out("tlbpeer: error: %s: %s\n", what, strerror(errno));
+	finish(EXIT_ERROR);
+}
+
+/* ---- option parsing */
+
+static __attribute__((noreturn)) void bad_value(const char *key, const char *value,
+						 const char *valid)
+{
+	out("tlbpeer: bad value '%s' for %s (valid: %s)\n", value, key, valid);
+	finish(EXIT_USAGE);
+}
+
+static bool parse_ulong(const char *s, unsigned long lo, unsigned long hi, unsigned long *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	return !errno && !*end && *v >= lo && *v <= hi;
+}
+
+/* Split a comma list into at most MAX_LIST items; fn(item) handles each one. */
+static unsigned split(const char *list, char *buf, size_t len, char **items)
+{
+	unsigned n = 0;
+
+	snprintf(buf, len, "%s", list);
+	for (char *p = buf; n < MAX_LIST;) {
+		char *comma = strchr(p, ',');
+
+		items[n++] = p;
+		if (!comma)
+			break;
+		*comma = 0;
+		p = comma + 1;
+	}
+	return n;
+}
+
+static void parse_lists(void)
+{
+	char buf[512], *items[MAX_LIST];
+	unsigned n;
+
+	n = split(cfg.workload_arg, buf, sizeof(buf), items);
+	for (unsigned i = 0; i < n; i++) {
+		int w = -1;
+
+		for (int k = 0; k < NR_WORKLOADS; k++)
+			if (!strcmp(items[i], workloads[k].name) ||
+			    !strcmp(items[i], workloads[k].equivalent))
+				w = k;
+		if (w < 0)
+			bad_value("workload", items[i],
+				  "madvise, mprotect, munmap, or tlbstorm's names remap, protect, unmap");
+		cfg.workload[cfg.nworkloads++] = (enum workload)w;
+	}
+	n = split(cfg.pages_arg, buf, sizeof(buf), items);
+	for (unsigned i = 0; i < n; i++)
+		if (!parse_ulong(items[i], 1, MAX_PAGES, &cfg.pages[cfg.npages++]))
+			bad_value("pages", items[i], "1..16384, comma-separated");
+}
+
+static void parse_options(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		const char *val = eq ? eq + 1 : "";
+		size_t klen = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+
+#define KEY(k) (klen == strlen(k) && !strncmp(argv[i], k, klen))
+		if (KEY("workload") && eq) {
+			cfg.workload_arg = val;
+		} else if (KEY("pages") && eq) {
+			cfg.pages_arg = val;
+		} else if (KEY("iters") && eq) {
+			if (!parse_ulong(val, 1, MAX_ITERS, &cfg.iters))
+				bad_value("iters", val, "1..10000000");
+		} else if (KEY("warmup") && eq) {
+			if (!parse_ulong(val, 0, MAX_WARMUP, &cfg.warmup))
+				bad_value("warmup", val, "0..1000000");
+		} else {
+			out("tlbpeer: unknown option '%s' (valid keys: workload, pages, iters, warmup; "
+			    "as key=value)\n", argv[i]);
+			finish(EXIT_USAGE);
+		}
+#undef KEY
+	}
+	parse_lists();
+}
+
+/* ---- time */
+
+static inline u64 rdtsc_ordered(void)
+{
+	u32 lo, hi;
+
+	/* the same clock read as the kernel's (kernel/time.h): LFENCE, then RDTSC */
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+	return ((u64)hi << 32) | lo;
+}
+
+static u64 tsc_khz;
+
+static u64 to_ns(u64 cycles)
+{
+	return (u64)((unsigned __int128)cycles * 1000000 / tsc_khz);
+}
+
+static s64 mono_raw_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+	return (s64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* TSC ticks over ~200 ms of CLOCK_MONOTONIC_RAW (the clock source without NTP slewing). */
+static u64 calibrate_tsc(void)
+{
+	struct timespec nap = { 0, CALIBRATE_NS };
+	s64 n0, n1;
+	u64 t0, t1;
+
+	n0 = mono_raw_ns();
+	t0 = rdtsc_ordered();
+	nanosleep(&nap, NULL);
+	n1 = mono_raw_ns();
+	t1 = rdtsc_ordered();
+	if (n1 <= n0 || t1 <= t0)
+		return 0;
+	return (u64)((unsigned __int128)(t1 - t0) * 1000000 / (u64)(n1 - n0));
+}
+
+static void timer_overhead(u64 *min, u64 *p50)
+{
+	static u64 v[TIMER_SAMPLES];
+
+	for (unsigned i = 0; i < TIMER_SAMPLES; i++) {
+		u64 a = rdtsc_ordered();
+
+		v[i] = rdtsc_ordered() - a;
+	}
+	stats_sort(v, TIMER_SAMPLES);
+	*min = v[0];
+	*p50 = stats_percentile(v, TIMER_SAMPLES, 500);
+}
+
+static bool deadline_passed(s64 deadline)
+{
+	return mono_raw_ns() > deadline;
+}
+
+/* ---- CPUs */
+
+static int cpus[MAX_CPUS];
+static unsigned ncpus;
+
+static int pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* ---- readers: one per other CPU, reading one word of every page of the region */
+
+static struct {
+	_Atomic unsigned long phase;  /* odd: sweep the region; even: stay off it; ~0: exit */
+	char *_Atomic base;           /* the region (valid while phase is odd) */
+	_Atomic unsigned long npages;
+	_Atomic unsigned long faults; /* SIGSEGVs taken on the region (munmap) */
+	_Atomic bool failed;          /* a reader could not start (it said why) */
+	_Atomic unsigned long seen[MAX_CPUS]; /* the phase each reader last acknowledged */
+} shared;
+
+#define PHASE_EXIT (~0ul)
+
+static __thread sigjmp_buf reader_jmp;
+static __thread volatile sig_atomic_t reader_armed;
+
+/*
+ * A reader's load from a page that munmap just removed faults; jump back into the reader's
+ * sweep and count it. SA_NODEFER keeps SIGSEGV unblocked across the jump (sigsetjmp does not
+ * save the mask: a syscall per sweep would disturb the measurement). Any other SIGSEGV gets
+ * the default action (the process dies; init reports the verdict error).
+ */
+static void segv_handler(int sig, siginfo_t *si, void *uc)
+{
+	char *base = atomic_load_explicit(&shared.base, memory_order_relaxed);
+	char *addr = si->si_addr;
+	unsigned long n = atomic_load_explicit(&shared.npages, memory_order_relaxed);
+
+	(void)uc;
+	if (reader_armed && base && addr >= base && addr < base + n * PAGE)
+		siglongjmp(reader_jmp, 1);
+	signal(sig, SIG_DFL); /* returning re-executes the access, which now kills us */
+}
+
+static void *reader(void *arg)
+{
+	unsigned idx = (unsigned)(unsigned long)arg;
+	volatile unsigned long i = 0;
+
+	if (pin_to(cpus[idx]) || sched_getcpu() != cpus[idx]) {
+		out("tlbpeer: error: cannot pin a reader to CPU %d\n", cpus[idx]);
+		atomic_store(&shared.failed, true);
+		return (void *)1;
+	}
+	for (;;) {
+		unsigned long ph = atomic_load_explicit(&shared.phase, memory_order_acquire);
+		char *base;
+		unsigned long n;
+
+		if (ph == PHASE_EXIT)
+			break;
+		if (atomic_load_explicit(&shared.seen[idx], memory_order_relaxed) != ph)
+			/* pairs with the acquire in wait_readers() */
+			atomic_store_explicit(&shared.seen[idx], ph, memory_order_release);
+		if (!(ph & 1)) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		base = atomic_load_explicit(&shared.base, memory_order_relaxed);
+		n = atomic_load_explicit(&shared.npages, memory_order_relaxed);
+		if (sigsetjmp(reader_jmp, 0)) {
+			reader_armed = 0;
+			atomic_fetch_add_explicit(&shared.faults, 1, memory_order_relaxed);
+			i++; /* go on with the next page */
+		}
+		reader_armed = 1;
+		for (; i < n; i++) {
+			(void)*(volatile unsigned long *)(base + i * PAGE);
+			if (i % SWEEP_CHECK_PAGES == SWEEP_CHECK_PAGES - 1 &&
+			    atomic_load_explicit(&shared.phase, memory_order_relaxed) != ph)
+				break;
+		}
+		reader_armed = 0;
+		i = 0;
+	}
+	return NULL;
+}
+
+/* Wait until every reader has acknowledged the current phase; false on timeout. */
+static bool wait_readers(unsigned long ph)
+{
+	s64 deadline = mono_raw_ns() + (s64)READER_WAIT_S * 1000000000;
+
+	for (unsigned r = 1; r < ncpus; r++) {
+		/* pairs with the release in reader() */
+		while (atomic_load_explicit(&shared.seen[r], memory_order_acquire) != ph) {
+			if (atomic_load(&shared.failed))
+				return false;
+			if (deadline_passed(deadline)) {
+				out("tlbpeer: error: the reader on CPU %d did not answer within %d s\n",
+				    cpus[r], READER_WAIT_S);
+				return false;
+			}
+			__builtin_ia32_pause();
+		}
+	}
+	return true;
+}
+
+static void set_phase(unsigned long ph)
+{
+	atomic_store_explicit(&shared.phase, ph, memory_order_release);
+	if (!wait_readers(ph))
+		finish(EXIT_ERROR);
+}
+
+static pthread_t threads[MAX_CPUS];
+
+static void start_readers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL))
+		die("sigaction(SIGSEGV)");
+	atomic_store(&shared.phase, 0);
+	for (unsigned r = 1; r < ncpus; r++) {
+		atomic_store(&shared.seen[r], PHASE_EXIT);
+		errno = pthread_create(&threads[r], NULL, reader, (void *)(unsigned long)r);
+		if (errno)
+			die("pthread_create");
+	}
+	if (!wait_readers(0))
+		finish(EXIT_ERROR);
+}
+
+static void stop_readers(void)
+{
+	struct timespec until;
+	void *ret;
+
+	atomic_store_explicit(&shared.phase, PHASE_EXIT, memory_order_release);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += READER_WAIT_S;
+	for (unsigned r = 1; r < ncpus; r++) {
+		errno = pthread_timedjoin_np(threads[r], &ret, &until);
+		if (errno)
+			die("joining a reader thread");
+		if (ret)
+			finish(EXIT_ERROR);
+	}
+}
+
+/* ---- the workloads */
+
+struct scenario {
+	enum workload workload;
+	unsigned long pages;
+	struct histogram mt, st;    /* readers running / single-threaded before any reader */
+	u64 mt_elapsed;             /* cycles of the measured iterations (readers running) */
+	unsigned long reader_faults;
+};
+
+static char *map_region(unsigned long pages, char *at)
+{
+	size_t len = pages * PAGE;
+	char *p = mmap(at, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED : 0), -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	/* 4 KiB pages like tlbstorm's: Debian's kernel would otherwise use transparent huge pages */
+	if (madvise(p, len, MADV_NOHUGEPAGE))
+		die("madvise(MADV_NOHUGEPAGE)");
+	return p;
+}
+
+/* Make every page present and writable in this CPU's TLB: write one word per page. */
+static void touch(char *base, unsigned long pages, unsigned long it)
+{
+	for (unsigned long i = 0; i < pages; i++)
+		*(volatile unsigned long *)(base + i * PAGE) = it;
+}
+
+/*
+ * One measured operation per iteration; the TSC brackets only the call that changes the
+ * mapping (and so shoots it down): madvise(MADV_DONTNEED); mprotect read-write -> read-only
+ * (putting write back is not timed: raising rights needs no flush); munmap (mapping again
+ * with MAP_FIXED is not timed).
+ */
+static void run_loop(struct scenario *s, char **regionp, struct histogram *h, u64 *elapsed)
+{
+	size_t len = s->pages * PAGE;
+	char *base = *regionp;
+	u64 start = 0;
+
+	for (unsigned long it = 0; it < cfg.warmup + cfg.iters; it++) {
+		u64 t0, t1;
+		int rc;
+
+		if (it == cfg.warmup)
+			start = rdtsc_ordered();
+		touch(base, s->pages, it);
+		t0 = rdtsc_ordered();
+		switch (s->workload) {
+		case W_MADVISE:
+			rc = madvise(base, len, MADV_DONTNEED);
+			break;
+		case W_MPROTECT:
+			rc = mprotect(base, len, PROT_READ);
+			break;
+		default:
+			rc = munmap(base, len);
+			break;
+		}
+		t1 = rdtsc_ordered();
+		if (rc)
+			die(workloads[s->workload].name);
+		if (s->workload == W_MPROTECT && mprotect(base, len, PROT_READ | PROT_WRITE))
+			die("mprotect(PROT_READ|PROT_WRITE)");
+		if (s->workload == W_MUNMAP && map_region(s->pages, base) != base)
+			die("mmap(MAP_FIXED) returned another address");
+		if (it >= cfg.warmup)
+			hist_add(h, t1 - t0);
+	}
+	if (elapsed)
+		*elapsed = rdtsc_ordered() - start;
+}
+
+/* Single-threaded, before any reader thread exists: the mm was never active on another CPU. */
+static void run_reference(struct scenario *s)
+{
+	char *region = map_region(s->pages, NULL);
+
+	run_loop(s, &region, &s->st, NULL);
+	if (munmap(region, s->pages * PAGE))
+		die("munmap");
+}
+
+static void run_with_readers(struct scenario *s)
+{
+	unsigned long ph = atomic_load(&shared.phase);
+	char *region = map_region(s->pages, NULL);
+	unsigned long f0;
+
+	/* readers are off the memory (even phase); publish the region, then let them sweep */
+	atomic_store_explicit(&shared.base, region, memory_order_relaxed);
+	atomic_store_explicit(&shared.npages, s->pages, memory_order_relaxed);
+	f0 = atomic_load(&shared.faults);
+	set_phase(ph + 1);
+	run_loop(s, &region, &s->mt, &s->mt_elapsed);
+	set_phase(ph + 2);
+	s->reader_faults = atomic_load(&shared.faults) - f0;
+	atomic_store_explicit(&shared.base, NULL, memory_order_relaxed);
+	if (munmap(region, s->pages * PAGE))
+		die("munmap");
+}
+
+/* ---- records */
+
+static struct sysinfo_env env;
+
+static void put_env(struct jw *w)
+{
+	jw_obj_begin(w, "env");
+	jw_str(w, "version", TLBSTORM_VERSION);
+	jw_str(w, "hypervisor", env.hypervisor);
+	jw_str(w, "hypervisor_vendor", env.hypervisor_vendor);
+	jw_str(w, "cpu_brand", env.cpu_brand);
+	jw_u64(w, "cpus", ncpus);
+	jw_u64(w, "tsc_khz", tsc_khz);
+	jw_str(w, "tsc_source", "linux-calibrated");
+	jw_bool(w, "tsc_invariant", env.tsc_invariant);
+	jw_str(w, "apic_mode", env.x2apic ? "x2APIC" : "xAPIC");
+	jw_bool(w, "pcid", env.pcid);
+	jw_bool(w, "invpcid", env.invpcid);
+	jw_u64(w, "flush_threshold", env.flush_ceiling);
+	jw_str(w, "guest", "linux");
+	jw_str(w, "linux_kernel", env.kernel_release);
+	jw_str(w, "linux_flush", env.flush);
+	jw_str(w, "linux_ipi", env.ipi);
+	jw_arr_begin(w, "linux_pv_lines");
+	for (unsigned i = 0; i < env.npv_lines; i++)
+		jw_str(w, NULL, env.pv_lines[i]);
+	jw_arr_end(w);
+	jw_u64(w, "linux_tsc_khz", env.kernel_tsc_khz);
+	jw_str(w, "linux_flush_threshold_source", env.flush_ceiling_read ? "debugfs" : "default");
+	jw_bool(w, "linux_pti", env.pti);
+	jw_obj_end(w);
+}
+
+static void put_summary(struct jw *w, const char *key, const struct summary *s, bool ns)
+{
+	jw_obj_begin(w, key);
+	jw_u64(w, "count", s->count);
+#define F(name) jw_u64(w, #name, ns ? to_ns(s->name) : s->name)
+	F(min);
+	F(p50);
+	F(p90);
+	F(p99);
+	F(p999);
+	F(max);
+	F(mean);
+#undef F
+	jw_obj_end(w);
+}
+
+static void bench_record(u64 tmin, u64 tp50)
+{
+	static char buf[RECORD_MAX];
+	struct jw w;
+
+	record_begin(&w, buf, sizeof(buf), "bench");
+	jw_str(&w, "backends", "linux");
+	jw_str(&w, "workloads", cfg.workload_arg);
+	jw_str(&w, "pages", cfg.pages_arg);
+	jw_u64(&w, "iterations", cfg.iters);
+	jw_u64(&w, "warmup", cfg.warmup);
+	jw_u64(&w, "timer_overhead_min_cycles", tmin);
+	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
+	jw_u64(&w, "ipi_floor_p50_cycles", 0);
+	put_env(&w);
+	record_end(&w);
+}
+
+static void shootdown_record(unsigned idx, const struct scenario *s)
+{
+	static char buf[RECORD_MAX * 2];
+	struct summary mt, st, none = { 0 };
+	struct jw w;
+
+	hist_summary(&s->mt, &mt);
+	hist_summary(&s->st, &st);
+	record_begin(&w, buf, sizeof(buf), "shootdown");
+	jw_u64(&w, "scenario", idx);
+	jw_str(&w, "backend", "linux");
+	jw_str(&w, "workload", workloads[s->workload].name);
+	jw_str(&w, "equivalent", workloads[s->workload].equivalent);
+	jw_u64(&w, "pages", s->pages);
+	jw_bool(&w, "full", false);
+	jw_str(&w, "initiators", "one");
+	jw_u64(&w, "aspaces", 1);
+	jw_str(&w, "ack", "early");
+	jw_str(&w, "skip_flush", "none");
+	jw_u64(&w, "iterations", cfg.iters);
+	jw_u64(&w, "warmup", cfg.warmup);
+	jw_str(&w, "status", "ok");
+	jw_u64(&w, "shootdowns", mt.count);
+	jw_u64(&w, "targets_per_shootdown_milli", 1000ull * (ncpus - 1));
+	jw_u64(&w, "skipped_targets", 0);
+	jw_u64(&w, "fallbacks", 0);
+	jw_u64(&w, "steal_ns", 0);
+	put_summary(&w, "latency_cycles", &mt, false);
+	put_summary(&w, "latency_ns", &mt, true);
+	put_summary(&w, "ack_cycles", &none, false);
+	jw_u64(&w, "shootdowns_per_s", s->mt_elapsed ?
+		   (u64)((unsigned __int128)mt.count * tsc_khz * 1000 / s->mt_elapsed) : 0);
+	jw_u64(&w, "ipi_floor_p50_cycles", 0);
+	jw_null(&w, "ratio_to_ipi_floor_p50");
+	jw_obj_begin(&w, "oracle");
+	jw_u64(&w, "checks", 0);
+	jw_u64(&w, "stale_reads", 0);
+	jw_u64(&w, "writes_after_readonly", 0);
+	jw_u64(&w, "reads_after_unmap", 0);
+	jw_u64(&w, "unexpected_faults", 0);
+	jw_u64(&w, "transition_faults", 0);
+	jw_arr_begin(&w, "events");
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_u64(&w, "watchdog_timeouts", 0);
+	jw_u64(&w, "deferred_flushes", 0);
+	jw_u64(&w, "noflush_switches", 0);
+	put_summary(&w, "reference_latency_cycles", &st, false);
+	put_summary(&w, "reference_latency_ns", &st, true);
+	jw_s64(&w, "shootdown_cost_cycles_p50", (s64)mt.p50 - (s64)st.p50);
+	jw_s64(&w, "shootdown_cost_ns_p50", (s64)to_ns(mt.p50) - (s64)to_ns(st.p50));
+	jw_u64(&w, "reader_faults", s->reader_faults);
+	put_env(&w);
+	record_end(&w);
+}
+
+/* latency_hist records: the non-empty buckets, at most HIST_RECORD_BUCKETS per part, in the
+ * format of the kernel's (kernel/bench.c hist_records). */
+#define HIST_RECORD_BUCKETS 128
+
+struct hist_emit {
+	unsigned scenario, part, n, left;
+	const char *of;
+	char buf[RECORD_MAX * 2];
+	struct jw w;
+};
+
+static void hist_part_begin(struct hist_emit *e)
+{
+	record_begin(&e->w, e->buf, sizeof(e->buf), "latency_hist");
+	jw_u64(&e->w, "scenario", e->scenario);
+	jw_str(&e->w, "of", e->of);
+	jw_str(&e->w, "unit", "cycles");
+	jw_u64(&e->w, "part", e->part);
+	jw_bool(&e->w, "last", e->left <= HIST_RECORD_BUCKETS);
+	jw_arr_begin(&e->w, "buckets");
+	e->n = 0;
+}
+
+static void hist_part_end(struct hist_emit *e)
+{
+	jw_arr_end(&e->w);
+	record_end(&e->w);
+	e->part++;
+}
+
+static void hist_count(void *ctx, u64 low, u64 high, u64 count)
+{
+	(void)low, (void)high, (void)count;
+	((struct hist_emit *)ctx)->left++;
+}
+
+static void hist_bucket(void *ctx, u64 low, u64 high, u64 count)
+{
+	struct hist_emit *e = ctx;
+
+	if (e->n == HIST_RECORD_BUCKETS) {
+		hist_part_end(e);
+		hist_part_begin(e);
+	}
+	jw_arr_begin(&e->w, NULL);
+	jw_u64(&e->w, NULL, low);
+	jw_u64(&e->w, NULL, high);
+	jw_u64(&e->w, NULL, count);
+	jw_arr_end(&e->w);
+	e->n++;
+	e->left--;
+}
+
+static void hist_records(unsigned scenario, const char *of, const struct histogram *h)
+{
+	static struct hist_emit e;
+
+	memset(&e, 0, sizeof(e));
+	e.scenario = scenario;
+	e.of = of;
+	hist_foreach(h, hist_count, &e);
+	hist_part_begin(&e);
+	hist_foreach(h, hist_bucket, &e);
+	hist_part_end(&e);
+}
+
+/* ---- main */
+
+/*
+ * Start again on CPU 0 only: exec gives a fresh mm that no other CPU has ever loaded (one that
+ * init's fork ran on elsewhere could still be lazily loaded there, and munmap's page-table
+ * frees would interrupt that CPU during the single-threaded reference).
+ */
+static void restart_on_cpu0(char **argv)
+{
+	if (getenv(PINNED_ENV))
+		return;
+	if (pin_to(cpus[0]))
+		die("sched_setaffinity(CPU 0)");
+	setenv(PINNED_ENV, "1", 1);
+	execv("/proc/self/exe", argv);
+	out("tlbpeer: warning: cannot re-exec on CPU %d (%s); going on\n", cpus[0], strerror(errno));
+}
+
+static void summary_line(const struct scenario *s)
+{
+	struct summary mt, st;
+
+	hist_summary(&s->mt, &mt);
+	hist_summary(&s->st, &st);
+	out("  %-9s %6lu %10lu %10lu %10ld %10lu %10lu\n", workloads[s->workload].name, s->pages,
+	    to_ns(mt.p50), to_ns(st.p50), (long)to_ns(mt.p50) - (long)to_ns(st.p50), to_ns(mt.p99),
+	    s->reader_faults);
+}
+
+int main(int argc, char **argv)
+{
+	struct scenario *sc;
+	unsigned nsc = 0;
+	u64 tmin, tp50;
+
+	parse_options(argc, argv);
+	ncpus = sysinfo_online_cpus(cpus, MAX_CPUS);
+	restart_on_cpu0(argv);
+	if (pin_to(cpus[0]))
+		die("sched_setaffinity(CPU 0)");
+
+	tsc_khz = calibrate_tsc();
+	if (!tsc_khz) {
+		errno = EINVAL;
+		die("TSC calibration");
+	}
+	sysinfo_read(&env);
+	if (env.kernel_tsc_khz && (tsc_khz * 100 < env.kernel_tsc_khz * 98 ||
+				   tsc_khz * 100 > env.kernel_tsc_khz * 102))
+		out("tlbpeer: warning: TSC %lu kHz here, the kernel says %lu kHz\n",
+		    (unsigned long)tsc_khz, (unsigned long)env.kernel_tsc_khz);
+	out("tlbpeer: Linux %s, %u CPUs, TSC %lu kHz, hypervisor %s, flush %s, IPIs %s\n",
+	    env.kernel_release, ncpus, (unsigned long)tsc_khz, env.hypervisor, env.flush, env.ipi);
+	timer_overhead(&tmin, &tp50);
+	bench_record(tmin, tp50);
+
+	sc = calloc((size_t)cfg.nworkloads * cfg.npages, sizeof(*sc));
+	if (!sc)
+		die("calloc");
+	for (unsigned w = 0; w < cfg.nworkloads; w++)
+		for (unsigned p = 0; p < cfg.npages; p++, nsc++) {
+			sc[nsc].workload = cfg.workload[w];
+			sc[nsc].pages = cfg.pages[p];
+		}
+
+	out("tlbpeer: reference runs (one thread, CPU %d only)\n", cpus[0]);
+	for (unsigned i = 0; i < nsc; i++)
+		run_reference(&sc[i]);
+
+	out("tlbpeer: runs with a reader on each of the other %u CPUs\n", ncpus - 1);
+	start_readers();
+	for (unsigned i = 0; i < nsc; i++) {
+		run_with_readers(&sc[i]);
+		shootdown_record(i, &sc[i]);
+		hist_records(i, "latency", &sc[i].mt);
+		hist_records(i, "reference", &sc[i].st);
+	}
+	stop_readers();
+
+	out("\ntlbpeer: %u CPUs, TSC %lu MHz, linux_flush %s\n", ncpus,
+	    (unsigned long)(tsc_khz / 1000), env.flush);
+	out("  %-9s %6s %10s %10s %10s %10s %10s\n", "workload", "pages", "p50 ns", "alone ns",
+	    "cost ns", "p99 ns", "faults");
+	for (unsigned i = 0; i < nsc; i++)
+		summary_line(&sc[i]);
+	free(sc);
+	finish(EXIT_PASS);
+}
