@@ -2,6 +2,7 @@
  * each through the stress workers, emits one "shootdown" record per scenario and prints a
  * summary table. Every record carries its configuration and environment (bench_put_env()). */
 #include "kernel/bench.h"
+#include "kernel/benchrec.h"
 #include "hv/hv.h"
 #include "hv/kvm.h"
 #include "kernel/console.h"
@@ -143,22 +144,6 @@ void bench_put_env(struct jw *w)
 	jw_obj_end(w);
 }
 
-static void put_summary(struct jw *w, const char *key, const struct summary *s, bool ns)
-{
-	jw_obj_begin(w, key);
-	jw_u64(w, "count", s->count);
-#define F(name) jw_u64(w, #name, ns ? tsc_to_ns(s->name) : s->name)
-	F(min);
-	F(p50);
-	F(p90);
-	F(p99);
-	F(p999);
-	F(max);
-	F(mean);
-#undef F
-	jw_obj_end(w);
-}
-
 static void put_events(struct jw *w, const struct stress_result *r)
 {
 	jw_arr_begin(w, "events");
@@ -201,9 +186,9 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	jw_u64(&w, "skipped_targets", r->skipped);
 	jw_u64(&w, "fallbacks", r->fallbacks);
 	jw_u64(&w, "steal_ns", row->steal_ns);
-	put_summary(&w, "latency_cycles", &row->lat, false);
-	put_summary(&w, "latency_ns", &row->lat, true);
-	put_summary(&w, "ack_cycles", ack, false);
+	bench_put_summary(&w, "latency_cycles", &row->lat, 0);
+	bench_put_summary(&w, "latency_ns", &row->lat, tsc_khz());
+	bench_put_summary(&w, "ack_cycles", ack, 0);
 	jw_u64(&w, "shootdowns_per_s", row->per_s);
 	jw_u64(&w, "ipi_floor_p50_cycles", ipi_floor_p50_cycles());
 	if (row->ratio_milli >= 0)
@@ -224,72 +209,6 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	jw_u64(&w, "noflush_switches", r->noflush_switches);
 	bench_put_env(&w);
 	record_end(&w);
-}
-
-/*
- * The scenario's latency histogram as "latency_hist" records, for CDF plots: the non-empty
- * buckets in ascending order as [low, high, count], at most HIST_RECORD_BUCKETS per record
- * (parts numbered from 0, the final one marked "last"). Format: docs/records.md.
- */
-#define HIST_RECORD_BUCKETS 128
-
-struct hist_emit {
-	u32 scenario, part, n, left; /* left: non-empty buckets not yet emitted */
-	char buf[RECORD_MAX * 2];
-	struct jw w;
-};
-
-static void hist_part_begin(struct hist_emit *e)
-{
-	record_begin(&e->w, e->buf, sizeof(e->buf), "latency_hist");
-	jw_u64(&e->w, "scenario", e->scenario);
-	jw_str(&e->w, "of", "latency");
-	jw_str(&e->w, "unit", "cycles");
-	jw_u64(&e->w, "part", e->part);
-	jw_bool(&e->w, "last", e->left <= HIST_RECORD_BUCKETS);
-	jw_arr_begin(&e->w, "buckets");
-	e->n = 0;
-}
-
-static void hist_part_end(struct hist_emit *e)
-{
-	jw_arr_end(&e->w);
-	record_end(&e->w);
-	e->part++;
-}
-
-static void hist_count_one(void *ctx, u64 low, u64 high, u64 count)
-{
-	(void)low, (void)high, (void)count;
-	((struct hist_emit *)ctx)->left++;
-}
-
-static void hist_put_bucket(void *ctx, u64 low, u64 high, u64 count)
-{
-	struct hist_emit *e = ctx;
-
-	if (e->n == HIST_RECORD_BUCKETS) {
-		hist_part_end(e);
-		hist_part_begin(e);
-	}
-	jw_arr_begin(&e->w, NULL);
-	jw_u64(&e->w, NULL, low);
-	jw_u64(&e->w, NULL, high);
-	jw_u64(&e->w, NULL, count);
-	jw_arr_end(&e->w);
-	e->n++;
-	e->left--;
-}
-
-static void hist_records(u32 scenario, const struct histogram *h)
-{
-	static struct hist_emit e; /* the buffer is large: not on the stack */
-
-	e = (struct hist_emit){ .scenario = scenario };
-	hist_foreach(h, hist_count_one, &e);
-	hist_part_begin(&e);
-	hist_foreach(h, hist_put_bucket, &e);
-	hist_part_end(&e);
 }
 
 static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
@@ -330,7 +249,7 @@ static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 			result.events[i].kind, result.events[i].cpu, (void *)result.events[i].va,
 			result.events[i].expected, result.events[i].seen);
 	scenario_record(nrows, &c, row, &result, &ack, ret);
-	hist_records(nrows, &result.latency);
+	bench_hist_records(nrows, "latency", &result.latency);
 	nrows++;
 	if (ret && !result.timeouts) {
 		row->note = "error";

@@ -85,6 +85,8 @@ HVLAB_ATTEMPTS = 3                  # boots when the lab fails before the guest 
 # which takes minutes under a nested KVM). The same kernel arguments on every platform; tlbpeer's
 # options follow `--`.
 GUESTS = ("tlbstorm", "linux")
+# QEMU's message when KVM cannot run or emulate a guest instruction: the VM is paused, not ended.
+KVM_STOP_MARK = "KVM internal error"
 LINUX_GUEST_SCRIPT = REPO_ROOT / "scripts" / "linuxguest"
 LINUX_GUEST_DIR = REPO_ROOT / "build" / "linuxguest"
 LINUX_KERNEL_NAME = "vmlinux"
@@ -596,11 +598,13 @@ class Platform:
         res.qemu_stderr, res.lab)."""
         rc = None if timed_out else self.qemu_returncode(returncode)
         status = decide_status(rc, timed_out, config.debug_exit, parser.verdict, codes)
-        stopped = [ln for ln in res.qemu_stderr.splitlines() if "KVM internal error" in ln]
-        if timed_out and stopped:
-            # QEMU pauses the VM on an internal error instead of exiting: say why it timed out.
-            status[3].append(f"QEMU stopped the guest long before the timeout: {stopped[0]} "
-                             f"(KVM could not emulate an instruction of the guest)")
+        stopped = [ln for ln in res.qemu_stderr.splitlines() if KVM_STOP_MARK in ln]
+        if stopped and parser.verdict is None:
+            # QEMU pauses the VM on an internal error instead of exiting; the runner ends it
+            # at once (_run_once) and this says why there is no verdict.
+            return (STATUS_NO_VERDICT, None, None, status[3],
+                    f"QEMU stopped the guest: {stopped[0].strip()} (KVM could not emulate an "
+                    f"instruction of the guest)")
         return status
 
 
@@ -1148,6 +1152,15 @@ def display_path(path: Optional[Path]) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def _drain(stream) -> bytes:
+    """What is left in a pipe whose writer has ended (non-blocking: at most 64 KiB)."""
+    try:
+        os.set_blocking(stream.fileno(), False)
+        return os.read(stream.fileno(), 65536) or b""
+    except (OSError, ValueError):
+        return b""
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     if proc.poll() is not None:
         return
@@ -1271,6 +1284,7 @@ def _run_once(config: RunConfig) -> RunResult:
         sel.register(proc.stdout, selectors.EVENT_READ, "out")
         sel.register(proc.stderr, selectors.EVENT_READ, "err")
         open_streams = 2
+        kvm_stopped = False
         while open_streams:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -1284,6 +1298,10 @@ def _run_once(config: RunConfig) -> RunResult:
                     continue
                 if key.data == "err":
                     stderr_chunks.append(data)
+                    if KVM_STOP_MARK.encode() in b"".join(stderr_chunks[-2:]):
+                        kvm_stopped = True  # the VM is paused for good: do not wait it out
+                        open_streams = 0
+                        break
                     continue
                 log_file.write(data)
                 log_file.flush()
@@ -1299,6 +1317,10 @@ def _run_once(config: RunConfig) -> RunResult:
                     except OSError:
                         pass
         sel.close()
+        if kvm_stopped:
+            time.sleep(0.2)  # the rest of QEMU's register dump
+            _kill_group(proc)
+            stderr_chunks.append(_drain(proc.stderr))
         if not res.timed_out:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))

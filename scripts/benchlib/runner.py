@@ -71,12 +71,12 @@ def build_images(plan: List[dict], say: Callable[[str], None]) -> Optional[str]:
 
 
 def run_config(c: dict, log: Path) -> "tlbrun.RunConfig":
-    platform, accel = mx.PLATFORMS[c["platform"]]
+    platform, accel, cpu_flags = mx.PLATFORMS[c["platform"]]
     return tlbrun.RunConfig(firmware=c["firmware"], accel=accel, platform=platform,
+                            cpu_flags=cpu_flags,
                             smp=c["vcpus"], memory=c["memory"], timeout=float(c["timeout"]),
                             cmdline=c["cmdline"], host_cpus=c["host_cpus"], log=str(log),
-                            update_last_log=False, quiet=True,
-                            **({"guest": c["guest"]} if c["guest"] != "tlbstorm" else {}))
+                            update_last_log=False, quiet=True, guest=c["guest"])
 
 
 def now() -> str:

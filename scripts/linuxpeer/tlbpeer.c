@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/benchrec.h"
 #include "kernel/exit.h"
 #include "kernel/histogram.h"
 #include "kernel/json.h"
@@ -584,22 +585,6 @@ static void put_env(struct jw *w)
 	jw_obj_end(w);
 }
 
-static void put_summary(struct jw *w, const char *key, const struct summary *s, bool ns)
-{
-	jw_obj_begin(w, key);
-	jw_u64(w, "count", s->count);
-#define F(name) jw_u64(w, #name, ns ? to_ns(s->name) : s->name)
-	F(min);
-	F(p50);
-	F(p90);
-	F(p99);
-	F(p999);
-	F(max);
-	F(mean);
-#undef F
-	jw_obj_end(w);
-}
-
 static void bench_record(u64 tmin, u64 tp50)
 {
 	static char buf[RECORD_MAX];
@@ -645,9 +630,9 @@ static void shootdown_record(unsigned idx, const struct scenario *s)
 	jw_u64(&w, "skipped_targets", 0);
 	jw_u64(&w, "fallbacks", 0);
 	jw_u64(&w, "steal_ns", 0);
-	put_summary(&w, "latency_cycles", &mt, false);
-	put_summary(&w, "latency_ns", &mt, true);
-	put_summary(&w, "ack_cycles", &none, false);
+	bench_put_summary(&w, "latency_cycles", &mt, 0);
+	bench_put_summary(&w, "latency_ns", &mt, tsc_khz);
+	bench_put_summary(&w, "ack_cycles", &none, 0);
 	jw_u64(&w, "shootdowns_per_s", s->mt_elapsed ?
 		   (u64)((unsigned __int128)mt.count * tsc_khz * 1000 / s->mt_elapsed) : 0);
 	jw_u64(&w, "ipi_floor_p50_cycles", 0);
@@ -665,79 +650,13 @@ static void shootdown_record(unsigned idx, const struct scenario *s)
 	jw_u64(&w, "watchdog_timeouts", 0);
 	jw_u64(&w, "deferred_flushes", 0);
 	jw_u64(&w, "noflush_switches", 0);
-	put_summary(&w, "reference_latency_cycles", &st, false);
-	put_summary(&w, "reference_latency_ns", &st, true);
+	bench_put_summary(&w, "reference_latency_cycles", &st, 0);
+	bench_put_summary(&w, "reference_latency_ns", &st, tsc_khz);
 	jw_s64(&w, "shootdown_cost_cycles_p50", (s64)mt.p50 - (s64)st.p50);
 	jw_s64(&w, "shootdown_cost_ns_p50", (s64)to_ns(mt.p50) - (s64)to_ns(st.p50));
 	jw_u64(&w, "reader_faults", s->reader_faults);
 	put_env(&w);
 	record_end(&w);
-}
-
-/* latency_hist records: the non-empty buckets, at most HIST_RECORD_BUCKETS per part, in the
- * format of the kernel's (kernel/bench.c hist_records). */
-#define HIST_RECORD_BUCKETS 128
-
-struct hist_emit {
-	unsigned scenario, part, n, left;
-	const char *of;
-	char buf[RECORD_MAX * 2];
-	struct jw w;
-};
-
-static void hist_part_begin(struct hist_emit *e)
-{
-	record_begin(&e->w, e->buf, sizeof(e->buf), "latency_hist");
-	jw_u64(&e->w, "scenario", e->scenario);
-	jw_str(&e->w, "of", e->of);
-	jw_str(&e->w, "unit", "cycles");
-	jw_u64(&e->w, "part", e->part);
-	jw_bool(&e->w, "last", e->left <= HIST_RECORD_BUCKETS);
-	jw_arr_begin(&e->w, "buckets");
-	e->n = 0;
-}
-
-static void hist_part_end(struct hist_emit *e)
-{
-	jw_arr_end(&e->w);
-	record_end(&e->w);
-	e->part++;
-}
-
-static void hist_count(void *ctx, u64 low, u64 high, u64 count)
-{
-	(void)low, (void)high, (void)count;
-	((struct hist_emit *)ctx)->left++;
-}
-
-static void hist_bucket(void *ctx, u64 low, u64 high, u64 count)
-{
-	struct hist_emit *e = ctx;
-
-	if (e->n == HIST_RECORD_BUCKETS) {
-		hist_part_end(e);
-		hist_part_begin(e);
-	}
-	jw_arr_begin(&e->w, NULL);
-	jw_u64(&e->w, NULL, low);
-	jw_u64(&e->w, NULL, high);
-	jw_u64(&e->w, NULL, count);
-	jw_arr_end(&e->w);
-	e->n++;
-	e->left--;
-}
-
-static void hist_records(unsigned scenario, const char *of, const struct histogram *h)
-{
-	static struct hist_emit e;
-
-	memset(&e, 0, sizeof(e));
-	e.scenario = scenario;
-	e.of = of;
-	hist_foreach(h, hist_count, &e);
-	hist_part_begin(&e);
-	hist_foreach(h, hist_bucket, &e);
-	hist_part_end(&e);
 }
 
 /* ---- main */
@@ -814,8 +733,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nsc; i++) {
 		run_with_readers(&sc[i]);
 		shootdown_record(i, &sc[i]);
-		hist_records(i, "latency", &sc[i].mt);
-		hist_records(i, "reference", &sc[i].st);
+		bench_hist_records(i, "latency", &sc[i].mt);
+		bench_hist_records(i, "reference", &sc[i].st);
 	}
 	stop_readers();
 

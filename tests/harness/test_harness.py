@@ -315,3 +315,29 @@ def test_import_hyperv_capture(tiny_results, tmp_path):
     assert p.returncode == runner.EXIT_USAGE and "no TLBSTORM records" in p.stderr, p.stderr
     p = bench("import-hyperv", capture, "--generation", 2, "--vcpus", 8, "--out", dest)
     assert p.returncode == runner.EXIT_USAGE and "--vcpus 8" in p.stderr, p.stderr
+
+
+# ---- the Linux peer beside tlbstorm
+
+
+def test_linux_side_by_side_in_the_summary(tmp_path, built):
+    """guests = tlbstorm and linux: the same platform and vCPUs, the Linux peer's records in
+    the CSV, and the summary's comparison table pairing remap with madvise."""
+    matrix = tmp_path / "pair.toml"
+    matrix.write_text('name = "pair"\nguests = ["tlbstorm", "linux"]\nvcpus = [2]\n'
+                      'backends = ["ipi"]\nworkloads = ["remap"]\npages = [1]\n'
+                      'iterations = 100\nwarmup = 10\ntimeout = 240\n')
+    out = tmp_path / "results"
+    p = bench("run", matrix, "--out", out)
+    assert p.returncode == 0, p.stderr
+    runs = {r["config"]["guest"]: r for r in ResultsDir(out).runs()}
+    assert set(runs) == {"tlbstorm", "linux"}
+    assert runs["linux"]["config"]["cmdline"] == "workload=remap pages=1 iters=100 warmup=10"
+    (lrow,) = scenario_rows([runs["linux"]])
+    assert (lrow["backend"], lrow["workload"], lrow["equivalent"]) == ("linux", "madvise", "remap")
+    assert lrow["linux_flush"] == "native-ipi" and lrow["reference_p50_ns"] > 0
+    summary = (out / "summary.md").read_text()
+    section = summary.split("## tlbstorm vs Linux", 1)[1].split("\n## ", 1)[0]
+    row = next(ln for ln in section.splitlines() if ln.startswith("| tcg "))
+    assert "remap / madvise" in row and "| ipi |" in row and "native-ipi" in row, row
+    assert (out / "plots" / "cdf-tcg.png").is_file()
