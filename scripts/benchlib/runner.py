@@ -92,7 +92,7 @@ def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
     notes: List[str] = []
     for attempt in (1, 2):
         res = runner(run_config(c, d / "serial.log"))
-        if res.status not in RETRIED or attempt == 2:
+        if res.status not in RETRIED or attempt == 2 or platform_refuses(res.error):
             break
         why = res.error or OUTCOMES.get(res.status, str(res.status))
         notes.append(f"attempt 1: {OUTCOMES.get(res.status)} ({why}); retried")
@@ -107,6 +107,12 @@ def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
         "warnings": notes + list(res.warnings), "qemu_argv": res.qemu_argv,
         "inner_argv": res.inner_argv, "host": host, "records": res.records,
         "log": "serial.log", "finished": now()}
+
+
+def platform_refuses(error: Optional[str]) -> bool:
+    """The platform cannot run this guest at all (KVM cannot emulate one of its instructions):
+    booting it again, or booting the same guest on the same platform, ends the same way."""
+    return bool(error) and tlbrun.KVM_STOP_MARK in error
 
 
 def unavailable(c: dict, reason: str, host: dict) -> dict:
@@ -211,8 +217,10 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
         progress = Progress(todo, messages)
         if todo:
             say(f"bench: about {fmt_s(progress.left_s())} to go")
+        refused: Dict[tuple, str] = {}  # (platform, guest) -> why the platform cannot run it
         for c in todo:
-            reason = avail[c["platform"]] or (problem if c["guest"] == "tlbstorm" else None)
+            reason = avail[c["platform"]] or (problem if c["guest"] == "tlbstorm" else None) \
+                or refused.get((c["platform"], c["guest"]))
             if reason:
                 result = unavailable(c, reason, host)
             else:
@@ -224,6 +232,10 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
                     result["outcome"] = "error"
             rd.save_run(result)
             progress.finished(c, result)
+            if result["outcome"] != "unavailable" and platform_refuses(result.get("error")):
+                refused[(c["platform"], c["guest"])] = (
+                    f"{c['platform']} cannot run the {c['guest']} guest here: {result['error']} "
+                    f"(in {c['id']})")
     except KeyboardInterrupt:
         n = len(rd.done_ids())
         say(f"\nbench: interrupted: {n} of {len(plan)} configurations saved; resume with "

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BENCH, TINY, bench
+from harnesslib import BENCH, TINY, bench, built, tiny_matrix, tiny_results  # noqa: F401
 from benchlib import matrix as mx
 from benchlib import runner
 from benchlib.results import ResultsDir, scenario_rows
-
-pytestmark = pytest.mark.boot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -341,3 +339,34 @@ def test_linux_side_by_side_in_the_summary(tmp_path, built):
     row = next(ln for ln in section.splitlines() if ln.startswith("| tcg "))
     assert "remap / madvise" in row and "| ipi |" in row and "native-ipi" in row, row
     assert (out / "plots" / "cdf-tcg.png").is_file()
+
+
+def test_guest_the_platform_cannot_run_is_not_booted_again(tmp_path, built):
+    """Once KVM stops a guest with an internal error (it cannot emulate one of the guest's
+    instructions: the Linux peer on our nested KVM), the harness neither retries that boot nor
+    boots the same guest on the same platform again: those configurations are unavailable,
+    with the reason. Other guests go on."""
+    m = mx.parse_matrix({"name": "refuse", "guests": ["tlbstorm", "linux"], "vcpus": [2, 3],
+                         "backends": ["ipi"], "iterations": 20, "warmup": 2})
+    boots = []
+
+    def fake_kvm(config):
+        boots.append(config.guest)
+        if config.guest == "linux":
+            return runner.tlbrun.RunResult(
+                status=runner.tlbrun.STATUS_NO_VERDICT, guest="linux",
+                error="QEMU stopped the guest: KVM internal error. Suberror: 1 (KVM could not "
+                      "emulate an instruction of the guest)")
+        return runner.tlbrun.run(config)
+
+    out = tmp_path / "results"
+    status = runner.run_matrix(m, out, resume=False, messages=open(os.devnull, "w"),
+                               runner=fake_kvm)
+    assert status == runner.EXIT_ERROR
+    assert boots.count("linux") == 1 and boots.count("tlbstorm") == 2
+    runs = {r["id"]: r for r in ResultsDir(out).runs()}
+    first, second = runs["linux-tcg-direct-v2-o1-r0"], runs["linux-tcg-direct-v3-o1-r0"]
+    assert first["outcome"] == "no-verdict" and first["attempts"] == 1
+    assert second["outcome"] == "unavailable"
+    assert "KVM internal error" in second["error"] and first["id"] in second["error"]
+    assert all(r["outcome"] == "pass" for r in runs.values() if r["config"]["guest"] == "tlbstorm")

@@ -1,4 +1,8 @@
-"""Shared pieces of the harness tests (scripts/bench): tiny matrices run under TCG."""
+"""Shared pieces of the harness tests (scripts/bench): tiny matrices run under TCG.
+
+Not a conftest.py: tests/boot has one, and pytest imports every conftest.py as the module
+`conftest`, so a second one would shadow the helpers the boot tests import from theirs. The test
+modules import the fixtures from here."""
 
 import subprocess
 import sys
@@ -56,7 +60,3 @@ def tiny_results(tmp_path_factory, built):
     p = bench("run", matrix, "--out", out)
     assert p.returncode == 0, p.stdout + p.stderr
     return out, p
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "boot: boots the kernel under QEMU (needs `make`)")
