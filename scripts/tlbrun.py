@@ -1152,6 +1152,10 @@ def display_path(path: Optional[Path]) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
+def _last_record_line(lines: List[str]) -> Optional[str]:
+    return next((ln for ln in reversed(lines) if ln.startswith(RECORD_PREFIX)), None)
+
+
 def _drain(stream) -> bytes:
     """What is left in a pipe whose writer has ended (non-blocking: at most 64 KiB)."""
     try:
@@ -1344,6 +1348,11 @@ def _run_once(config: RunConfig) -> RunResult:
         status, verdict, code, warnings, reason = platform.outcome(
             config, launch, proc.returncode, res.timed_out, parser, codes, res)
         res.status, res.verdict, res.kernel_code = status, verdict, code
+        if res.timed_out and parser.bad_records and \
+                parser.bad_records[-1][0] == _last_record_line(parser.lines):
+            # Killed while the guest was printing: the last record is cut off, not malformed.
+            line, _ = parser.bad_records.pop()
+            warnings.append(f"the last record was cut off by the timeout: {line[:80]}...")
         for line, err in parser.bad_records:
             warnings.append(f"unparsable record ({err}): {line[:200]}")
         vrec = res.record("verdict")

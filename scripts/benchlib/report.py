@@ -258,13 +258,14 @@ def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
         planned = None
     counts = Counter(r.get("outcome", "unknown") for r in runs)
     done = ", ".join(f"{n} {o}" for o, n in counts.most_common()) or "none"
-    lines.append(f"{len(runs)} runs finished" + (f" of {planned} planned" if planned else "")
-                 + f": {done}.")
+    lines.append(f"{len(runs)} run{'' if len(runs) == 1 else 's'} finished"
+                 + (f" of {planned} planned" if planned else "") + f": {done}.")
     if planned and len(runs) < planned:
         missing = planned - len(runs)
         lines.append(f"**{missing} planned run{'s have' if missing > 1 else ' has'} no result "
                      f"yet** "
-                     f"(interrupted or still running; rerunning the benchmark resumes).")
+                     f"(interrupted or still running; `scripts/bench run MATRIX --out DIR "
+                     f"--resume` finishes it).")
     bad = [r for r in runs if r.get("outcome") != "pass"]
     if bad:
         lines += ["", "Runs that did not pass:", ""]
