@@ -170,7 +170,7 @@ class ResultsDir:
 
 
 ROW_FIELDS = ["run_id", "guest", "platform", "accel", "firmware", "vcpus", "overcommit",
-              "host_cpus", "rep", "backend", "workload", "equivalent", "pages", "iterations",
+              "effective_overcommit", "host_cpus", "rep", "backend", "workload", "equivalent", "pages", "iterations",
               "status", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns",
               "p50_cycles", "p99_cycles", "per_s", "floor_p50_ns", "ratio_to_floor",
               "violations", "watchdog", "fallbacks", "skipped_targets", "steal_ns",
@@ -218,6 +218,8 @@ def scenario_rows(runs: Iterable[dict]) -> List[dict]:
                 "platform": cfg.get("platform"), "accel": run.get("accel"),
                 "firmware": cfg.get("firmware"), "vcpus": cfg.get("vcpus"),
                 "overcommit": cfg.get("overcommit"),
+                # what the boot really had: vCPUs per host CPU QEMU was pinned to
+                "effective_overcommit": cfg.get("effective_overcommit"),
                 "host_cpus": len(cfg.get("host_cpus") or []) or None,
                 "rep": cfg.get("rep", 0), "backend": rec.get("backend"), "workload": workload,
                 "equivalent": rec.get("equivalent", EQUIVALENT.get(workload, workload)),

@@ -99,9 +99,12 @@ def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
         say(f"bench: {c['id']}: {OUTCOMES.get(res.status)} ({why}); one retry")
         if (d / "serial.log").exists():
             (d / "serial.log").replace(d / "serial-attempt1.log")
+    # A platform that cannot run the guest at all is a fact about the platform, like a missing
+    # /dev/kvm: reported with its reason, not counted as a failed run.
+    outcome = "unavailable" if platform_refuses(res.error) else OUTCOMES.get(res.status, "error")
     return {
         "id": c["id"], "config": {k: v for k, v in c.items() if k != "id"},
-        "outcome": OUTCOMES.get(res.status, "error"), "status": res.status,
+        "outcome": outcome, "status": res.status,
         "verdict": res.verdict, "attempts": attempt, "duration_s": round(res.duration_s, 3),
         "accel": res.accel, "summary": res.summary, "error": res.error,
         "warnings": notes + list(res.warnings), "qemu_argv": res.qemu_argv,
@@ -232,7 +235,7 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
                     result["outcome"] = "error"
             rd.save_run(result)
             progress.finished(c, result)
-            if result["outcome"] != "unavailable" and platform_refuses(result.get("error")):
+            if result["attempts"] and platform_refuses(result.get("error")):
                 refused[(c["platform"], c["guest"])] = (
                     f"{c['platform']} cannot run the {c['guest']} guest here: {result['error']} "
                     f"(in {c['id']})")
