@@ -715,52 +715,42 @@ class HostKvmHypervPlatform(QemuPlatform):
         return super().plan(cfg, "kvm", workdir)
 
 
-def ensure_lab(messages: Optional[TextIO] = None) -> None:
-    """Build the Hyper-V lab if it is missing or out of date (scripts/hvlab build); a failure is
-    a HostError with the build's one-line reason."""
-    if not HVLAB_SCRIPT.is_file():
-        raise HostError(f"{HVLAB_SCRIPT} missing")
+def _ensure_built(script: Path, what: str, timeout: float, outputs: List[Path],
+                  messages: Optional[TextIO]) -> None:
+    """Run `script build` (cached builders: scripts/hvlab, scripts/linuxguest); a failure is a
+    HostError with the build's one-line reason ("<name>: error: ..." lines are theirs)."""
+    name = script.name
+    if not script.is_file():
+        raise HostError(f"{script} missing")
     try:
-        p = subprocess.run([sys.executable, str(HVLAB_SCRIPT), "build"], capture_output=True,
-                           text=True, timeout=HVLAB_BUILD_TIMEOUT)
+        p = subprocess.run([sys.executable, str(script), "build"], capture_output=True,
+                           text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise HostError(f"scripts/hvlab build did not finish in {HVLAB_BUILD_TIMEOUT:g} s")
+        raise HostError(f"scripts/{name} build did not finish in {timeout:g} s")
     if p.returncode != 0:
         lines = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.strip()]
-        errs = [ln for ln in lines if ln.startswith("hvlab: error:")]
+        errs = [ln for ln in lines if ln.startswith(f"{name}: error:")]
         msg = (errs or lines or [f"exit status {p.returncode}"])[-1]
-        raise HostError(f"cannot build the Hyper-V lab (scripts/hvlab build): "
-                        f"{msg.replace('hvlab: error: ', '')}")
-    if messages is not None and "lab up to date" not in p.stdout:
-        for line in p.stdout.splitlines():
-            print(f"run: {line}", file=messages, flush=True)
-    for f in (HVLAB_KERNEL, HVLAB_INITRD):
-        if not f.is_file():
-            raise HostError(f"{f} missing after scripts/hvlab build")
-
-
-def ensure_linux_guest(messages: Optional[TextIO] = None) -> None:
-    """Build the Linux peer guest if it is missing or out of date (scripts/linuxguest build); a
-    failure is a HostError with the build's one-line reason."""
-    if not LINUX_GUEST_SCRIPT.is_file():
-        raise HostError(f"{LINUX_GUEST_SCRIPT} missing")
-    try:
-        p = subprocess.run([sys.executable, str(LINUX_GUEST_SCRIPT), "build"], capture_output=True,
-                           text=True, timeout=LINUX_BUILD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise HostError(f"scripts/linuxguest build did not finish in {LINUX_BUILD_TIMEOUT:g} s")
-    if p.returncode != 0:
-        lines = [ln for ln in (p.stderr + p.stdout).splitlines() if ln.strip()]
-        errs = [ln for ln in lines if ln.startswith("linuxguest: error:")]
-        msg = (errs or lines or [f"exit status {p.returncode}"])[-1]
-        raise HostError(f"cannot build the Linux guest (scripts/linuxguest build): "
-                        f"{msg.replace('linuxguest: error: ', '')}")
+        raise HostError(f"cannot build {what} (scripts/{name} build): "
+                        f"{msg.replace(f'{name}: error: ', '')}")
     if messages is not None and "up to date" not in p.stdout:
         for line in p.stdout.splitlines():
             print(f"run: {line}", file=messages, flush=True)
-    for name in (LINUX_KERNEL_NAME, LINUX_INITRD_NAME):
-        if not (LINUX_GUEST_DIR / name).is_file():
-            raise HostError(f"{LINUX_GUEST_DIR / name} missing after scripts/linuxguest build")
+    for f in outputs:
+        if not f.is_file():
+            raise HostError(f"{f} missing after scripts/{name} build")
+
+
+def ensure_lab(messages: Optional[TextIO] = None) -> None:
+    """Build the Hyper-V lab if it is missing or out of date (scripts/hvlab build)."""
+    _ensure_built(HVLAB_SCRIPT, "the Hyper-V lab", HVLAB_BUILD_TIMEOUT,
+                  [HVLAB_KERNEL, HVLAB_INITRD], messages)
+
+
+def ensure_linux_guest(messages: Optional[TextIO] = None) -> None:
+    """Build the Linux peer guest if it is missing or out of date (scripts/linuxguest build)."""
+    _ensure_built(LINUX_GUEST_SCRIPT, "the Linux guest", LINUX_BUILD_TIMEOUT,
+                  [LINUX_GUEST_DIR / n for n in (LINUX_KERNEL_NAME, LINUX_INITRD_NAME)], messages)
 
 
 def cpio_newc(files: Dict[str, bytes]) -> bytes:
