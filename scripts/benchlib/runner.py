@@ -208,7 +208,9 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
                   m.name)
     host = rd.host()
 
-    done = rd.done_ids() if resume else set()
+    # Resuming runs what is missing, and again what could not run here last time (the host may
+    # have changed: KVM usable now, the lab built).
+    done = {r["id"] for r in rd.runs() if r["outcome"] != "unavailable"} if resume else set()
     todo = [c for c in plan if c["id"] not in done]
     say(f"bench: matrix {m.name}: {len(plan)} configurations, {len(done)} already done, "
         f"{len(todo)} to run; results in {out}")

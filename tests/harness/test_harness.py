@@ -4,6 +4,7 @@ without repeating or losing a configuration; compare flags a planted difference 
 identical copy; a malformed matrix is refused naming the bad field; Hyper-V captures import."""
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -283,6 +284,10 @@ def test_unavailable_platform_is_recorded_not_fatal(tmp_path, built, monkeypatch
     assert outcomes["tcg"]["outcome"] == "pass"
     assert outcomes["kvm-hyperv"]["outcome"] == "unavailable"
     assert "VP_INDEX" in outcomes["kvm-hyperv"]["error"]
+    # Resuming tries again what could not run (the host may have changed), nothing else.
+    messages = io.StringIO()
+    assert runner.run_matrix(m, out, resume=True, messages=messages) == runner.EXIT_OK
+    assert "1 already done, 1 to run" in messages.getvalue(), messages.getvalue()
 
 
 # ---- Hyper-V captures
