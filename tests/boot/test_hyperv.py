@@ -256,6 +256,11 @@ def test_hvlab_outcome_mapping():
     (status, _, _, _, _), res = _outcome(
         start + "tlbstorm: early\nhvlab: inner qemu exit 0 after 1 s\n", 0)
     assert status == tlbrun.STATUS_NO_VERDICT and "retry" not in res.lab
+    # Firmware and GRUB lines are not the guest's: a reset inside them is retried.
+    (status, _, _, _, _), res = _outcome(
+        start + "BdsDxe: starting Boot0001\nWelcome to GRUB!\n    Booting `tlbstorm: command "
+        "line from the config disk'\nhvlab: inner qemu exit 0 after 59 s\n", 0)
+    assert status == tlbrun.STATUS_NO_VERDICT and "reset" in res.lab.get("retry", "")
     (status, _, _, _, reason), _ = _outcome("Kernel panic\n", 0)
     assert status == tlbrun.STATUS_NO_VERDICT and "without reporting" in reason
     (status, _, _, warnings, _), _ = _outcome(start, None, timed_out=True)
