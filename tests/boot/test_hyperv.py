@@ -265,6 +265,13 @@ def test_hvlab_outcome_mapping():
     assert status == tlbrun.STATUS_NO_VERDICT and "without reporting" in reason
     (status, _, _, warnings, _), _ = _outcome(start, None, timed_out=True)
     assert status == tlbrun.STATUS_TIMEOUT
+    # The guest's verdict came, then the nested stack hung on the way out: the serial verdict
+    # stands, with a warning naming the hang.
+    (status, verdict, _, warnings, _), res = _outcome(
+        start + "tlbstorm: verdict pass (exit 0)\n[   40.8] watchdog: BUG: soft lockup - "
+        "CPU#1 stuck for 27s! [qemu-system-x86:102]\n", None, timed_out=True)
+    assert (status, verdict, res.timed_out) == (PASS, "pass", False)
+    assert any("soft lockup" in w and "serial verdict" in w for w in warnings), warnings
     (status, _, _, warnings, _), _ = _outcome("", None, timed_out=True)
     assert status == tlbrun.STATUS_TIMEOUT and any("never started" in w for w in warnings)
 
