@@ -128,13 +128,21 @@ def _palette(plt, aggs: List[dict]) -> Dict[str, object]:
     return {l: cycle[i % len(cycle)] for i, (_, l) in enumerate(labels)}
 
 
+def _smallest_range(aggs: List[dict]) -> Tuple[List[dict], str, Optional[int]]:
+    """The baseline rows (_baseline) at their smallest page count: what the per-vCPU plots
+    show. -> (rows, baseline description, pages); no rows when there is nothing to plot."""
+    aggs, base = _baseline(aggs)
+    if not aggs:
+        return [], base, None
+    small = min(a["pages"] for a in aggs)
+    return [a for a in aggs if a["pages"] == small], base, small
+
+
 def _plot_vs_vcpus(plt, platform: str, aggs: List[dict], colors: dict, path: Path
                  ) -> Optional[Path]:
-    aggs, base = _baseline([a for a in aggs if a["p50_ns"] is not None])
+    aggs, base, small = _smallest_range([a for a in aggs if a["p50_ns"] is not None])
     if not aggs:
         return None
-    small = min(a["pages"] for a in aggs)
-    aggs = [a for a in aggs if a["pages"] == small]
     wls = _workloads(aggs)
     fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): shootdown latency "
                           f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
@@ -192,12 +200,10 @@ def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Pat
 
 def _plot_floor_ratio(plt, platform: str, aggs: List[dict], colors: dict, path: Path
                  ) -> Optional[Path]:
-    aggs, base = _baseline([a for a in aggs if a["ratio_to_floor"] is not None
-                            and a["guest"] != "linux"])
+    aggs, base, small = _smallest_range([a for a in aggs if a["ratio_to_floor"] is not None
+                                         and a["guest"] != "linux"])
     if not aggs:
         return None
-    small = min(a["pages"] for a in aggs)
-    aggs = [a for a in aggs if a["pages"] == small]
     wls = _workloads(aggs)
     fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 / IPI floor "
                           f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
