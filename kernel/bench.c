@@ -13,6 +13,7 @@
 #include "kernel/math.h"
 #include "kernel/options.h"
 #include "kernel/record.h"
+#include "kernel/retention.h"
 #include "kernel/stats.h"
 #include "kernel/stress.h"
 #include "kernel/string.h"
@@ -25,10 +26,15 @@
 #include "smp/smp.h"
 
 #define MAX_LIST 16
-#define MAX_SCENARIOS 64
+#define MAX_SCENARIOS 128
 #define MAX_PAGES 16384
 
-static const char *const workloads[] = { "remap", "protect", "unmap", NULL };
+/* Whether a scenario showed that it could have seen a broken flush (docs/records.md). */
+struct detection {
+	bool shown;
+	const char *how;  /* shown: "canary" or "control" (the scenario's own negative control) */
+	char reason[96];  /* not shown: why */
+};
 
 struct row {
 	const char *backend;
@@ -38,11 +44,13 @@ struct row {
 	u64 per_s, violations, timeouts, skipped_targets, steal_ns;
 	s64 ratio_milli; /* p50 / IPI floor p50, x1000; -1 without a floor */
 	const char *note;
+	struct detection det;
 };
 
 static struct row rows[MAX_SCENARIOS];
 static u32 nrows;
 static struct stress_result result; /* large (histograms): not on the stack */
+static struct retention retention;
 
 /* Split a comma list into at most MAX_LIST items (pointers into a copy). */
 static u32 split(const char *list, char *buf, u32 len, const char **items)
@@ -70,8 +78,8 @@ static __attribute__((noreturn)) void bad_value(const char *key, const char *val
 
 static int workload_index(const char *name)
 {
-	for (int i = 0; workloads[i]; i++)
-		if (!strcmp(workloads[i], name))
+	for (int i = 0; workload_names[i]; i++)
+		if (!strcmp(workload_names[i], name))
 			return i;
 	return -1;
 }
@@ -144,11 +152,11 @@ void bench_put_env(struct jw *w)
 	jw_obj_end(w);
 }
 
-static void put_events(struct jw *w, const struct stress_result *r)
+static void put_events(struct jw *w, const struct oracle_tally *t)
 {
 	jw_arr_begin(w, "events");
-	for (u32 i = 0; i < MIN(r->nevents, (u32)ORACLE_EVENTS_KEPT); i++) {
-		const struct oracle_event *e = &r->events[i];
+	for (u32 i = 0; i < MIN(t->nevents, (u32)ORACLE_EVENTS_KEPT); i++) {
+		const struct oracle_event *e = &t->events[i];
 
 		jw_obj_begin(w, NULL);
 		jw_str(w, "kind", e->kind);
@@ -159,6 +167,59 @@ static void put_events(struct jw *w, const struct stress_result *r)
 		jw_obj_end(w);
 	}
 	jw_arr_end(w);
+}
+
+static u64 per_milli(u64 n, u64 per)
+{
+	return per ? mul_div_u64(n, 1000, per) : 0;
+}
+
+static void put_oracle(struct jw *w, const struct stress_result *r)
+{
+	const struct oracle_tally *t = &r->oracle;
+
+	jw_obj_begin(w, "oracle");
+	jw_u64(w, "checks", t->checks);
+	jw_u64(w, "changes", t->changes);
+	jw_u64(w, "opportunities", t->opportunities);
+	jw_u64(w, "opportunities_per_shootdown_milli", per_milli(t->opportunities, r->shootdowns));
+	jw_u64(w, "stale_reads", t->stale_reads);
+	jw_u64(w, "writes_after_readonly", t->bad_writes);
+	jw_u64(w, "reads_after_unmap", t->missed_faults);
+	jw_u64(w, "unexpected_faults", t->unexpected_faults);
+	jw_u64(w, "transition_faults", t->transition_faults);
+	jw_u64(w, "violations", oracle_violations(t));
+	put_events(w, t);
+	jw_obj_end(w);
+}
+
+static void put_detection(struct jw *w, const struct stress_config *c, const struct stress_result *r,
+			  const struct detection *d)
+{
+	jw_obj_begin(w, "detection");
+	jw_str(w, "status", d->shown ? "shown" : "not shown");
+	if (d->shown)
+		jw_str(w, "by", d->how);
+	else
+		jw_null(w, "by");
+	if (d->shown)
+		jw_null(w, "reason");
+	else
+		jw_str(w, "reason", d->reason);
+	jw_u64(w, "retention_largest_shown", retention.largest_shown);
+	if (!c->canary_iters) {
+		jw_null(w, "canary");
+	} else {
+		jw_obj_begin(w, "canary");
+		jw_str(w, "control", tlb_skip_names[TLB_SKIP_REMOTE]);
+		jw_u64(w, "iterations", c->canary_iters);
+		jw_u64(w, "changes", r->canary.changes);
+		jw_u64(w, "checks", r->canary.checks);
+		jw_u64(w, "opportunities", r->canary.opportunities);
+		jw_u64(w, "violations", oracle_violations(&r->canary));
+		jw_obj_end(w);
+	}
+	jw_obj_end(w);
 }
 
 static void scenario_record(u32 idx, const struct stress_config *c, const struct row *row,
@@ -176,13 +237,17 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	jw_str(&w, "initiators", c->all_initiators ? "all" : "one");
 	jw_u64(&w, "aspaces", c->naspaces);
 	jw_str(&w, "ack", tlb_ipi_early_ack ? "early" : "late");
-	jw_str(&w, "skip_flush", cfg.skip_flush == TLB_SKIP_REMOTE ? "remote" :
-				 cfg.skip_flush == TLB_SKIP_LOCAL ? "local" : "none");
+	jw_str(&w, "skip_flush", tlb_skip_names[c->skip]);
+	jw_str(&w, "observe", observe_names[c->observe]);
 	jw_u64(&w, "iterations", c->iters);
 	jw_u64(&w, "warmup", c->warmup);
 	jw_str(&w, "status", r->timeouts ? "watchdog" : ret ? "error" : "ok");
+	if (r->error)
+		jw_str(&w, "error", r->error);
+	else
+		jw_null(&w, "error");
 	jw_u64(&w, "shootdowns", r->shootdowns);
-	jw_u64(&w, "targets_per_shootdown_milli", r->shootdowns ? r->targets * 1000 / r->shootdowns : 0);
+	jw_u64(&w, "targets_per_shootdown_milli", per_milli(r->targets, r->shootdowns));
 	jw_u64(&w, "skipped_targets", r->skipped);
 	jw_u64(&w, "fallbacks", r->fallbacks);
 	jw_u64(&w, "steal_ns", row->steal_ns);
@@ -195,15 +260,8 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 		jw_fixed(&w, "ratio_to_ipi_floor_p50", row->ratio_milli, 3);
 	else
 		jw_null(&w, "ratio_to_ipi_floor_p50");
-	jw_obj_begin(&w, "oracle");
-	jw_u64(&w, "checks", r->checks);
-	jw_u64(&w, "stale_reads", r->stale_reads);
-	jw_u64(&w, "writes_after_readonly", r->bad_writes);
-	jw_u64(&w, "reads_after_unmap", r->missed_faults);
-	jw_u64(&w, "unexpected_faults", r->unexpected_faults);
-	jw_u64(&w, "transition_faults", r->transition_faults);
-	put_events(&w, r);
-	jw_obj_end(&w);
+	put_oracle(&w, r);
+	put_detection(&w, c, r, &row->det);
 	jw_u64(&w, "watchdog_timeouts", r->timeouts);
 	jw_u64(&w, "deferred_flushes", r->deferred_flushes);
 	jw_u64(&w, "noflush_switches", r->noflush_switches);
@@ -211,11 +269,47 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	record_end(&w);
 }
 
+/* Could this scenario have seen a broken flush? Its own negative control, if caught, shows it;
+ * else the canary must have been caught. When neither was, say why as precisely as we know. */
+static void judge_detection(const struct stress_config *c, const struct stress_result *r, struct detection *d)
+{
+	*d = (struct detection){ 0 };
+	if (c->skip != TLB_SKIP_NONE && stress_violations(r)) {
+		d->shown = true;
+		d->how = "control";
+	} else if (c->canary_iters && oracle_violations(&r->canary)) {
+		d->shown = true;
+		d->how = "canary";
+	} else if (nr_cpus < 2) {
+		ksnprintf(d->reason, sizeof(d->reason), "one CPU online: no remote translation to check");
+	} else if (!c->canary_iters) {
+		ksnprintf(d->reason, sizeof(d->reason), "no canary (canary=0)");
+	} else if (retention.probed && !retention.largest_shown) {
+		ksnprintf(d->reason, sizeof(d->reason),
+			  "the platform keeps no stale translation (the host syncs page-table writes)");
+	} else if (retention.probed && c->pages > retention.largest_shown) {
+		ksnprintf(d->reason, sizeof(d->reason), "range beyond the largest size shown (%lu pages)",
+			  retention.largest_shown);
+	} else if (!r->canary.opportunities) {
+		ksnprintf(d->reason, sizeof(d->reason), "the canary had no detection opportunity");
+	} else {
+		ksnprintf(d->reason, sizeof(d->reason), "the canary's missing flush was not seen");
+	}
+}
+
+static void print_events(const struct oracle_tally *t)
+{
+	for (u32 i = 0; i < MIN(t->nevents, (u32)ORACLE_EVENTS_KEPT); i++)
+		kprintf("  ORACLE: %s on cpu %u at %p: expected generation %lu, saw %#lx\n", t->events[i].kind,
+			t->events[i].cpu, (void *)t->events[i].va, t->events[i].expected, t->events[i].seen);
+}
+
 static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 {
 	struct stress_config c = {
 		.workload = workload, .pages = pages, .full = cfg.full, .iters = cfg.iters,
 		.warmup = cfg.warmup, .all_initiators = cfg.initiators == 1, .naspaces = cfg.aspaces,
+		.skip = cfg.skip_flush, .observe = cfg.observe, .canary_iters = cfg.canary,
 	};
 	struct row *row = &rows[nrows];
 	struct summary ack;
@@ -244,10 +338,12 @@ static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 	row->skipped_targets = result.skipped;
 	if (floor && row->lat.count)
 		row->ratio_milli = mul_div_u64(row->lat.p50, 1000, floor);
-	for (u32 i = 0; i < MIN(result.nevents, (u32)ORACLE_EVENTS_KEPT); i++)
-		kprintf("  ORACLE: %s on cpu %u at %p: expected generation %lu, saw %lu\n",
-			result.events[i].kind, result.events[i].cpu, (void *)result.events[i].va,
-			result.events[i].expected, result.events[i].seen);
+	judge_detection(&c, &result, &row->det);
+	print_events(&result.oracle);
+	kprintf("  detection %s: %s\n", row->det.shown ? "shown" : "not shown",
+		row->det.shown ? (!strcmp(row->det.how, "canary") ? "the canary's missing remote flush was caught"
+								 : "the scenario's own negative control was caught")
+			       : row->det.reason);
 	scenario_record(nrows, &c, row, &result, &ack, ret);
 	bench_hist_records(nrows, "latency", &result.latency);
 	nrows++;
@@ -258,12 +354,17 @@ static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 	return row->violations || row->timeouts ? EXIT_FAIL : EXIT_PASS;
 }
 
+static const char *detect_cell(const struct detection *d)
+{
+	return d->shown ? "shown" : "NOT SHOWN";
+}
+
 static void summary_table(void)
 {
 	kprintf("\nbench: %u CPUs, TSC %lu MHz, IPI floor p50 %lu ns (cpu 0 -> all, acked)\n", nr_cpus,
 		tsc_khz() / 1000, tsc_to_ns(ipi_floor_p50_cycles()));
-	kprintf("  %-12s %-8s %6s %9s %9s %9s %7s %9s %6s %7s\n", "backend", "workload", "pages",
-		"p50 ns", "p99 ns", "max ns", "floor x", "per s", "stale", "skipped");
+	kprintf("  %-12s %-8s %6s %9s %9s %9s %7s %9s %6s %7s %-9s\n", "backend", "workload", "pages",
+		"p50 ns", "p99 ns", "max ns", "floor x", "per s", "stale", "skipped", "detection");
 	for (u32 i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
 
@@ -272,12 +373,31 @@ static void summary_table(void)
 				r->note);
 			continue;
 		}
-		kprintf("  %-12s %-8s %6lu %9lu %9lu %9lu %3ld.%02ld %9lu %6lu %7lu%s\n", r->backend,
+		kprintf("  %-12s %-8s %6lu %9lu %9lu %9lu %3ld.%02ld %9lu %6lu %7lu %-9s%s\n", r->backend,
 			workload_name(r->workload), r->pages, tsc_to_ns(r->lat.p50), tsc_to_ns(r->lat.p99),
 			tsc_to_ns(r->lat.max), r->ratio_milli < 0 ? 0 : r->ratio_milli / 1000,
 			r->ratio_milli < 0 ? 0 : r->ratio_milli % 1000 / 10, r->per_s, r->violations,
-			r->skipped_targets, r->timeouts ? "  WATCHDOG" : "");
+			r->skipped_targets, detect_cell(&r->det), r->timeouts ? "  WATCHDOG" : "");
 	}
+	for (u32 i = 0; i < nrows; i++)
+		if (!rows[i].note && !rows[i].det.shown)
+			kprintf("  detection not shown for %s %s %lu: %s\n", rows[i].backend,
+				workload_name(rows[i].workload), rows[i].pages, rows[i].det.reason);
+}
+
+/* The run's claim: detection shown only if every scenario that ran showed it. */
+static const char *run_detection(void)
+{
+	u32 ran = 0;
+
+	for (u32 i = 0; i < nrows; i++) {
+		if (rows[i].note)
+			continue;
+		ran++;
+		if (!rows[i].det.shown)
+			return "not shown";
+	}
+	return ran ? "shown" : "not shown";
 }
 
 static void add_backends(const char *name, struct tlb_backend **list, u32 *n)
@@ -325,6 +445,9 @@ static void bench_record(u64 tmin, u64 tp50)
 	jw_str(&w, "pages", cfg.pages);
 	jw_u64(&w, "iterations", cfg.iters);
 	jw_u64(&w, "warmup", cfg.warmup);
+	jw_str(&w, "skip_flush", tlb_skip_names[cfg.skip_flush]);
+	jw_str(&w, "observe", observe_names[cfg.observe]);
+	jw_u64(&w, "canary", cfg.canary);
 	jw_u64(&w, "timer_overhead_min_cycles", tmin);
 	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
 	jw_u64(&w, "ipi_floor_p50_cycles", ipi_floor_p50_cycles());
@@ -332,9 +455,21 @@ static void bench_record(u64 tmin, u64 tp50)
 	record_end(&w);
 }
 
+/* The range sizes asked for, as numbers (validated at boot). */
+static u32 page_sizes(const char *const *names, u32 n, u64 *sizes, u64 *max)
+{
+	*max = 0;
+	for (u32 i = 0; i < n; i++) {
+		sizes[i] = 1;
+		parse_pages(names[i], &sizes[i]);
+		*max = MAX(*max, sizes[i]);
+	}
+	return n;
+}
+
 int bench_run(void)
 {
-	u64 tmin, tp50;
+	u64 tmin, tp50, sizes[MAX_LIST], max_pages;
 	char bbuf[256], wbuf[256], pbuf[256];
 	const char *bnames[MAX_LIST], *wnames[MAX_LIST], *pnames[MAX_LIST];
 	struct tlb_backend *bs[MAX_LIST];
@@ -342,9 +477,14 @@ int bench_run(void)
 	int verdict = EXIT_PASS;
 
 	nw = split(cfg.workload, wbuf, sizeof(wbuf), wnames);
-	np = split(cfg.pages, pbuf, sizeof(pbuf), pnames);
+	np = page_sizes(pnames, split(cfg.pages, pbuf, sizeof(pbuf), pnames), sizes, &max_pages);
 	for (u32 i = 0; i < nbn; i++)
 		add_backends(bnames[i], bs, &nb);
+	if (nb * nw * np > MAX_SCENARIOS) {
+		kprintf("bench: %u scenarios asked for (backends x workloads x pages); at most %u per boot\n",
+			nb * nw * np, MAX_SCENARIOS);
+		return EXIT_USAGE;
+	}
 	if (nr_cpus < 2)
 		kprintf("bench: one CPU online: shootdowns have no remote targets\n");
 	if (ipi_floor_run())
@@ -352,14 +492,13 @@ int bench_run(void)
 	timer_overhead(&tmin, &tp50);
 	kprintf("bench: reading the clock costs %lu cycles (min), %lu (median); not subtracted\n", tmin, tp50);
 	bench_record(tmin, tp50);
+	retention_probe(sizes, np, max_pages, &retention);
+	retention_record(&retention);
 	for (u32 b = 0; b < nb; b++)
 		for (u32 w = 0; w < nw; w++)
-			for (u32 p = 0; p < np && nrows < MAX_SCENARIOS; p++) {
-				u64 pages = 1;
-
-				parse_pages(pnames[p], &pages); /* validated at boot */
-				verdict = exit_worse(verdict, run_scenario(bs[b], workload_index(wnames[w]), pages));
-			}
+			for (u32 p = 0; p < np; p++)
+				verdict = exit_worse(verdict, run_scenario(bs[b], workload_index(wnames[w]), sizes[p]));
 	summary_table();
+	exit_set_detection(run_detection());
 	return verdict;
 }

@@ -5,6 +5,7 @@
 #include "kernel/console.h"
 #include "kernel/options.h"
 #include "kernel/record.h"
+#include "kernel/string.h"
 #include "kernel/x86.h"
 
 #define PAUSE_SECONDS 60
@@ -29,14 +30,25 @@ int exit_worse(int a, int b)
 	return severity[a] >= severity[b] ? a : b;
 }
 
+static const char *detection;
+
+void exit_set_detection(const char *status)
+{
+	detection = status;
+}
+
 static void verdict_record(int code)
 {
-	char buf[128];
+	char buf[160];
 	struct jw w;
 
 	record_begin(&w, buf, sizeof(buf), "verdict");
 	jw_str(&w, "verdict", exit_code_name(code));
 	jw_u64(&w, "code", code);
+	if (detection)
+		jw_str(&w, "detection", detection);
+	else
+		jw_null(&w, "detection");
 	record_end(&w);
 }
 
@@ -51,7 +63,10 @@ void kernel_exit(int code)
 			hlt();
 	}
 	verdict_record(code);
-	kprintf("tlbstorm: verdict %s (exit %d)\n", exit_code_name(code), code);
+	/* A pass is never presented as evidence that was not gathered. */
+	kprintf("tlbstorm: verdict %s%s (exit %d)\n", exit_code_name(code),
+		code == EXIT_PASS && detection && !strcmp(detection, "not shown") ? ", detection not shown" : "",
+		code);
 	if (cfg.pause) {
 		cprintf(CON_SERIAL, "TLBSTORM-PAUSE\n");
 		if (!console_wait_input(PAUSE_SECONDS))

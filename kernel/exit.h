@@ -17,6 +17,9 @@
 #ifndef __ASSEMBLER__
 const char *exit_code_name(int code);
 int exit_worse(int a, int b); /* the more severe of two verdict codes */
+/* What the run showed about its own detection power ("shown" or "not shown"), for the verdict
+ * line and record; a pass whose detection was not shown says so. NULL (the default): no claim. */
+void exit_set_detection(const char *status);
 __attribute__((noreturn)) void kernel_exit(int code);
 #endif
 

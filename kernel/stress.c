@@ -1,23 +1,27 @@
-/* Page-table stress and the stale-TLB oracle.
+/* Page-table stress: the scenario's initiators change their slices and shoot the changes down
+ * while every other CPU sweeps them through the oracle (kernel/oracle.h).
  *
- * A region of pages is mapped in every stress address space; each initiator owns a slice. Every
- * frame carries a generation tag in its first word. An initiator changes its slice (remap: points
- * the pages at other frames whose tags it has just raised; protect: read-only and back; unmap:
- * unmapped and back), shoots the change down, and only then publishes the new generation and
- * state. Any CPU that has seen a published state and then
- *   - reads a tag older than the published generation (remap),
- *   - writes successfully while read-only was published and still is (protect), or
- *   - reads successfully while unmapped was published and still is (unmap)
- * has used a translation the shootdown should have removed. Frames rotate through three sets so
- * that a stale translation points at a frame whose tag is still old when it is read. */
+ * A run has two parts. The canary: CPU 0 makes a few changes to its slice with the remote flush
+ * left out (skip_flush=remote), in lockstep with the readers, and the oracle must see stale
+ * translations — if it cannot, this configuration on this platform cannot show a broken flush,
+ * and the record says so. Then every CPU flushes its whole TLB and the measured part runs:
+ * warm-up and measured iterations, with the scenario's own negative control if it has one.
+ *
+ * Remap points the pages at other frames (three sets rotate) whose tags it has just raised and
+ * retires the old ones; protect makes them read-only and back; unmap unmaps and maps them again.
+ * One change is one generation per address space (mm/aspace.h), shot down with that
+ * generation. Raising rights again (writable, mapped) needs no shootdown (SDM 3A 4.10.4.3). */
 #include "kernel/stress.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
+#include "kernel/oracle.h"
+#include "kernel/printf.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
 #include "kernel/trap.h"
 #include "kernel/x86.h"
 #include "mm/aspace.h"
+#include "mm/flush.h"
 #include "mm/frame.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
@@ -26,46 +30,69 @@
 #define STRESS_VA 0x0000008000000000ull /* PML4 slot 1: nothing else lives there */
 #define NSETS 3
 #define MAX_STRESS_ASPACES 8
-#define SWITCH_EVERY 256         /* checks between address-space switches (naspaces > 1) */
+#define SWITCH_SWEEPS 4 /* sweeps between address-space switches (naspaces > 1) */
 #define BARRIER_TIMEOUT_US 10000000
-#define STATE_MAPPED 0
-#define STATE_READONLY 1
-#define STATE_UNMAPPED 2
-#define PUB(gen, state) ((gen) << 2 | (state))
-#define PUB_GEN(p) ((p) >> 2)
-#define PUB_STATE(p) ((p) & 3)
+#define OBSERVE_TIMEOUT_US 10000000 /* readers must keep up within this (lockstep) */
 
-struct slice {
-	u64 published; /* PUB(gen, state), written by the owner after its shootdown */
-	u64 va;
-	u64 gen;       /* owner-private from here on */
-	u32 set;
-} __attribute__((aligned(CACHE_LINE)));
+const char *const workload_names[WL_COUNT + 1] = {
+	[WL_REMAP] = "remap", [WL_PROTECT] = "protect", [WL_UNMAP] = "unmap",
+};
+const char *const observe_names[OBSERVE_COUNT + 1] = {
+	[OBSERVE_LOCKSTEP] = "lockstep", [OBSERVE_FREE] = "free",
+};
 
 struct cpu_counts {
-	u64 checks, transition;
-	u64 elapsed, shootdowns, targets, skipped, fallbacks;
+	u64 elapsed, shootdowns, targets, skipped, fallbacks, sweeps;
+	u32 next_slice, cur_as;
 } __attribute__((aligned(CACHE_LINE)));
+
+/* One part of the run: who initiates on which slice, with which control and observation. */
+struct part {
+	u64 warmup, iters;
+	u8 skip;
+	bool lockstep, all_initiators;
+};
+
+static struct part parts[2]; /* [0] canary, [1] measured */
 
 static struct {
 	const struct stress_config *c;
 	struct stress_result *r;
+	const struct part *part;  /* the one running */
 	struct aspace as[MAX_STRESS_ASPACES];
 	u32 nas, nslices;
+	struct oracle o;
 	struct slice slices[MAX_CPUS];
 	struct cpu_counts counts[MAX_CPUS];
+	struct oracle_counts ocounts[2][MAX_CPUS]; /* [0] canary, [1] measured */
+	u64 epoch[MAX_CPUS];
 	paddr_t *frames;          /* [set][slice][page] */
 	struct histogram *hists;  /* [cpu][0: latency, 1: ack] */
-	u64 frames_bytes, hists_bytes;
-	u32 ready, done;
-	bool stop, abort;
+	struct slice_obs *obs;
+	u64 frames_bytes, hists_bytes, obs_bytes;
+	u32 ready, reset_in, reset_out, done[2];
+	bool stop[2], abort;
 } st;
 
 const char *workload_name(int w)
 {
-	static const char *const names[] = { "remap", "protect", "unmap" };
+	return w >= 0 && w < WL_COUNT ? workload_names[w] : "?";
+}
 
-	return w >= 0 && w < (int)ARRAY_SIZE(names) ? names[w] : "?";
+static bool aborted(void)
+{
+	return __atomic_load_n(&st.abort, __ATOMIC_ACQUIRE);
+}
+
+/* Stop every worker; the first reason given is the one reported. */
+static void abort_run(const char *why)
+{
+	const char *none = NULL;
+
+	if (why && __atomic_compare_exchange_n(&st.r->error, &none, why, false, __ATOMIC_ACQ_REL,
+					       __ATOMIC_ACQUIRE))
+		kprintf("stress: %s\n", why);
+	__atomic_store_n(&st.abort, true, __ATOMIC_RELEASE);
 }
 
 static paddr_t *frame_slot(u32 set, u32 slice, u64 k)
@@ -73,78 +100,9 @@ static paddr_t *frame_slot(u32 set, u32 slice, u64 k)
 	return &st.frames[((u64)set * st.nslices + slice) * st.c->pages + k];
 }
 
-static u64 page_va(u32 slice, u64 k)
+static void set_tag(paddr_t pa, u64 tag)
 {
-	return st.slices[slice].va + k * PAGE_SIZE;
-}
-
-static void set_tag(paddr_t pa, u64 gen)
-{
-	__atomic_store_n((u64 *)phys_to_virt(pa), gen, __ATOMIC_RELAXED);
-}
-
-static void event(const char *kind, u64 va, u64 expected, u64 seen, u64 *counter)
-{
-	struct stress_result *r = st.r;
-	u32 i = __atomic_fetch_add(&r->nevents, 1, __ATOMIC_RELAXED);
-
-	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-	if (i < ORACLE_EVENTS_KEPT)
-		r->events[i] = (struct oracle_event){ smp_cpu(), kind, va, expected, seen };
-}
-
-/* A fault while the published state is "mapped": the next change is already in flight (its
- * shootdown has not returned, so it is not published yet), or an entry whose rights were just
- * raised is still cached read-only or not-present. Both are allowed; they are counted because on
- * some platforms (shadow paging) each one is expensive and slows the targets' acknowledgements. */
-static void transition_fault(void)
-{
-	st.counts[smp_cpu()].transition++;
-}
-
-/* One oracle check of page k of a slice, from whichever CPU runs it. */
-static void check(u32 s, u64 k)
-{
-	struct slice *sl = &st.slices[s];
-	u64 va = page_va(s, k), p1 = __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE), p2, v = 0;
-	int vec;
-
-	st.counts[smp_cpu()].checks++;
-	switch (st.c->workload) {
-	case WL_REMAP:
-		vec = read_safe((void *)va, &v);
-		if (vec)
-			event("fault", va, PUB_GEN(p1), vec, &st.r->unexpected_faults);
-		else if (v < PUB_GEN(p1))
-			event("stale-read", va, PUB_GEN(p1), v, &st.r->stale_reads);
-		break;
-	case WL_PROTECT:
-		vec = write_safe((void *)(va + 8), smp_cpu());
-		__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the write is done before p2 is read */
-		p2 = __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE);
-		if (p1 != p2)
-			break; /* the state changed under us: nothing to conclude */
-		if (!vec && PUB_STATE(p1) == STATE_READONLY)
-			event("write-after-readonly", va, PUB_GEN(p1), 0, &st.r->bad_writes);
-		else if (vec == VEC_PF && PUB_STATE(p1) == STATE_MAPPED)
-			transition_fault();
-		else if (vec && vec != VEC_PF)
-			event("fault", va, PUB_GEN(p1), vec, &st.r->unexpected_faults);
-		break;
-	case WL_UNMAP:
-		vec = read_safe((void *)va, &v);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		p2 = __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE);
-		if (p1 != p2)
-			break;
-		if (!vec && PUB_STATE(p1) == STATE_UNMAPPED)
-			event("read-after-unmap", va, PUB_GEN(p1), v, &st.r->missed_faults);
-		else if (vec == VEC_PF && PUB_STATE(p1) == STATE_MAPPED)
-			transition_fault();
-		else if (vec && vec != VEC_PF)
-			event("fault", va, PUB_GEN(p1), vec, &st.r->unexpected_faults);
-		break;
-	}
+	__atomic_store_n((u64 *)phys_to_virt(pa), tag, __ATOMIC_RELAXED);
 }
 
 static void record_ack(void *ctx, u32 cpu, u64 cycles)
@@ -153,19 +111,23 @@ static void record_ack(void *ctx, u32 cpu, u64 cycles)
 	hist_add(ctx, cycles);
 }
 
-static void shoot(u32 a, u32 s, bool measure)
+static void shoot(u32 a, u32 s, u64 gen, bool freed_tables, bool measure)
 {
 	struct tlb_range range = { st.slices[s].va, st.c->pages };
+	struct tlb_request rq = { .as = &st.as[a], .gen = gen, .ranges = &range,
+				  .nranges = st.c->full ? TLB_FULL : 1, .freed_tables = freed_tables,
+				  .skip = st.part->skip };
 	struct histogram *h = &st.hists[2 * smp_cpu()];
 	struct cpu_counts *cc = &st.counts[smp_cpu()];
 	struct tlb_sample smp;
 	int ret;
 
-	ret = tlb_shootdown(&st.as[a], &range, st.c->full ? TLB_FULL : 1, false, &smp,
-			    measure ? record_ack : NULL, &h[1]);
+	if (!gen)
+		return; /* nothing took effect (cannot happen: every page is mapped) */
+	ret = tlb_shootdown(&rq, &smp, measure ? record_ack : NULL, &h[1]);
 	if (ret) {
 		__atomic_fetch_add(ret == -ETIMEDOUT ? &st.r->timeouts : &st.r->failed, 1, __ATOMIC_RELAXED);
-		st.abort = true;
+		abort_run(ret == -ETIMEDOUT ? NULL : "a shootdown failed");
 	}
 	if (measure) {
 		hist_add(&h[0], smp.cycles);
@@ -176,69 +138,145 @@ static void shoot(u32 a, u32 s, bool measure)
 	}
 }
 
-static void publish(struct slice *sl, u64 gen, u32 state)
+static void switch_to(u32 a)
 {
-	sl->gen = gen;
-	__atomic_store_n(&sl->published, PUB(gen, state), __ATOMIC_RELEASE); /* pairs with check() */
+	cli();
+	aspace_switch(a < st.nas ? &st.as[a] : NULL);
+	oracle_forget(&st.o, smp_cpu());
+	sti();
 }
 
+/* The next slice this CPU reads: its neighbours' in turn (every initiator), or slice 0. */
+static void sweep_next(u32 me)
+{
+	struct cpu_counts *cc = &st.counts[me];
+	u32 s = 0;
+
+	if (st.part->all_initiators && st.nslices > 1) {
+		s = cc->next_slice = (cc->next_slice + 1) % st.nslices;
+		if (s == me)
+			s = cc->next_slice = (s + 1) % st.nslices;
+	}
+	oracle_sweep(&st.o, s);
+	if (st.nas > 1 && !(++cc->sweeps % SWITCH_SWEEPS)) {
+		cc->cur_as = (cc->cur_as + 1) % st.nas;
+		switch_to(cc->cur_as);
+	}
+}
+
+/* Lockstep: wait until every other CPU has swept slice s in its published state, reading the
+ * others' slices meanwhile (every CPU may be waiting on another). */
+static void wait_observed(u32 s)
+{
+	u64 deadline = deadline_after_us(OBSERVE_TIMEOUT_US + tlb_ack_timeout_us);
+	struct cpumask others = cpu_online_mask;
+	u32 me = smp_cpu(), laggard;
+
+	if (!st.part->lockstep)
+		return;
+	cpumask_clear(&others, me);
+	while (!oracle_observed(&st.o, s, &others, &laggard) && !aborted()) {
+		if (deadline_passed(deadline)) {
+			static char why[96];
+
+			ksnprintf(why, sizeof(why), "cpu %u did not check slice %u within %lu ms (lockstep)",
+				  laggard, s, (OBSERVE_TIMEOUT_US + tlb_ack_timeout_us) / 1000);
+			abort_run(why);
+			return;
+		}
+		if (st.part->all_initiators && st.nslices > 1)
+			sweep_next(me);
+		else
+			cpu_relax();
+	}
+}
+
+static void change_remap(u32 s, u64 gen, bool measure)
+{
+	struct slice *sl = &st.slices[s];
+	u64 n = st.c->pages;
+	u32 set = (sl->set + 1) % NSETS, old = sl->set;
+
+	for (u64 k = 0; k < n; k++)
+		set_tag(*frame_slot(set, s, k), gen);
+	for (u32 a = 0; a < st.nas; a++) {
+		aspace_change_begin(&st.as[a]);
+		for (u64 k = 0; k < n; k++)
+			aspace_edit_replace(&st.as[a], oracle_page_va(&st.o, s, k), PAGE_SIZE, *frame_slot(set, s, k));
+		shoot(a, s, aspace_change_end(&st.as[a]), false, measure);
+	}
+	sl->set = set;
+	oracle_publish(&st.o, s, gen, STATE_MAPPED);
+	/* Shot down and published: no live translation may reach the old frames any more. */
+	for (u64 k = 0; k < n; k++)
+		set_tag(*frame_slot(old, s, k), TAG_RETIRED);
+}
+
+/* Take rights away (read-only, or unmapped) in every address space and shoot that down. */
+static void change_lower(u32 s, bool measure)
+{
+	u64 n = st.c->pages;
+
+	for (u32 a = 0; a < st.nas; a++) {
+		struct aspace *as = &st.as[a];
+		struct pt_freelist fl = { 0 };
+
+		aspace_change_begin(as);
+		for (u64 k = 0; k < n; k++) {
+			u64 va = oracle_page_va(&st.o, s, k);
+
+			if (st.c->workload == WL_PROTECT)
+				aspace_edit_protect(as, va, PAGE_SIZE, 0, PTE_W);
+			else
+				aspace_edit_unmap(as, va, PAGE_SIZE, &fl);
+		}
+		shoot(a, s, aspace_change_end(as), fl.n > 0, measure);
+		if (fl.n) {
+			spin_lock(&as->lock);
+			pt_release(&as->pt, &fl); /* only now can no walker reach them */
+			spin_unlock(&as->lock);
+		}
+	}
+}
+
+/* Give the rights back: no shootdown (a stale lower right only costs a spurious fault). */
+static void raise_again(u32 s)
+{
+	struct slice *sl = &st.slices[s];
+
+	for (u32 a = 0; a < st.nas; a++)
+		for (u64 k = 0; k < st.c->pages; k++) {
+			u64 va = oracle_page_va(&st.o, s, k);
+
+			if (st.c->workload == WL_PROTECT)
+				aspace_protect(&st.as[a], va, PAGE_SIZE, PTE_W, 0, NULL);
+			else
+				aspace_map(&st.as[a], va, *frame_slot(sl->set, s, k), PAGE_SIZE, PTE_W | PTE_NX);
+		}
+}
+
+/* One iteration on slice s. The initiator sweeps its own slice after every publish: that is what
+ * catches a skipped local flush, and what loads its translations before the next change. */
 static void initiate(u32 s, bool measure)
 {
 	struct slice *sl = &st.slices[s];
-	u64 n = st.c->pages, gen = sl->gen + 1;
-	u32 set = (sl->set + 1) % NSETS;
+	u64 gen = sl->gen + 1;
 
-	switch (st.c->workload) {
-	case WL_REMAP:
-		for (u64 k = 0; k < n; k++)
-			set_tag(*frame_slot(set, s, k), gen);
-		for (u32 a = 0; a < st.nas; a++) {
-			for (u64 k = 0; k < n; k++)
-				aspace_replace(&st.as[a], page_va(s, k), PAGE_SIZE, *frame_slot(set, s, k));
-			shoot(a, s, measure);
-		}
-		sl->set = set;
-		publish(sl, gen, STATE_MAPPED);
-		break;
-	case WL_PROTECT:
-		for (u32 a = 0; a < st.nas; a++) {
-			for (u64 k = 0; k < n; k++)
-				aspace_protect(&st.as[a], page_va(s, k), PAGE_SIZE, 0, PTE_W);
-			shoot(a, s, measure);
-		}
-		publish(sl, gen, STATE_READONLY);
-		check(s, gen % n);
-		/* Back to writable. Publish first: a write that succeeds while read-only is still
-		 * published must be a stale entry, never our own restore. Adding a right needs no
-		 * shootdown (SDM 3A 4.10.4.3); a stale read-only entry only costs a spurious fault. */
-		publish(sl, gen + 1, STATE_MAPPED);
-		for (u32 a = 0; a < st.nas; a++)
-			for (u64 k = 0; k < n; k++)
-				aspace_protect(&st.as[a], page_va(s, k), PAGE_SIZE, PTE_W, 0);
-		break;
-	case WL_UNMAP:
-		for (u32 a = 0; a < st.nas; a++) {
-			struct pt_freelist fl = { 0 };
-
-			for (u64 k = 0; k < n; k++)
-				aspace_unmap(&st.as[a], page_va(s, k), PAGE_SIZE, &fl);
-			shoot(a, s, measure);
-			spin_lock(&st.as[a].lock);
-			pt_release(&st.as[a].pt, &fl); /* only now can no walker reach them */
-			spin_unlock(&st.as[a].lock);
-		}
-		publish(sl, gen, STATE_UNMAPPED);
-		check(s, gen % n);
-		/* Publish before mapping again, for the same reason as in protect. */
-		publish(sl, gen + 1, STATE_MAPPED);
-		for (u32 a = 0; a < st.nas; a++)
-			for (u64 k = 0; k < n; k++)
-				aspace_map(&st.as[a], page_va(s, k), *frame_slot(sl->set, s, k), PAGE_SIZE,
-					   PTE_W | PTE_NX);
-		break;
+	wait_observed(s); /* every reader holds the current state's translations */
+	if (st.c->workload == WL_REMAP) {
+		change_remap(s, gen, measure);
+		oracle_sweep(&st.o, s);
+		return;
 	}
-	/* The initiator checks its own slice too: that is what catches a skipped local flush. */
-	check(s, gen % n);
+	change_lower(s, measure);
+	oracle_publish(&st.o, s, gen, st.c->workload == WL_PROTECT ? STATE_READONLY : STATE_UNMAPPED);
+	oracle_sweep(&st.o, s);
+	wait_observed(s); /* every reader looked while the lowered state was published */
+	/* Publish before raising: a write or read that succeeds while the lowered state is still
+	 * published must be a stale entry, never our own restore. */
+	oracle_publish(&st.o, s, gen + 1, STATE_MAPPED);
+	raise_again(s);
+	oracle_sweep(&st.o, s);
 }
 
 static bool barrier(u32 *counter)
@@ -247,62 +285,92 @@ static bool barrier(u32 *counter)
 
 	__atomic_fetch_add(counter, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < nr_cpus) {
-		if (deadline_passed(deadline) || st.abort)
+		if (deadline_passed(deadline) || aborted())
 			return false;
 		cpu_relax();
 	}
 	return true;
 }
 
-static void switch_to(u32 a)
+/* Run part p: the initiators iterate, everybody else sweeps until they are done. */
+static void run_part(const struct part *p)
 {
-	cli();
-	aspace_switch(a < st.nas ? &st.as[a] : NULL);
-	sti();
+	bool measured = p == &parts[1];
+	u32 *done = &st.done[measured];
+	bool *stop = &st.stop[measured];
+	u32 me = smp_cpu();
+	bool initiator = p->all_initiators || me == 0;
+	u32 slice = p->all_initiators ? me : 0;
+	u64 t0 = 0;
+
+	if (initiator) {
+		oracle_sweep(&st.o, slice);
+		for (u64 i = 0; i < p->warmup + p->iters && !aborted(); i++) {
+			if (i == p->warmup)
+				t0 = rdtsc_ordered();
+			initiate(slice, measured && i >= p->warmup);
+			if (p->all_initiators)
+				sweep_next(me);
+		}
+		if (measured)
+			st.counts[me].elapsed = rdtsc_ordered() - t0;
+		if (__atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL) == (p->all_initiators ? nr_cpus : 1))
+			__atomic_store_n(stop, true, __ATOMIC_RELEASE);
+	}
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE) && !aborted())
+		sweep_next(me);
 }
 
-static void read_others(u32 me, u64 *n, u32 *cur_as)
+/* Between the parts: every CPU drops every translation the canary left stale. */
+static bool reset_tlbs(void)
 {
-	u32 s = st.nslices > 1 ? (me + 1 + (*n % (st.nslices - 1 ? st.nslices - 1 : 1))) % st.nslices : 0;
+	if (!barrier(&st.reset_in))
+		return false;
+	if (smp_cpu() == 0) {
+		st.o.counts = st.ocounts[1];
+		st.o.tally = &st.r->oracle;
+		st.part = &parts[1];
+	}
+	cli();
+	flush_all();
+	sti();
+	oracle_forget(&st.o, smp_cpu());
+	return barrier(&st.reset_out);
+}
 
-	if (st.nslices == 1 || s != me || st.c->all_initiators == false)
-		check(s, (*n * 7919) % st.c->pages);
-	if (st.nas > 1 && !(++*n % SWITCH_EVERY)) {
-		*cur_as = (*cur_as + 1) % st.nas;
-		switch_to(*cur_as);
-	} else if (st.nas == 1) {
-		++*n;
+/* Before anything is measured: sweep every slice, flush, sweep again, so that a TLB that sizes
+ * itself on use at each flush (QEMU's) has grown to the working set before the canary runs. */
+static void prime(void)
+{
+	for (u32 round = 0; round < 2; round++) {
+		cli();
+		flush_all();
+		sti();
+		oracle_forget(&st.o, smp_cpu());
+		for (u32 s = 0; s < st.nslices; s++)
+			oracle_sweep(&st.o, s);
 	}
 }
 
 static void worker(void *arg)
 {
-	u32 me = smp_cpu(), cur_as = me % st.nas;
-	bool initiator = st.c->all_initiators || me == 0;
-	u32 slice = st.c->all_initiators ? me : 0;
-	u64 n = 0, t0 = 0;
+	u32 me = smp_cpu();
 
 	(void)arg;
-	switch_to(cur_as);
-	if (!barrier(&st.ready)) {
-		st.abort = true;
-		switch_to(st.nas);
-		return;
+	st.counts[me].cur_as = me % st.nas;
+	switch_to(st.counts[me].cur_as);
+	prime();
+	if (!barrier(&st.ready))
+		goto out;
+	if (st.part == &parts[0]) {
+		run_part(&parts[0]);
+		if (!reset_tlbs())
+			goto out;
 	}
-	if (initiator) {
-		for (u64 i = 0; i < st.c->warmup + st.c->iters && !st.abort; i++) {
-			if (i == st.c->warmup)
-				t0 = rdtsc_ordered();
-			initiate(slice, i >= st.c->warmup);
-			if (st.c->all_initiators)
-				read_others(me, &n, &cur_as);
-		}
-		st.counts[me].elapsed = rdtsc_ordered() - t0;
-		if (__atomic_add_fetch(&st.done, 1, __ATOMIC_ACQ_REL) == (st.c->all_initiators ? nr_cpus : 1))
-			__atomic_store_n(&st.stop, true, __ATOMIC_RELEASE);
-	}
-	while (!__atomic_load_n(&st.stop, __ATOMIC_ACQUIRE) && !st.abort)
-		read_others(me, &n, &cur_as);
+	run_part(&parts[1]);
+out:
+	if (aborted() && !st.r->error)
+		abort_run("a worker did not reach a barrier in time");
 	switch_to(st.nas); /* back to the kernel page table */
 }
 
@@ -335,12 +403,12 @@ static void teardown(void)
 			frame_free(mm_frame_pool(), NULL, st.frames[i]);
 	free_contig(st.frames, st.frames_bytes);
 	free_contig(st.hists, st.hists_bytes);
+	free_contig(st.obs, st.obs_bytes);
 }
 
-static int setup(void)
+static int setup_memory(void)
 {
 	u64 n = st.c->pages, total = (u64)NSETS * st.nslices * n;
-	u64 stride = ALIGN_UP(n * PAGE_SIZE, (u64)LARGE_PAGE_SIZE); /* slices never share a PT */
 
 	if (frame_free_count(mm_frame_pool()) < total + total / 64 + 1024) {
 		kprintf("stress: %lu pages x %u slices x %u sets do not fit in %lu free frames\n", n,
@@ -349,20 +417,37 @@ static int setup(void)
 	}
 	st.frames_bytes = total * sizeof(paddr_t);
 	st.hists_bytes = (u64)nr_cpus * 2 * sizeof(struct histogram);
+	st.obs_bytes = (u64)nr_cpus * st.nslices * sizeof(struct slice_obs);
 	st.frames = alloc_zeroed(st.frames_bytes);
 	st.hists = alloc_zeroed(st.hists_bytes);
-	if (!st.frames || !st.hists)
+	st.obs = alloc_zeroed(st.obs_bytes);
+	if (!st.frames || !st.hists || !st.obs)
 		return -ENOMEM;
 	for (u64 i = 0; i < total; i++) {
 		st.frames[i] = frame_alloc(mm_frame_pool(), NULL);
 		if (!st.frames[i])
 			return -ENOMEM;
-		set_tag(st.frames[i], i < st.nslices * n ? 1 : 0); /* set 0 is generation 1 */
+		set_tag(st.frames[i], i < st.nslices * n ? 1 : TAG_RETIRED); /* set 0 is generation 1 */
 	}
 	for (u32 c = 0; c < nr_cpus * 2; c++)
 		hist_init(&st.hists[c]);
+	return 0;
+}
+
+static int setup(void)
+{
+	u64 n = st.c->pages;
+	u64 stride = ALIGN_UP(n * PAGE_SIZE, (u64)LARGE_PAGE_SIZE); /* slices never share a PT */
+	int ret = setup_memory();
+
+	if (ret)
+		return ret;
 	for (u32 s = 0; s < st.nslices; s++)
 		st.slices[s] = (struct slice){ PUB(1, STATE_MAPPED), STRESS_VA + s * stride, 1, 0 };
+	st.o = (struct oracle){ .workload = st.c->workload, .pages = n, .nslices = st.nslices,
+				.ncpus = nr_cpus, .slices = st.slices, .obs = st.obs, .epoch = st.epoch,
+				.counts = st.ocounts[st.part == &parts[0] ? 0 : 1],
+				.tally = st.part == &parts[0] ? &st.r->canary : &st.r->oracle };
 	for (st.nas = 0; st.nas < st.c->naspaces; st.nas++) {
 		struct aspace *as = &st.as[st.nas];
 
@@ -370,10 +455,20 @@ static int setup(void)
 			return -ENOMEM;
 		for (u32 s = 0; s < st.nslices; s++)
 			for (u64 k = 0; k < n; k++)
-				if (aspace_map(as, page_va(s, k), *frame_slot(0, s, k), PAGE_SIZE, PTE_W | PTE_NX))
+				if (aspace_map(as, oracle_page_va(&st.o, s, k), *frame_slot(0, s, k), PAGE_SIZE,
+					       PTE_W | PTE_NX))
 					return -ENOMEM;
 	}
 	return 0;
+}
+
+static void sum_counts(struct oracle_tally *t, const struct oracle_counts *c)
+{
+	for (u32 cpu = 0; cpu < nr_cpus; cpu++) {
+		t->checks += c[cpu].checks;
+		t->opportunities += c[cpu].opportunities;
+		t->transition_faults += c[cpu].transition;
+	}
 }
 
 static void collect(struct stress_result *r)
@@ -383,8 +478,6 @@ static void collect(struct stress_result *r)
 
 		hist_merge(&r->latency, &st.hists[2 * cpu]);
 		hist_merge(&r->ack, &st.hists[2 * cpu + 1]);
-		r->checks += cc->checks;
-		r->transition_faults += cc->transition;
 		r->shootdowns += cc->shootdowns;
 		r->targets += cc->targets;
 		r->skipped += cc->skipped;
@@ -393,6 +486,8 @@ static void collect(struct stress_result *r)
 		r->deferred_flushes += percpu_of(cpu)->as.deferred_flushes;
 		r->noflush_switches += percpu_of(cpu)->as.noflush_switches;
 	}
+	sum_counts(&r->canary, st.ocounts[0]);
+	sum_counts(&r->oracle, st.ocounts[1]);
 }
 
 int stress_run(const struct stress_config *c, struct stress_result *r)
@@ -407,6 +502,11 @@ int stress_run(const struct stress_config *c, struct stress_result *r)
 	st.c = c;
 	st.r = r;
 	st.nslices = c->all_initiators ? nr_cpus : 1;
+	parts[0] = (struct part){ .iters = c->canary_iters, .skip = TLB_SKIP_REMOTE, .lockstep = true };
+	parts[1] = (struct part){ .warmup = c->warmup, .iters = c->iters, .skip = c->skip,
+				  .lockstep = c->observe == OBSERVE_LOCKSTEP,
+				  .all_initiators = c->all_initiators };
+	st.part = c->canary_iters ? &parts[0] : &parts[1];
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		percpu_of(cpu)->as.deferred_flushes = percpu_of(cpu)->as.noflush_switches = 0;
 	ret = setup();
@@ -415,10 +515,10 @@ int stress_run(const struct stress_config *c, struct stress_result *r)
 		ret = smp_call_start(&others, worker, NULL);
 		if (!ret) {
 			worker(NULL);
-			ret = smp_call_wait(BARRIER_TIMEOUT_US + tlb_ack_timeout_us, NULL);
+			ret = smp_call_wait(BARRIER_TIMEOUT_US + OBSERVE_TIMEOUT_US + tlb_ack_timeout_us, NULL);
 		}
 		collect(r);
-		if (st.abort && !r->timeouts && !r->failed)
+		if (aborted() && !r->timeouts && !r->failed)
 			ret = ret ? ret : -ETIMEDOUT;
 	}
 	teardown();

@@ -102,19 +102,48 @@ void aspace_switch(struct aspace *to)
 		cpumask_test_and_clear_atomic(&from->active, me->cpu);
 }
 
-/* After an entry changed: the new generation, ordered before the caller reads as->active. */
+/* After a change's entries are written: its generation, ordered before the caller reads
+ * as->active (pairs with the fence in aspace_switch()). */
 static u64 aspace_bump(struct aspace *as)
 {
 	return __atomic_add_fetch(&as->tlb_gen, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Called with as->lock held, after the change: bump the generation if it took effect. */
-static int changed(struct aspace *as, int ret)
+void aspace_change_begin(struct aspace *as)
+{
+	spin_lock(&as->lock);
+	as->edits = 0;
+}
+
+/* Count an edit that took effect; the generation is bumped once, in aspace_change_end(). */
+static int edited(struct aspace *as, int ret)
 {
 	if (!ret)
-		aspace_bump(as);
-	spin_unlock(&as->lock);
+		as->edits++;
 	return ret;
+}
+
+int aspace_edit_unmap(struct aspace *as, u64 va, u64 size, struct pt_freelist *fl)
+{
+	return edited(as, pt_unmap(&as->pt, va, size, NULL, fl));
+}
+
+int aspace_edit_protect(struct aspace *as, u64 va, u64 size, u64 set, u64 clear)
+{
+	return edited(as, pt_protect(&as->pt, va, size, set, clear, NULL));
+}
+
+int aspace_edit_replace(struct aspace *as, u64 va, u64 size, paddr_t pa)
+{
+	return edited(as, pt_replace(&as->pt, va, size, pa, NULL));
+}
+
+u64 aspace_change_end(struct aspace *as)
+{
+	u64 gen = as->edits ? aspace_bump(as) : 0;
+
+	spin_unlock(&as->lock);
+	return gen;
 }
 
 int aspace_map(struct aspace *as, u64 va, paddr_t pa, u64 size, u64 flags)
@@ -131,20 +160,30 @@ int aspace_map(struct aspace *as, u64 va, paddr_t pa, u64 size, u64 flags)
 	return ret;
 }
 
-int aspace_unmap(struct aspace *as, u64 va, u64 size, struct pt_freelist *fl)
+/* A one-edit change: its result, and its generation in *gen. */
+static int one_edit(struct aspace *as, int ret, u64 *gen)
 {
-	spin_lock(&as->lock);
-	return changed(as, pt_unmap(&as->pt, va, size, NULL, fl));
+	u64 g = aspace_change_end(as);
+
+	if (gen)
+		*gen = g;
+	return ret;
 }
 
-int aspace_protect(struct aspace *as, u64 va, u64 size, u64 set, u64 clear)
+int aspace_unmap(struct aspace *as, u64 va, u64 size, struct pt_freelist *fl, u64 *gen)
 {
-	spin_lock(&as->lock);
-	return changed(as, pt_protect(&as->pt, va, size, set, clear, NULL));
+	aspace_change_begin(as);
+	return one_edit(as, aspace_edit_unmap(as, va, size, fl), gen);
 }
 
-int aspace_replace(struct aspace *as, u64 va, u64 size, paddr_t pa)
+int aspace_protect(struct aspace *as, u64 va, u64 size, u64 set, u64 clear, u64 *gen)
 {
-	spin_lock(&as->lock);
-	return changed(as, pt_replace(&as->pt, va, size, pa, NULL));
+	aspace_change_begin(as);
+	return one_edit(as, aspace_edit_protect(as, va, size, set, clear), gen);
+}
+
+int aspace_replace(struct aspace *as, u64 va, u64 size, paddr_t pa, u64 *gen)
+{
+	aspace_change_begin(as);
+	return one_edit(as, aspace_edit_replace(as, va, size, pa), gen);
 }

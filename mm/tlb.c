@@ -12,12 +12,13 @@
 #include "kernel/errno.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
+#include "kernel/x86.h"
 #include "mm/flush.h"
+#include "mm/layout.h"
 #include "smp/percpu.h"
 #include "smp/smp.h"
 
 struct tlb_stats tlb_stats;
-int tlb_skip = TLB_SKIP_NONE;
 u32 tlb_deaf_cpu = INVALID_CPU;
 u64 tlb_ack_timeout_us = 2000000;
 
@@ -98,43 +99,90 @@ void tlb_init(void)
 	tlb_use(tlb_backend_auto());
 }
 
+const char *const tlb_skip_names[TLB_SKIP_COUNT + 1] = {
+	[TLB_SKIP_NONE] = "none", [TLB_SKIP_REMOTE] = "remote", [TLB_SKIP_LOCAL] = "local",
+	[TLB_SKIP_LAST] = "last", [TLB_SKIP_HIGHEST] = "highest",
+};
+
+/* The ranges of f, as the negative control TLB_SKIP_LAST leaves them: every page but the last,
+ * one by one whatever the threshold (a full flush would hide the missing page). */
+static void flush_ranges_but_last(const struct tlb_flush *f)
+{
+	for (u32 i = 0; i < f->nranges; i++)
+		for (u64 k = 0; k + 1 < f->ranges[i].pages; k++)
+			flush_page(f->ranges[i].va + k * PAGE_SIZE);
+}
+
 void tlb_flush_local(const struct tlb_flush *f)
 {
 	struct aspace_cpu *me = &this_cpu()->as;
+	u64 flags = read_rflags(), local, now;
 
 	/* A CPU that has switched away flushes when it comes back (its generation is behind). */
 	if (me->current != f->as)
 		return;
-	if (f->nranges == TLB_FULL) {
-		flush_range_local(f->as->pcid, 0, 0, f->global);
+	cli(); /* the handler runs this too: flushed_gen is changed by one path at a time */
+	local = me->flushed_gen[f->as->id];
+	if (local >= f->gen)
+		goto out; /* a full flush since the change already removed it */
+	/* Read before flushing: every change up to `now` is in the page tables already. */
+	now = aspace_gen(f->as);
+	if (f->nranges != TLB_FULL && local + 1 == f->gen) {
+		/* This change is the only one this CPU has not flushed: its ranges are enough. A
+		 * larger step means another initiator's change is pending here too, and marking the
+		 * CPU clean past it after flushing only ours would let it survive a no-flush switch. */
+		if (f->skip == TLB_SKIP_LAST)
+			flush_ranges_but_last(f);
+		else
+			for (u32 i = 0; i < f->nranges; i++)
+				flush_range_local(f->as->pcid, f->ranges[i].va, f->ranges[i].pages, f->global);
+		aspace_note_flushed(f->as, f->gen);
 	} else {
-		for (u32 i = 0; i < f->nranges; i++)
-			flush_range_local(f->as->pcid, f->ranges[i].va, f->ranges[i].pages, f->global);
+		if (f->skip == TLB_SKIP_LAST && f->nranges != TLB_FULL)
+			flush_ranges_but_last(f);
+		else
+			flush_range_local(f->as->pcid, 0, 0, f->global);
+		aspace_note_flushed(f->as, now);
 	}
-	aspace_note_flushed(f->as, f->gen);
+out:
+	if (flags & RFLAGS_IF)
+		sti();
 }
 
-int tlb_shootdown(struct aspace *as, const struct tlb_range *ranges, u32 nranges, bool global,
-		  struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx)
+/* The control that leaves a target out, for backends that do not apply it to VP indices. */
+static void drop_highest(struct cpumask *targets)
 {
-	struct tlb_flush f = { .as = as, .gen = aspace_gen(as), .global = global };
-	struct cpumask targets = as->active; /* read after the generation bump (aspace.c) */
+	u32 highest = INVALID_CPU;
+
+	for_each_cpu(cpu, targets)
+		highest = cpu;
+	if (highest != INVALID_CPU)
+		cpumask_clear(targets, highest);
+}
+
+int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx)
+{
+	struct tlb_flush f = { .as = rq->as, .gen = rq->gen, .global = rq->global,
+			       .freed_tables = rq->freed_tables, .skip = rq->skip };
+	struct cpumask targets = rq->as->active; /* read after the generation bump (aspace.c) */
+	bool remote = rq->skip != TLB_SKIP_REMOTE;
 	u64 t0 = rdtsc_ordered();
 	int ret = 0;
 
 	memset(s, 0, sizeof(*s));
-	if (nranges > TLB_MAX_RANGES)
-		nranges = TLB_FULL;
-	f.nranges = nranges;
-	for (u32 i = 0; i < nranges; i++)
-		f.ranges[i] = ranges[i];
+	f.nranges = rq->nranges > TLB_MAX_RANGES ? TLB_FULL : rq->nranges;
+	for (u32 i = 0; i < f.nranges; i++)
+		f.ranges[i] = rq->ranges[i];
 	cpumask_clear(&targets, smp_cpu());
 	s->targets = cpumask_weight(&targets);
-	if (tlb_skip != TLB_SKIP_REMOTE && s->targets)
+	if (rq->skip == TLB_SKIP_HIGHEST && !active->own_highest)
+		drop_highest(&targets);
+	remote = remote && !cpumask_empty(&targets);
+	if (remote)
 		ret = active->start(&f, &targets, s);
-	if (tlb_skip != TLB_SKIP_LOCAL)
+	if (rq->skip != TLB_SKIP_LOCAL)
 		tlb_flush_local(&f);
-	if (!ret && tlb_skip != TLB_SKIP_REMOTE && s->targets)
+	if (!ret && remote)
 		ret = active->finish(&f, &targets, s, ack, ack_ctx);
 	s->cycles = rdtsc_ordered() - t0;
 	__atomic_fetch_add(&tlb_stats.shootdowns, 1, __ATOMIC_RELAXED);

@@ -16,13 +16,41 @@ struct tlb_range {
 	u64 pages;
 };
 
+/* Negative controls: each leaves out one part of every flush, and the stale-TLB oracle must
+ * catch it (kernel/stress.c). Names in tlb_skip_names[]. */
+enum tlb_skip {
+	TLB_SKIP_NONE,
+	TLB_SKIP_REMOTE,  /* no remote flush at all */
+	TLB_SKIP_LOCAL,   /* no flush on the initiator */
+	TLB_SKIP_LAST,    /* every range flushed but its last page (the range-encoding off-by-one),
+			   * locally, on targets and in hypercall GVA lists */
+	TLB_SKIP_HIGHEST, /* the highest target left out: the highest VP index of a hypercall's
+			   * processor mask or set (hv-* flush backends), the highest target CPU
+			   * elsewhere */
+	TLB_SKIP_COUNT
+};
+extern const char *const tlb_skip_names[TLB_SKIP_COUNT + 1]; /* NULL-terminated */
+
 /* One shootdown, as a target sees it. */
 struct tlb_flush {
 	struct aspace *as;
-	u64 gen;     /* the generation targets are clean up to afterwards */
-	u32 nranges; /* TLB_FULL or 1..TLB_MAX_RANGES */
-	bool global; /* global mappings involved: flush them too */
+	u64 gen;           /* the change's own generation (aspace_change_end()) */
+	u32 nranges;       /* TLB_FULL or 1..TLB_MAX_RANGES */
+	bool global;       /* global mappings involved: flush them too */
+	bool freed_tables; /* page tables were freed: targets acknowledge only after flushing */
+	u8 skip;           /* enum tlb_skip in force for this shootdown */
 	struct tlb_range ranges[TLB_MAX_RANGES];
+};
+
+/* What to shoot down: a change to `as` already written to its page tables. */
+struct tlb_request {
+	struct aspace *as;
+	u64 gen;                       /* the change's generation, from aspace_change_end() */
+	const struct tlb_range *ranges; /* nranges of them, or nranges == TLB_FULL */
+	u32 nranges;
+	bool global;                   /* global mappings involved */
+	bool freed_tables;             /* the change freed page tables (released after return) */
+	u8 skip;                       /* negative control, enum tlb_skip (TLB_SKIP_NONE) */
 };
 
 /* What one shootdown measured (filled by the engine and the backend). */
@@ -43,6 +71,7 @@ struct tlb_backend {
 	const char *unavailable; /* NULL when usable here, else why not (set by probe) */
 	bool recommended;        /* the platform recommends it: `auto` takes the first such one */
 	u32 form;                /* backend-specific variant (hv/tlb_hv.c) */
+	bool own_highest;        /* applies TLB_SKIP_HIGHEST itself (to VP indices) */
 	void (*probe)(struct tlb_backend *b); /* decide `unavailable` */
 	int (*init)(void);                    /* once, after SMP bring-up */
 	/* Start flushing f on targets (never the caller); may do all the work itself. */
@@ -52,14 +81,11 @@ struct tlb_backend {
 		      tlb_ack_fn ack, void *ctx);
 };
 
-enum tlb_skip { TLB_SKIP_NONE, TLB_SKIP_REMOTE, TLB_SKIP_LOCAL };
-
 struct tlb_stats {
 	u64 shootdowns, watchdog_timeouts, fallbacks;
 };
 
 extern struct tlb_stats tlb_stats;
-extern int tlb_skip; /* negative controls: enum tlb_skip */
 
 /* Every backend, in the order `auto` prefers them. */
 struct tlb_backend *tlb_backend_find(const char *name); /* NULL if unknown */
@@ -71,14 +97,20 @@ struct tlb_backend *tlb_active(void);
 
 void tlb_init(void); /* probe every backend; prints one line each */
 
-/* Shoot down a change to `as` already written to the page tables (aspace_* bumped its
- * generation). ranges/nranges as in struct tlb_flush. Returns 0, or -ETIMEDOUT when the
- * watchdog fired (the CPUs that did not answer are reported). */
-int tlb_shootdown(struct aspace *as, const struct tlb_range *ranges, u32 nranges, bool global,
-		  struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx);
+/* Shoot down rq's change on every CPU that may cache it. More than TLB_MAX_RANGES ranges
+ * become a full flush. Returns 0, or -ETIMEDOUT when the watchdog fired (the CPUs that did not
+ * answer are reported). When it returns, no CPU can use a translation the change removed. */
+int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx);
 
-/* Do the part of f that concerns this CPU (used by backends' handlers and by the engine). */
+/* Do the part of f that concerns this CPU (used by backends' handlers and by the engine): a range
+ * flush only when it advances this CPU by exactly f's generation, else a full flush. */
 void tlb_flush_local(const struct tlb_flush *f);
+
+/* The control's effect on a range of `pages` pages: how many of them are really flushed. */
+static inline u64 tlb_skip_pages(u8 skip, u64 pages)
+{
+	return skip == TLB_SKIP_LAST && pages ? pages - 1 : pages;
+}
 
 /* Test hook: a CPU that ignores flush requests (its handler neither flushes nor acknowledges). */
 extern u32 tlb_deaf_cpu; /* INVALID_CPU when off */

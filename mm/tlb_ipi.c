@@ -2,8 +2,10 @@
  * target's inbox and sends VEC_TLB_FLUSH; each target copies the request, acknowledges in a
  * slot of its own (one cache line per initiator-target pair, so no two targets write the same
  * line), and flushes — acknowledging before the flush (early ack) or after it (late ack). An
- * early ack is safe because the interrupted code cannot run again before the handler has
- * flushed. How targets are kicked is pluggable, so paravirtual IPI backends reuse all of this. */
+ * early ack is safe for the translations because the interrupted code cannot run again before
+ * the handler has flushed; it is not safe when the change freed page tables, because the
+ * hardware may walk them through its paging-structure caches at any time until the flush (also
+ * inside this handler), so such requests are always acknowledged after flushing. How targets are kicked is pluggable, so paravirtual IPI backends reuse all of this. */
 #include "mm/tlb_ipi.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
@@ -49,6 +51,7 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 	for_each_cpu(initiator, &me->tlb_inbox) {
 		const struct tlb_ipi_out *out = &percpu_of(initiator)->tlb_out;
 		struct tlb_flush f;
+		bool early;
 		u64 seq;
 
 		/* The acquire pairs with the release when the initiator set the bit. */
@@ -56,10 +59,11 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 			continue;
 		f = out->f;
 		seq = out->seq;
-		if (tlb_ipi_early_ack)
+		early = tlb_ipi_early_ack && !f.freed_tables;
+		if (early)
 			acknowledge(ack_slot(initiator, me->cpu), seq);
 		tlb_flush_local(&f);
-		if (!tlb_ipi_early_ack)
+		if (!early)
 			acknowledge(ack_slot(initiator, me->cpu), seq);
 	}
 	apic_eoi();

@@ -78,11 +78,11 @@ static void test_fault_on_change(struct test_ctx *t)
 	aspace_switch(&as);
 	CHECK(t, read_tag(TEST_VA, &vec) == 0x1234 && !vec, "the mapping is visible");
 	CHECK(t, write_safe((void *)TEST_VA, 0x1234) == 0, "and writable");
-	aspace_protect(&as, TEST_VA, PAGE_SIZE, 0, PTE_W);
+	aspace_protect(&as, TEST_VA, PAGE_SIZE, 0, PTE_W, NULL);
 	flush_range_local(as.pcid, TEST_VA, 1, false);
 	CHECK(t, write_safe((void *)TEST_VA, 1) == VEC_PF && safe_fault_addr() == TEST_VA,
 	      "after protect, a write faults (#PF at CR2 %p)", (void *)safe_fault_addr());
-	aspace_unmap(&as, TEST_VA, PAGE_SIZE, &fl);
+	aspace_unmap(&as, TEST_VA, PAGE_SIZE, &fl, NULL);
 	flush_range_local(as.pcid, TEST_VA, 1, false);
 	read_tag(TEST_VA, &vec);
 	CHECK(t, vec == VEC_PF && safe_fault_addr() == TEST_VA, "after unmap, a read faults");
@@ -119,7 +119,7 @@ static void test_pcid(struct test_ctx *t)
 	      flush_caps.pcid ? "on" : "off");
 	/* Change a while this CPU is away in b: no flush is sent; coming back must flush. */
 	deferred = this_cpu()->as.deferred_flushes;
-	aspace_replace(&a, TEST_VA, PAGE_SIZE, fc);
+	aspace_replace(&a, TEST_VA, PAGE_SIZE, fc, NULL);
 	CHECK(t, !cpumask_test(&a.active, this_cpu()->cpu), "this CPU left a's active set");
 	aspace_switch(&a);
 	CHECK(t, read_tag(TEST_VA, &vec) == 0xc, "a change made while away is seen on return");
@@ -141,7 +141,7 @@ static bool flushes(struct aspace *as, paddr_t *cur, paddr_t f1, paddr_t f2, voi
 
 	(void)read_tag(TEST_VA, &vec); /* load the translation */
 	*cur = *cur == f1 ? f2 : f1;
-	aspace_replace(as, TEST_VA, PAGE_SIZE, *cur);
+	aspace_replace(as, TEST_VA, PAGE_SIZE, *cur, NULL);
 	flush(as);
 	return read_tag(TEST_VA, &vec) == *(volatile u64 *)phys_to_virt(*cur);
 }

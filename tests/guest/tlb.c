@@ -71,6 +71,7 @@ static void stop_victim(void)
 static void test_remote_sees_change(struct test_ctx *t)
 {
 	struct tlb_range r = { TEST_VA, 1 };
+	struct tlb_request rq = { .as = &h.as, .ranges = &r, .nranges = 1 };
 	struct tlb_sample s;
 	paddr_t f1 = guest_tagged_frame(1), f2 = guest_tagged_frame(2);
 	u32 victim = nr_cpus - 1;
@@ -86,8 +87,8 @@ static void test_remote_sees_change(struct test_ctx *t)
 	while (h.seen != 1 && !deadline_passed(deadline))
 		cpu_relax();
 	CHECK(t, h.seen == 1, "cpu %u reads the first frame", victim);
-	aspace_replace(&h.as, TEST_VA, PAGE_SIZE, f2);
-	CHECK(t, tlb_shootdown(&h.as, &r, 1, false, &s, NULL, NULL) == 0 && s.targets == 1,
+	aspace_replace(&h.as, TEST_VA, PAGE_SIZE, f2, &rq.gen);
+	CHECK(t, tlb_shootdown(&rq, &s, NULL, NULL) == 0 && s.targets == 1,
 	      "a shootdown through %s reaches the one target", tlb_active()->name);
 	h.seen = 0;
 	deadline = deadline_after_us(HOLD_TIMEOUT_US);
@@ -103,6 +104,7 @@ SELFTEST(tlb_remote, "a shootdown makes a remote CPU drop its translation", test
 static void test_watchdog(struct test_ctx *t)
 {
 	struct tlb_range r = { TEST_VA, 1 };
+	struct tlb_request rq = { .as = &h.as, .ranges = &r, .nranges = 1 };
 	struct tlb_sample s;
 	paddr_t f1 = guest_tagged_frame(1), f2 = guest_tagged_frame(2);
 	u32 victim = nr_cpus - 1;
@@ -123,15 +125,15 @@ static void test_watchdog(struct test_ctx *t)
 	}
 	tlb_ack_timeout_us = 50000;
 	__atomic_store_n(&tlb_deaf_cpu, victim, __ATOMIC_RELEASE); /* its handler now ignores us */
-	aspace_replace(&h.as, TEST_VA, PAGE_SIZE, f2);
-	ret = tlb_shootdown(&h.as, &r, 1, false, &s, NULL, NULL);
+	aspace_replace(&h.as, TEST_VA, PAGE_SIZE, f2, &rq.gen);
+	ret = tlb_shootdown(&rq, &s, NULL, NULL);
 	__atomic_store_n(&tlb_deaf_cpu, INVALID_CPU, __ATOMIC_RELEASE);
 	tlb_ack_timeout_us = saved;
 	CHECK(t, ret == -ETIMEDOUT, "a shootdown to a CPU that never acknowledges times out (%d)", ret);
 	CHECK(t, s.late == 1 && tlb_stats.watchdog_timeouts == timeouts + 1,
 	      "the watchdog counted it and named one late CPU");
 	/* The hook is off again: the same CPU must now acknowledge. */
-	CHECK(t, tlb_shootdown(&h.as, &r, 1, false, &s, NULL, NULL) == 0,
+	CHECK(t, tlb_shootdown(&rq, &s, NULL, NULL) == 0,
 	      "cpu %u acknowledges again once the hook is off", victim);
 out:
 	tlb_use(was);
