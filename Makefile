@@ -38,13 +38,13 @@ KLDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack --n
 
 # Pure logic: built into the kernel and, for the unit tests, for the host.
 PURE_SRCS := kernel/printf.c kernel/cmdline.c kernel/psf.c kernel/json.c kernel/acpi_tables.c \
-	kernel/stats.c kernel/histogram.c boot/bootinfo.c smp/madt.c mm/pt.c mm/frame.c hv/encode.c
+	kernel/stats.c kernel/histogram.c boot/bootinfo.c smp/madt.c mm/pt.c mm/frame.c hv/encode.c kernel/once.c
 
 KERNEL_SRCS := $(PURE_SRCS) \
 	boot/entry.S kernel/font.S kernel/isr.S \
 	kernel/main.c kernel/string.c kernel/console.c kernel/uart.c kernel/fbcon.c kernel/vgacon.c \
 	kernel/gdt.c kernel/trap.c kernel/exit.c kernel/acpi.c kernel/options.c kernel/selftest.c \
-	kernel/record.c kernel/benchrec.c kernel/time.c kernel/cpu.c kernel/hypervisor.c kernel/stress.c kernel/bench.c \
+	kernel/record.c kernel/benchrec.c kernel/time.c kernel/cpu.c kernel/hypervisor.c kernel/stress.c kernel/oracle.c kernel/retention.c kernel/detection.c kernel/bench.c \
 	mm/early.c mm/mm.c mm/flush.c mm/aspace.c mm/tlb.c mm/tlb_ipi.c hv/hyperv.c hv/tlb_hv.c hv/kvm.c hv/tlb_kvm.c \
 	smp/percpu.c smp/apic.c smp/trampoline.S smp/smp.c smp/call.c smp/ipibench.c smp/tsc_sync.c \
 	$(wildcard tests/guest/*.c)
@@ -111,6 +111,11 @@ $(B)/host/test_%: tests/unit/test_%.c $(HOST_OBJS)
 unit-tests: $(UNIT_TESTS) | deps-present
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
+# The shootdown protocol's exhaustive model check with spin (docs/model.md).
+.PHONY: model
+model: | deps-present
+	tests/model/run
+
 # ---- the Linux peer (docs/linux.md): a Debian kernel running tlbpeer; cached, rebuilt only
 # when its inputs change (scripts/run --guest linux builds it too) ----
 .PHONY: linux-guest
@@ -156,9 +161,17 @@ hyperv-tests: | deps-present
 	$(MAKE) all
 	$(PYTHON) -m pytest -ra -m hyperv tests/boot $(PYTEST_ARGS)
 
+# The whole detection matrix (every negative control x workload x range size x initiators x
+# address spaces, under TCG and in the Hyper-V lab); `make check` runs a representative cut.
+.PHONY: detection-tests
+detection-tests: | deps-present
+	$(MAKE) all
+	TLBSTORM_DETECTION_FULL=1 $(PYTHON) -m pytest -ra -m "detection or detection_full" tests/boot $(PYTEST_ARGS)
+
 check: | deps-present
 	$(MAKE) all
 	$(MAKE) unit-tests
+	$(MAKE) model
 	$(MAKE) boot-tests
 
 clean:

@@ -18,6 +18,9 @@
 
 struct kvm_info kvm;
 static struct kvm_steal_time steal[MAX_CPUS];
+/* The hypercall instruction: chosen by kvm_detect() and kvm_init() on the boot CPU before any
+ * backend sends with it and never written afterwards, so initiators only read it (the other
+ * CPUs that send are started later through smp_call(), whose release/acquire orders it). */
 static bool use_vmmcall;
 
 void kvm_detect(void)
@@ -45,6 +48,27 @@ static void enable_steal_time(void *arg)
 	wrmsr(MSR_KVM_STEAL_TIME, (u64)kimg_to_phys(&steal[smp_cpu()]) | KVM_MSR_ENABLED);
 }
 
+static int kvm_hypercall4(u64 nr, u64 a0, u64 a1, u64 a2, u64 a3, long *ret);
+
+/* Probe KVM_HC_SEND_IPI with an empty bitmap: it must return (0 IPIs sent) without faulting.
+ * The CPUID vendor picked the instruction; if the host wants the other one (seen on nested hosts
+ * whose CPUID vendor is not the hardware's), switch here, once, while only this CPU uses it. */
+static long probe_send_ipi(void)
+{
+	long ret;
+
+	if (kvm_hypercall4(KVM_HC_SEND_IPI, 0, 0, 0, VEC_SPURIOUS, &ret) == 0)
+		return ret;
+	use_vmmcall = !use_vmmcall;
+	if (kvm_hypercall4(KVM_HC_SEND_IPI, 0, 0, 0, VEC_SPURIOUS, &ret)) {
+		use_vmmcall = !use_vmmcall; /* neither works: report the vendor's choice */
+		return -1;
+	}
+	kprintf("kvm: the host wants %s here despite the CPU vendor; switched\n",
+		use_vmmcall ? "vmmcall" : "vmcall");
+	return ret;
+}
+
 void kvm_init(void)
 {
 	if (!kvm.present)
@@ -59,8 +83,7 @@ void kvm_init(void)
 		kvm.pv_tlb_flush = kvm.steal_time && (kvm.features & (1u << KVM_FEATURE_PV_TLB_FLUSH));
 	}
 	kvm.pv_send_ipi = kvm.features & (1u << KVM_FEATURE_PV_SEND_IPI);
-	/* Probe the hypercall with an empty bitmap: it must return (0 IPIs sent) without faulting. */
-	if (kvm.pv_send_ipi && kvm_send_ipi(0, 0, 0, VEC_SPURIOUS) < 0) {
+	if (kvm.pv_send_ipi && probe_send_ipi() < 0) {
 		kvm.pv_send_ipi = false;
 		kprintf("kvm: KVM_HC_SEND_IPI fails here; not using it\n");
 	}
@@ -102,19 +125,14 @@ static int kvm_hypercall4(u64 nr, u64 a0, u64 a1, u64 a2, u64 a3, long *ret)
 	return this_cpu()->fault_vector;
 }
 
+/* KVM hypercall ABI: RAX number, RBX, RCX, RDX, RSI arguments; result in RAX. The instruction
+ * is the one kvm_init() settled on; a fault now is an error for the caller (the kvm-ipi kick
+ * falls back to the APIC), never a switch, so nothing is written here. */
 long kvm_send_ipi(u64 low, u64 high, u32 min_apic_id, u32 icr)
 {
 	long ret = -1;
 
-	/* KVM hypercall ABI: RAX number, RBX, RCX, RDX, RSI arguments; result in RAX. The CPUID
-	 * vendor picks the instruction; if the host wants the other one (seen on nested hosts whose
-	 * CPUID vendor is not the hardware's), switch once and say so. */
-	if (kvm_hypercall4(KVM_HC_SEND_IPI, low, high, min_apic_id, icr, &ret)) {
-		use_vmmcall = !use_vmmcall;
-		if (kvm_hypercall4(KVM_HC_SEND_IPI, low, high, min_apic_id, icr, &ret))
-			return -1;
-		kprintf("kvm: the host wants %s here despite the CPU vendor; switched\n",
-			use_vmmcall ? "vmmcall" : "vmcall");
-	}
+	if (kvm_hypercall4(KVM_HC_SEND_IPI, low, high, min_apic_id, icr, &ret))
+		return -1;
 	return ret;
 }

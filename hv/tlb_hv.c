@@ -10,9 +10,11 @@
 #include "hv/hv.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
+#include "kernel/once.h"
 #include "mm/tlb.h"
 #include "mm/tlb_ipi.h"
 #include "smp/apic.h"
+#include "smp/percpu.h"
 #include "smp/smp.h"
 
 #define HVF_AUTO 0
@@ -21,17 +23,14 @@
 #define HVF_EX (1u << 2)
 #define HVF_XMM (1u << 3)
 
-/* Once per kind of call: every later failure is still counted in the records. */
+/* Once per kind of call: every later failure is still counted in the records. Any initiator
+ * can get here at the same time, so the table is claimed through once_claim()'s atomics. */
 static void report_failure(const char *what, u64 result)
 {
 	static const char *reported[4];
-	u32 i;
 
-	for (i = 0; i < ARRAY_SIZE(reported) && reported[i]; i++)
-		if (reported[i] == what)
-			return;
-	if (i < ARRAY_SIZE(reported))
-		reported[i] = what;
+	if (!once_claim(reported, ARRAY_SIZE(reported), what))
+		return;
 	kprintf("hv: %s returned %s (%#lx); falling back to IPIs, counted as fallbacks\n", what,
 		hv_status_name(hv_result_status(result)), result);
 }
@@ -68,6 +67,26 @@ static bool target_vps(const struct cpumask *targets, u32 *vps, u32 *n, bool *hi
 	return true;
 }
 
+/* Remove the highest VP index from vps. */
+static void drop_highest_vp(u32 *vps, u32 *n)
+{
+	u32 top = 0;
+
+	for (u32 i = 1; i < *n; i++)
+		if (vps[i] > vps[top])
+			top = i;
+	if (*n)
+		vps[top] = vps[--*n];
+}
+
+static bool vps_high(const u32 *vps, u32 n)
+{
+	for (u32 i = 0; i < n; i++)
+		if (vps[i] >= 64)
+			return true;
+	return false;
+}
+
 static int ipi_fallback(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
 			tlb_ack_fn ack, void *ctx)
 {
@@ -77,15 +96,27 @@ static int ipi_fallback(const struct tlb_flush *f, const struct cpumask *targets
 	return ret ? ret : tlb_ipi_finish(f, targets, s, ack, ctx);
 }
 
+/* The GVA list of f's ranges (TLB_SKIP_LAST: each without its last page); -1 for a full flush
+ * or when it does not fit in `room` entries. */
 static int gva_ranges(const struct tlb_flush *f, u64 *out, u32 room)
 {
 	u64 va[TLB_MAX_RANGES], pages[TLB_MAX_RANGES];
+	u32 n = 0;
 
 	if (f->nranges == TLB_FULL)
 		return -1;
-	for (u32 i = 0; i < f->nranges; i++)
-		va[i] = f->ranges[i].va, pages[i] = f->ranges[i].pages;
-	return hv_gva_list(va, pages, f->nranges, out, room);
+	for (u32 i = 0; i < f->nranges; i++) {
+		va[n] = f->ranges[i].va;
+		pages[n] = tlb_skip_pages(f->skip, f->ranges[i].pages);
+		n += pages[n] != 0;
+	}
+	return n ? hv_gva_list(va, pages, n, out, room) : 0;
+}
+
+/* A List form with no entry left (the control removed the only page): nothing to ask for. */
+static bool nothing_listed(const struct tlb_flush *f, int entries)
+{
+	return entries == 0 && f->skip == TLB_SKIP_LAST;
 }
 
 static u64 flush_plain(const struct tlb_flush *f, u32 form, bool all, const u32 *vps, u32 n)
@@ -100,6 +131,8 @@ static u64 flush_plain(const struct tlb_flush *f, u32 form, bool all, const u32 
 		in->processor_mask |= 1ull << vps[i];
 	if (!(form & HVF_SPACE))
 		entries = gva_ranges(f, in->gva_list, hv_gva_room(sizeof(*in)));
+	if (nothing_listed(f, entries))
+		return HV_STATUS_SUCCESS;
 	if (entries > 0)
 		return hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST, 0, entries);
 	if (!f->global)
@@ -128,6 +161,8 @@ static u64 flush_ex(const struct tlb_flush *f, u32 form, bool all, const u32 *vp
 	if (!(form & HVF_SPACE))
 		entries = gva_ranges(f, &in->hv_vp_set.bank_contents[banks],
 				     hv_gva_room(sizeof(*in) + banks * sizeof(u64)));
+	if (nothing_listed(f, entries))
+		return HV_STATUS_SUCCESS;
 	if (entries > 0)
 		return hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST_EX, banks, entries);
 	if (!f->global)
@@ -152,6 +187,15 @@ static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, 
 	if (!target_vps(targets, vps, &n, &high))
 		return ipi_fallback(f, targets, s, ack, ctx);
 	all = n == nr_cpus - 1;
+	if (f->skip == TLB_SKIP_HIGHEST) {
+		/* The negative control: the highest VP left out of an explicit mask or set. An empty
+		 * mask is not sent (KVM reads an empty non-Ex mask as every processor). */
+		drop_highest_vp(vps, &n);
+		all = false;
+		if (!n)
+			return 0;
+		high = vps_high(vps, n);
+	}
 	ex = (form & HVF_EX) || high;
 	result = ex ? flush_ex(f, form, all, vps, n) : flush_plain(f, form, all, vps, n);
 	if (hv_result_status(result) != HV_STATUS_SUCCESS) {
@@ -170,6 +214,15 @@ static int hv_kick(const struct cpumask *targets)
 
 	if (!target_vps(targets, vps, &n, &high))
 		return tlb_ipi_kick_apic(targets);
+	/* The negative control: the highest VP left out of the set of the request this CPU just
+	 * posted (tlb_ipi_post() fills tlb_out before kicking). That target is still waited for, so
+	 * the watchdog names it. */
+	if (this_cpu()->tlb_out.f.skip == TLB_SKIP_HIGHEST) {
+		drop_highest_vp(vps, &n);
+		if (!n)
+			return 0;
+		high = vps_high(vps, n);
+	}
 	if (!high && tlb_active()->form != HVF_EX) {
 		for (u32 i = 0; i < n; i++)
 			mask |= 1ull << vps[i];
@@ -197,8 +250,8 @@ static int hvipi_start(const struct tlb_flush *f, const struct cpumask *targets,
 }
 
 #define HV_FLUSH_BACKEND(var, bname, bform)                                                         \
-	struct tlb_backend var = { .name = bname, .form = bform, .probe = probe, .init = tlb_ipi_init, \
-				   .start = hvf_start, .finish = hvf_finish }
+	struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true, .probe = probe, \
+				   .init = tlb_ipi_init, .start = hvf_start, .finish = hvf_finish }
 HV_FLUSH_BACKEND(tlb_backend_hv_flush, "hv-flush", HVF_AUTO);
 HV_FLUSH_BACKEND(tlb_backend_hv_space, "hv-space", HVF_SPACE);
 HV_FLUSH_BACKEND(tlb_backend_hv_list, "hv-list", HVF_LIST);
@@ -206,9 +259,9 @@ HV_FLUSH_BACKEND(tlb_backend_hv_space_ex, "hv-space-ex", HVF_SPACE | HVF_EX);
 HV_FLUSH_BACKEND(tlb_backend_hv_list_ex, "hv-list-ex", HVF_LIST | HVF_EX);
 HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM);
 
-struct tlb_backend tlb_backend_hv_ipi = { .name = "hv-ipi", .form = HVF_AUTO, .probe = probe,
+struct tlb_backend tlb_backend_hv_ipi = { .name = "hv-ipi", .form = HVF_AUTO, .own_highest = true, .probe = probe,
 					  .init = tlb_ipi_init, .start = hvipi_start,
 					  .finish = tlb_ipi_finish };
-struct tlb_backend tlb_backend_hv_ipi_ex = { .name = "hv-ipi-ex", .form = HVF_EX, .probe = probe,
+struct tlb_backend tlb_backend_hv_ipi_ex = { .name = "hv-ipi-ex", .form = HVF_EX, .own_highest = true, .probe = probe,
 					     .init = tlb_ipi_init, .start = hvipi_start,
 					     .finish = tlb_ipi_finish };

@@ -7,6 +7,7 @@
 #include "hv/kvm.h"
 #include "kernel/console.h"
 #include "kernel/cpu.h"
+#include "kernel/detection.h"
 #include "kernel/printf.h"
 #include "kernel/exit.h"
 #include "kernel/hypervisor.h"
@@ -28,13 +29,6 @@
 #define MAX_LIST 16
 #define MAX_SCENARIOS 128
 #define MAX_PAGES 16384
-
-/* Whether a scenario showed that it could have seen a broken flush (docs/records.md). */
-struct detection {
-	bool shown;
-	const char *how;  /* shown: "canary" or "control" (the scenario's own negative control) */
-	char reason[96];  /* not shown: why */
-};
 
 struct row {
 	const char *backend;
@@ -127,6 +121,10 @@ void bench_validate(void)
 	for (u32 i = 0; i < n; i++)
 		if (!parse_pages(items[i], &pages))
 			bad_value("pages", items[i], "1..16384, comma-separated");
+	if (cfg.full && cfg.skip_flush == TLB_SKIP_LAST) {
+		kprintf("cmdline: skip_flush=last needs ranges to shorten: it cannot be combined with full=1\n");
+		kernel_exit(EXIT_USAGE);
+	}
 }
 
 void bench_put_env(struct jw *w)
@@ -193,35 +191,6 @@ static void put_oracle(struct jw *w, const struct stress_result *r)
 	jw_obj_end(w);
 }
 
-static void put_detection(struct jw *w, const struct stress_config *c, const struct stress_result *r,
-			  const struct detection *d)
-{
-	jw_obj_begin(w, "detection");
-	jw_str(w, "status", d->shown ? "shown" : "not shown");
-	if (d->shown)
-		jw_str(w, "by", d->how);
-	else
-		jw_null(w, "by");
-	if (d->shown)
-		jw_null(w, "reason");
-	else
-		jw_str(w, "reason", d->reason);
-	jw_u64(w, "retention_largest_shown", retention.largest_shown);
-	if (!c->canary_iters) {
-		jw_null(w, "canary");
-	} else {
-		jw_obj_begin(w, "canary");
-		jw_str(w, "control", tlb_skip_names[TLB_SKIP_REMOTE]);
-		jw_u64(w, "iterations", c->canary_iters);
-		jw_u64(w, "changes", r->canary.changes);
-		jw_u64(w, "checks", r->canary.checks);
-		jw_u64(w, "opportunities", r->canary.opportunities);
-		jw_u64(w, "violations", oracle_violations(&r->canary));
-		jw_obj_end(w);
-	}
-	jw_obj_end(w);
-}
-
 static void scenario_record(u32 idx, const struct stress_config *c, const struct row *row,
 			    const struct stress_result *r, struct summary *ack, int ret)
 {
@@ -261,40 +230,12 @@ static void scenario_record(u32 idx, const struct stress_config *c, const struct
 	else
 		jw_null(&w, "ratio_to_ipi_floor_p50");
 	put_oracle(&w, r);
-	put_detection(&w, c, r, &row->det);
+	detection_put(&w, c, r, &row->det, &retention);
 	jw_u64(&w, "watchdog_timeouts", r->timeouts);
 	jw_u64(&w, "deferred_flushes", r->deferred_flushes);
 	jw_u64(&w, "noflush_switches", r->noflush_switches);
 	bench_put_env(&w);
 	record_end(&w);
-}
-
-/* Could this scenario have seen a broken flush? Its own negative control, if caught, shows it;
- * else the canary must have been caught. When neither was, say why as precisely as we know. */
-static void judge_detection(const struct stress_config *c, const struct stress_result *r, struct detection *d)
-{
-	*d = (struct detection){ 0 };
-	if (c->skip != TLB_SKIP_NONE && stress_violations(r)) {
-		d->shown = true;
-		d->how = "control";
-	} else if (c->canary_iters && oracle_violations(&r->canary)) {
-		d->shown = true;
-		d->how = "canary";
-	} else if (nr_cpus < 2) {
-		ksnprintf(d->reason, sizeof(d->reason), "one CPU online: no remote translation to check");
-	} else if (!c->canary_iters) {
-		ksnprintf(d->reason, sizeof(d->reason), "no canary (canary=0)");
-	} else if (retention.probed && !retention.largest_shown) {
-		ksnprintf(d->reason, sizeof(d->reason),
-			  "the platform keeps no stale translation (the host syncs page-table writes)");
-	} else if (retention.probed && c->pages > retention.largest_shown) {
-		ksnprintf(d->reason, sizeof(d->reason), "range beyond the largest size shown (%lu pages)",
-			  retention.largest_shown);
-	} else if (!r->canary.opportunities) {
-		ksnprintf(d->reason, sizeof(d->reason), "the canary had no detection opportunity");
-	} else {
-		ksnprintf(d->reason, sizeof(d->reason), "the canary's missing flush was not seen");
-	}
 }
 
 static void print_events(const struct oracle_tally *t)
@@ -338,10 +279,10 @@ static int run_scenario(struct tlb_backend *b, int workload, u64 pages)
 	row->skipped_targets = result.skipped;
 	if (floor && row->lat.count)
 		row->ratio_milli = mul_div_u64(row->lat.p50, 1000, floor);
-	judge_detection(&c, &result, &row->det);
+	detection_judge(&c, &result, &retention, &row->det);
 	print_events(&result.oracle);
 	kprintf("  detection %s: %s\n", row->det.shown ? "shown" : "not shown",
-		row->det.shown ? (!strcmp(row->det.how, "canary") ? "the canary's missing remote flush was caught"
+		row->det.shown ? (!strcmp(row->det.by, "canary") ? "the canary's missing remote flush was caught"
 								 : "the scenario's own negative control was caught")
 			       : row->det.reason);
 	scenario_record(nrows, &c, row, &result, &ack, ret);

@@ -188,5 +188,9 @@ void kmain(u32 magic, u32 info_phys)
 		verdict = bench_run();
 	else if (ipi_floor_run())
 		verdict = EXIT_FAIL;
+	if (smp_missing_cpus()) {                            /* a lost CPU: not a whole pass */
+		smp_report_missing();
+		verdict = exit_worse(verdict, EXIT_ERROR);
+	}
 	kernel_exit(verdict);
 }

@@ -6,6 +6,7 @@
 #include "hv/hv.h"
 #include "kernel/bench.h"
 #include "kernel/exit.h"
+#include "kernel/stress.h"
 #include "mm/flush.h"
 #include "mm/tlb.h"
 #include "mm/tlb_ipi.h"
@@ -26,12 +27,12 @@ struct config cfg = {
 	.aspaces = 1,
 	.ack_timeout_ms = 2000,
 	.flush_threshold = 33,
+	.canary = 16,
 };
 
 static const char *const modes[] = { "bench", "info", "selftest", NULL };
 static const char *const initiators[] = { "one", "all", NULL };
 static const char *const acks[] = { "early", "late", NULL };
-static const char *const skips[] = { "none", "remote", "local", NULL };
 static const char *const pvs[] = { "auto", "hyperv", "kvm", NULL };
 static const char *const faults[] = { "none", "ud", "gp", "pf", "de", "df", "bp", NULL };
 
@@ -47,6 +48,8 @@ static const struct opt options[] = {
 	{ "cpus", OPT_UINT, "bring up at most this many CPUs", NULL, 1, MAX_CPUS, &cfg.cpus },
 	{ "ap_timeout_ms", OPT_UINT, "how long an AP may take to check in", NULL, 1, 60000,
 	  &cfg.ap_timeout_ms },
+	{ "lose_cpu", OPT_UINT, "test hook: the AP with this APIC ID is never started (0: off)", NULL,
+	  0, 0xfffffffe, &cfg.lose_cpu },
 	{ "ipi_iters", OPT_UINT, "round trips per target in the IPI floor benchmark", NULL, 1, 10000,
 	  &cfg.ipi_iters },
 	{ "backend", OPT_STR, "shootdown backends to compare: auto, all, or names (comma list)", NULL, 0, 0,
@@ -64,8 +67,12 @@ static const struct opt options[] = {
 	{ "aspaces", OPT_UINT, "address spaces the workers switch between", NULL, 1, 8, &cfg.aspaces },
 	{ "ack", OPT_ENUM, "IPI targets acknowledge on reading the request or after flushing", acks, 0,
 	  0, &cfg.ack },
-	{ "skip_flush", OPT_ENUM, "negative control: skip the remote or the local flush", skips, 0, 0,
-	  &cfg.skip_flush },
+	{ "skip_flush", OPT_ENUM, "negative control: leave out the remote or local flush, each range's last page, or the highest target",
+	  tlb_skip_names, 0, 0, &cfg.skip_flush },
+	{ "observe", OPT_ENUM, "readers: in lockstep with each change (detection guaranteed), or free-running",
+	  observe_names, 0, 0, &cfg.observe },
+	{ "canary", OPT_UINT, "most iterations of each scenario's canary, a negative control that must be caught (0: none)",
+	  NULL, 0, 1000, &cfg.canary },
 	{ "ack_timeout_ms", OPT_UINT, "shootdown watchdog", NULL, 1, 600000, &cfg.ack_timeout_ms },
 	{ "flush_threshold", OPT_UINT, "pages flushed one by one before flushing the whole context",
 	  NULL, 0, 1000000, &cfg.flush_threshold },
@@ -94,7 +101,6 @@ void options_parse(const char *cmdline)
 	/* the settings other subsystems read directly */
 	tlb_ack_timeout_us = cfg.ack_timeout_ms * 1000;
 	tlb_ipi_early_ack = cfg.ack == 0;
-	tlb_skip = cfg.skip_flush;
 	flush_threshold = cfg.flush_threshold;
 	tlb_deaf_cpu = cfg.deaf_cpu ? cfg.deaf_cpu : 0xffffffffu;
 	hv_inject_status = cfg.hv_inject_status;

@@ -16,6 +16,7 @@ struct config {
 	bool pause;        /* wait for a byte on COM1 before exiting */
 	u64 cpus;          /* bring up at most this many CPUs */
 	u64 ap_timeout_ms; /* how long an AP may take to check in */
+	u64 lose_cpu;      /* test hook: the AP with this APIC ID is never started (0: off) */
 	u64 ipi_iters;     /* round trips per target in the IPI floor benchmark */
 	/* the benchmark (kernel/bench.c): lists are comma-separated */
 	const char *backend;  /* shootdown backends: auto, all, or names */
@@ -27,6 +28,8 @@ struct config {
 	u64 aspaces;
 	int ack;              /* 0 early, 1 late */
 	int skip_flush;       /* enum tlb_skip: negative controls */
+	int observe;          /* enum observe_mode: lockstep or free readers */
+	u64 canary;           /* canary iterations per scenario (0: no canary) */
 	u64 ack_timeout_ms;
 	u64 flush_threshold;
 	u64 deaf_cpu;         /* test hook: this CPU ignores shootdowns (0: off) */

@@ -6,6 +6,18 @@
 #include "kernel/trap.h"
 #include "smp/smp.h"
 
+const char *const workload_names[WL_COUNT + 1] = {
+	[WL_REMAP] = "remap", [WL_PROTECT] = "protect", [WL_UNMAP] = "unmap",
+};
+const char *const observe_names[OBSERVE_COUNT + 1] = {
+	[OBSERVE_LOCKSTEP] = "lockstep", [OBSERVE_FREE] = "free",
+};
+
+const char *workload_name(int w)
+{
+	return w >= 0 && w < WL_COUNT ? workload_names[w] : "?";
+}
+
 static void event(struct oracle *o, u64 *counter, const char *kind, u64 va, u64 expected, u64 seen)
 {
 	struct oracle_tally *t = o->tally;
@@ -137,4 +149,13 @@ bool oracle_observed(const struct oracle *o, u32 s, const struct cpumask *who, u
 		}
 	}
 	return true;
+}
+
+void oracle_sum(struct oracle_tally *t, const struct oracle_counts *c, u32 ncpus)
+{
+	for (u32 cpu = 0; cpu < ncpus; cpu++) {
+		t->checks += c[cpu].checks;
+		t->opportunities += c[cpu].opportunities;
+		t->transition_faults += c[cpu].transition;
+	}
 }

@@ -69,6 +69,9 @@ void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state);
  * first that has not is returned in *laggard. */
 bool oracle_observed(const struct oracle *o, u32 s, const struct cpumask *who, u32 *laggard);
 
+/* Add the per-CPU counters of a part to its tally. */
+void oracle_sum(struct oracle_tally *t, const struct oracle_counts *c, u32 ncpus);
+
 /* This CPU switched address space or flushed everything: its loaded translations are gone. */
 static inline void oracle_forget(struct oracle *o, u32 cpu)
 {

@@ -61,13 +61,10 @@ static void add_size(struct retention *r, u64 pages)
 
 static paddr_t *alloc_frames(u64 n, u64 tag)
 {
-	paddr_t pa = frame_alloc_contig(mm_frame_pool(), ALIGN_UP(n * sizeof(paddr_t), (u64)PAGE_SIZE) / PAGE_SIZE,
-					PAGE_SIZE);
-	paddr_t *v = phys_to_virt(pa);
+	paddr_t *v = mm_alloc_zeroed(n * sizeof(paddr_t));
 
-	if (!pa)
+	if (!v)
 		return NULL;
-	memset(v, 0, n * sizeof(paddr_t));
 	for (u64 i = 0; i < n; i++) {
 		v[i] = frame_alloc(mm_frame_pool(), NULL);
 		if (v[i])
@@ -81,8 +78,7 @@ static void free_frames(paddr_t *v, u64 n)
 	for (u64 i = 0; v && i < n; i++)
 		if (v[i])
 			frame_free(mm_frame_pool(), NULL, v[i]);
-	for (u64 off = 0; v && off < n * sizeof(paddr_t); off += PAGE_SIZE)
-		frame_free(mm_frame_pool(), NULL, (u64)v - DIRECT_MAP_BASE + off);
+	mm_free_zeroed(v, n * sizeof(paddr_t));
 }
 
 static bool all_allocated(const paddr_t *v, u64 n)

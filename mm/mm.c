@@ -308,3 +308,19 @@ void mm_cpu_init(void)
 		write_cr4(read_cr4() | CR4_PGE);
 	flush_init_cpu();
 }
+
+void *mm_alloc_zeroed(u64 bytes)
+{
+	paddr_t pa = frame_alloc_contig(&pool, ALIGN_UP(bytes, (u64)PAGE_SIZE) / PAGE_SIZE, PAGE_SIZE);
+
+	if (!pa)
+		return NULL;
+	memset(phys_to_virt(pa), 0, bytes);
+	return phys_to_virt(pa);
+}
+
+void mm_free_zeroed(void *p, u64 bytes)
+{
+	for (u64 off = 0; p && off < bytes; off += PAGE_SIZE)
+		frame_free(&pool, NULL, (u64)p - DIRECT_MAP_BASE + off);
+}

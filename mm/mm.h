@@ -40,6 +40,8 @@ struct pt *mm_kernel_pt(void);
 u64 mm_kernel_cr3(void);
 bool mm_phys_in_use(paddr_t pa, u64 len);
 
+void *mm_alloc_zeroed(u64 bytes);          /* contiguous zeroed pages in the direct map, NULL if none */
+void mm_free_zeroed(void *p, u64 bytes);  /* give back what mm_alloc_zeroed(bytes) returned (NULL: nothing) */
 u64 mm_alloc_kstack(u64 size);            /* a stack above a guard page; returns its top, 0 on failure */
 void *mm_map_mmio(paddr_t pa, u64 len);   /* uncached mapping of device registers, NULL on failure */
 void *mm_map_wc(paddr_t pa, u64 len);     /* write-combining mapping (framebuffer), NULL on failure */

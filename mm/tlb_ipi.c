@@ -72,17 +72,14 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 int tlb_ipi_init(void)
 {
 	u64 bytes = (u64)nr_cpus * nr_cpus * sizeof(struct tlb_ack);
-	paddr_t pa;
 
 	if (acks)
 		return 0; /* shared by every backend built on this one */
-	pa = frame_alloc_contig(mm_frame_pool(), ALIGN_UP(bytes, (u64)PAGE_SIZE) / PAGE_SIZE, PAGE_SIZE);
-	if (!pa) {
+	acks = mm_alloc_zeroed(bytes);
+	if (!acks) {
 		kprintf("tlb: no memory for %u x %u acknowledgement slots\n", nr_cpus, nr_cpus);
 		return -ENOMEM;
 	}
-	acks = phys_to_virt(pa);
-	memset(acks, 0, bytes);
 	ack_stride = nr_cpus;
 	trap_set_handler(VEC_TLB_FLUSH, tlb_ipi_handler);
 	return 0;

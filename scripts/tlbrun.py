@@ -104,7 +104,10 @@ FALLBACK_EXIT_CODES = {"pass": 0, "fail": 1, "usage": 2, "skip": 3, "error": 4}
 
 RECORD_PREFIX = "TLBSTORM "
 PAUSE_LINE = "TLBSTORM-PAUSE"
-VERDICT_RE = re.compile(r"^tlbstorm: verdict ([a-z]+) \(exit (-?\d+)\)")
+# `tlbstorm: verdict pass (exit 0)`; a benchmark that passed without showing detection says
+# `tlbstorm: verdict pass, detection not shown (exit 0)` (docs/records.md, "Detection").
+VERDICT_RE = re.compile(r"^tlbstorm: verdict ([a-z]+)(, detection not shown)? \(exit (-?\d+)\)")
+DETECTION_NOT_SHOWN = "not shown"
 _EXIT_DEFINE_RE = re.compile(r"^\s*#\s*define\s+EXIT_([A-Z][A-Z0-9_]*)\s+(\d+)\b", re.M)
 # ANSI/VT escape sequences (CSI, OSC, two-byte ESC x) and other C0 controls except tab.
 _ESCAPE_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]"
@@ -181,6 +184,9 @@ class RunResult:
     records: List[dict] = field(default_factory=list)
     bad_records: List[Tuple[str, str]] = field(default_factory=list)  # (line, JSON error)
     serial_verdict: Optional[Tuple[str, int]] = None  # from `tlbstorm: verdict X (exit N)`
+    # The run's detection claim: the verdict record's `detection` ("shown", "not shown"; None
+    # outside mode=bench or without the record), else "not shown" when the verdict line said so.
+    detection: Optional[str] = None
     log_path: Optional[Path] = None
     duration_s: float = 0.0
     qemu_argv: List[str] = field(default_factory=list)
@@ -202,6 +208,12 @@ class RunResult:
     warnings: List[str] = field(default_factory=list)
     error: Optional[str] = None       # host/usage problem (status 7) or QEMU failure text
     summary: str = ""
+
+    @property
+    def detection_not_shown(self) -> bool:
+        """A pass that did not show it could have seen a broken flush: presented as
+        `pass, detection not shown`, never as a plain pass."""
+        return self.verdict == "pass" and self.detection == DETECTION_NOT_SHOWN
 
     def records_of(self, kind: str) -> List[dict]:
         return [r for r in self.records if r.get("record") == kind]
@@ -241,8 +253,15 @@ def parse_record(line: str):
 
 
 def parse_verdict_line(line: str) -> Optional[Tuple[str, int]]:
+    """`tlbstorm: verdict X[, detection not shown] (exit N)` -> (X, N), else None."""
     m = VERDICT_RE.match(line)
-    return (m.group(1), int(m.group(2))) if m else None
+    return (m.group(1), int(m.group(3))) if m else None
+
+
+def verdict_line_detection(line: str) -> Optional[str]:
+    """The detection claim of a verdict line: "not shown" when it says so, else None."""
+    m = VERDICT_RE.match(line)
+    return DETECTION_NOT_SHOWN if m and m.group(2) else None
 
 
 class SerialParser:
@@ -254,6 +273,7 @@ class SerialParser:
         self.records: List[dict] = []
         self.bad_records: List[Tuple[str, str]] = []
         self.verdict: Optional[Tuple[str, int]] = None
+        self.detection_not_shown = False  # the verdict line said `, detection not shown`
         self.pause_seen = False
 
     def feed(self, data: bytes) -> bool:
@@ -292,6 +312,7 @@ class SerialParser:
         v = parse_verdict_line(line)
         if v is not None:
             self.verdict = v
+            self.detection_not_shown = verdict_line_detection(line) == DETECTION_NOT_SHOWN
         return False
 
 
@@ -1191,13 +1212,30 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def run_detection(vrec: Optional[dict],
+                  parser: SerialParser) -> Tuple[Optional[str], Optional[str]]:
+    """-> (the run's detection claim, a warning or None). The verdict record's `detection`
+    is the claim; the verdict line's `, detection not shown` stands in for a missing record and
+    is cross-checked against it (the kernel prints it only on a pass)."""
+    line_says = DETECTION_NOT_SHOWN if parser.detection_not_shown else None
+    if vrec is None or "detection" not in vrec:
+        return line_says, None
+    claim = vrec.get("detection")
+    both_pass = vrec.get("verdict") == "pass" and (parser.verdict or ("",))[0] == "pass"
+    if both_pass and (claim == DETECTION_NOT_SHOWN) != (line_says is not None):
+        return claim, (f"verdict record says detection {claim!r} but the verdict line "
+                       f"{'says' if line_says else 'does not say'} `detection not shown`")
+    return claim, None
+
+
 def _summary(res: RunResult) -> str:
     where = (f"[{'' if res.guest in (None, 'tlbstorm') else 'guest ' + res.guest + ', '}"
              f"{'' if res.platform in (None, 'qemu') else res.platform + ', '}"
              f"{res.accel}, {res.firmware}, {res.machine}, {res.smp} vCPU"
              f"{'s' if res.smp != 1 else ''}, {res.memory} MiB]")
     if res.verdict is not None:
-        head = f"verdict {res.verdict} (exit {res.status})"
+        shown = ", detection not shown" if res.detection_not_shown else ""
+        head = f"verdict {res.verdict}{shown} (exit {res.status})"
     elif res.status == STATUS_TIMEOUT:
         head = f"timeout (exit {res.status})"
     elif res.status == STATUS_HOST:
@@ -1378,6 +1416,9 @@ def _run_once(config: RunConfig) -> RunResult:
         if vrec is not None and verdict is not None and vrec.get("verdict") != verdict:
             warnings.append(f"verdict record says {vrec.get('verdict')!r}, run verdict is "
                             f"{verdict!r}")
+        res.detection, warning = run_detection(vrec, parser)
+        if warning:
+            warnings.append(warning)
         if config.screendump and not res.paused and status != STATUS_TIMEOUT:
             warnings.append("no TLBSTORM-PAUSE line: no screendump taken")
         res.warnings.extend(warnings)

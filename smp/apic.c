@@ -128,10 +128,23 @@ static int icr_wait_idle(void)
 	return -ETIMEDOUT;
 }
 
+/* The x2APIC ICR write. WRMSR to the x2APIC MSRs is not serialising (SDM 3A 10.12.3): without a
+ * fence the IPI can reach the target before the stores that precede it are visible, and the
+ * target finds an empty inbox. So, as Linux's weak_wrmsr_fence(), MFENCE orders every earlier
+ * store (and load) and LFENCE keeps the WRMSR from executing before the MFENCE completes. This
+ * pairs with the stores a kick publishes: the request and inbox bit in tlb_ipi_post()
+ * (mm/tlb_ipi.c) and smp_call_start() (smp/call.c), read by the target's IPI handler or call
+ * loop. noinline: tests/boot/test_static.py checks the sequence in this symbol. */
+static __attribute__((noinline)) void x2apic_icr_write(u32 dest, u32 lo)
+{
+	__asm__ volatile("mfence; lfence" ::: "memory");
+	wrmsr(X2APIC_MSR_BASE + (APIC_ICR_LO >> 4), ((u64)dest << 32) | lo);
+}
+
 static int icr_send(u32 dest, u32 lo)
 {
 	if (x2apic) {
-		wrmsr(X2APIC_MSR_BASE + (APIC_ICR_LO >> 4), ((u64)dest << 32) | lo);
+		x2apic_icr_write(dest, lo);
 		return 0;
 	}
 	if (dest > XAPIC_MAX_ID)

@@ -1,6 +1,7 @@
 /* Bring-up: enumerate processors from the MADT, set up the boot CPU's APIC, then start each
  * application processor with INIT-SIPI-SIPI (SDM 3A 9.4.4.1), one at a time so that dense CPU
- * indices follow the MADT order. An AP that does not check in is reported and left out. */
+ * indices follow the MADT order. An AP that does not check in is reported and left out, and
+ * when a CPU that was asked for is missing the run is an error (smp_missing_cpus()). */
 #include "smp/smp.h"
 #include "kernel/acpi.h"
 #include "kernel/console.h"
@@ -26,6 +27,7 @@ struct cpumask cpu_online_mask;
 static u32 madt_ids[MAX_CPUS];
 static u32 nr_listed;
 static u32 failed_ids[MAX_CPUS], nr_failed;
+static u32 nr_asked = 1; /* CPUs this boot should have: the listed ones, at most cpus= */
 static const char *topology_source = "none";
 
 u32 cpu_to_apic_id(u32 cpu)
@@ -147,23 +149,32 @@ static void ap_entry(struct percpu *p)
 	smp_call_loop();
 }
 
+/* lose_cpu=: a test hook that leaves one AP unstarted, so that it looks exactly like one that
+ * never checked in. */
+static bool start_or_lose_ap(u32 cpu, u32 apic_id)
+{
+	if (cfg.lose_cpu && apic_id == cfg.lose_cpu) {
+		kprintf("smp: not starting APIC ID %u (lose_cpu= test hook)\n", apic_id);
+		return false;
+	}
+	return start_ap(cpu, apic_id);
+}
+
 static void bring_up(u32 bsp_apic_id)
 {
-	u32 limit = MIN(cfg.cpus, MAX_CPUS);
-
 	for (u32 i = 0; i < nr_listed; i++) {
 		u32 id = madt_ids[i];
 
 		if (id == bsp_apic_id)
 			continue;
-		if (nr_cpus >= limit)
+		if (nr_cpus >= nr_asked)
 			break;
 		if (!apic_x2apic_mode() && id > XAPIC_MAX_ID) {
 			kprintf("smp: APIC ID %u needs x2APIC, which this CPU lacks; left out\n", id);
 			failed_ids[nr_failed++] = id;
 			continue;
 		}
-		if (start_ap(nr_cpus, id)) {
+		if (start_or_lose_ap(nr_cpus, id)) {
 			cpumask_set(&cpu_online_mask, nr_cpus);
 			nr_cpus++;
 		} else {
@@ -172,6 +183,14 @@ static void bring_up(u32 bsp_apic_id)
 			failed_ids[nr_failed++] = id;
 		}
 	}
+}
+
+/* No AP can be started: every one asked for is missing. */
+static void leave_out_all(u32 bsp_apic_id)
+{
+	for (u32 i = 0; i < nr_listed && 1 + nr_failed < nr_asked; i++)
+		if (madt_ids[i] != bsp_apic_id)
+			failed_ids[nr_failed++] = madt_ids[i];
 }
 
 int smp_send_ipi_mask(const struct cpumask *targets, u8 vector)
@@ -194,11 +213,12 @@ void smp_init(void)
 	bsp_apic_id = apic_read_id();
 	percpu_bsp.apic_id = bsp_apic_id;
 	lapic_phys = read_topology(bsp_apic_id);
+	nr_asked = MIN(MAX(nr_listed, 1u), MIN(cfg.cpus, MAX_CPUS));
 	if (lapic_phys && lapic_phys != APIC_DEFAULT_PHYS && !apic_x2apic_mode())
 		apic_init_bsp(lapic_phys);
 	smp_call_init();
 	sti();
-	if (nr_listed > 1 && cfg.cpus > 1) {
+	if (nr_asked > 1) {
 		if (trampoline_usable()) {
 			memcpy(phys_to_virt(TRAMPOLINE_PHYS), trampoline_start,
 			       trampoline_end - trampoline_start);
@@ -206,11 +226,34 @@ void smp_init(void)
 		} else {
 			kprintf("smp: page %#x for the AP trampoline is not free RAM; boot CPU only\n",
 				TRAMPOLINE_PHYS);
+			leave_out_all(bsp_apic_id);
 		}
 	}
 	mm_trampoline_done();
 	apic_timer_calibrate();
 	smp_report();
+	smp_report_missing(); /* once here, once more before the verdict (kmain) */
+}
+
+u32 smp_missing_cpus(void)
+{
+	return nr_asked > nr_cpus ? nr_asked - nr_cpus : 0;
+}
+
+void smp_report_missing(void)
+{
+	u32 missing = smp_missing_cpus();
+
+	if (!missing)
+		return;
+	if (nr_asked == MAX(nr_listed, 1u))
+		kprintf("smp: %u of %u listed CPUs did not come online (APIC IDs", missing, nr_asked);
+	else
+		kprintf("smp: %u of the %u CPUs asked for by cpus= (%u listed) did not come online "
+			"(APIC IDs", missing, nr_asked, nr_listed);
+	for (u32 i = 0; i < nr_failed; i++)
+		kprintf("%s%u", i ? ", " : " ", failed_ids[i]);
+	kprintf("); the run is an error\n");
 }
 
 void smp_report(void)
@@ -228,6 +271,7 @@ void smp_report(void)
 	jw_str(&w, "apic_mode", apic_mode_name());
 	jw_u64(&w, "listed", MAX(nr_listed, 1u));
 	jw_u64(&w, "online", nr_cpus);
+	jw_u64(&w, "missing", smp_missing_cpus());
 	jw_u64(&w, "apic_timer_ticks_per_ms", apic_timer_ticks_per_ms());
 	jw_arr_begin(&w, "apic_ids");
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)

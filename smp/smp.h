@@ -43,6 +43,10 @@ int smp_send_ipi_mask(const struct cpumask *targets, u8 vector);
 
 void smp_init(void);  /* topology from the MADT, APIC, bring-up; prints the topology */
 void smp_report(void); /* the topology record */
+/* Listed CPUs that were asked for (all, or at most cpus=) but are not online: a run with any is
+ * an error, whatever it measured. smp_report_missing() prints the one line naming them. */
+u32 smp_missing_cpus(void);
+void smp_report_missing(void);
 
 /* Cross-CPU calls (smp/call.c): run fn(arg) on every CPU in `targets` (the caller too, if it is
  * in the set) in thread context with interrupts on, and wait for all of them. Returns 0, or

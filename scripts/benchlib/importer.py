@@ -49,6 +49,8 @@ def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int
                            f"were online")
     vcpus = vcpus or seen_cpus or 1
     verdict = parser.verdict[0] if parser.verdict else None
+    detection, detection_warning = tlbrun.run_detection(
+        next((r for r in recs if r.get("record") == "verdict"), None), parser)
     rd = ResultsDir(out)
     if not rd.exists():
         if out.exists() and any(Path(out).iterdir()):
@@ -79,10 +81,14 @@ def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int
     result = {"id": run_id, "config": config,
               "outcome": verdict if verdict in VERDICT_OUTCOMES else "no-verdict",
               "status": parser.verdict[1] if parser.verdict else None, "verdict": verdict,
+              "detection": detection,
               "attempts": 1, "duration_s": 0.0, "accel": "hyperv",
-              "summary": f"imported from {capture}: verdict {verdict or 'none'}",
+              "summary": f"imported from {capture}: verdict {verdict or 'none'}"
+                         + (", detection not shown" if verdict == "pass"
+                            and detection == "not shown" else ""),
               "error": None if verdict else "the capture ends without a verdict line",
-              "warnings": [f"unparsable record: {line[:120]}" for line, _ in parser.bad_records],
+              "warnings": [f"unparsable record: {line[:120]}" for line, _ in parser.bad_records]
+                          + ([detection_warning] if detection_warning else []),
               "qemu_argv": [], "inner_argv": [], "host": rd.host(), "records": recs,
               "log": "serial.log", "finished": now()}
     rd.save_run(result)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import results
-from .results import ROW_FIELDS, ResultsDir, ResultsError
+from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
 
 # The fields that name one scenario of a matrix: aggregation is across repetitions only.
 SCENARIO_KEY = ("guest", "platform", "firmware", "vcpus", "overcommit", "backend", "workload",
@@ -153,7 +153,10 @@ def aggregate(rows: Iterable[dict]) -> List[dict]:
     `n` (repetitions), medians of MEDIAN_FIELDS, the p50 spread (`p50_min`, `p50_max`,
     `p50_spread` = (max - min) / median, None with fewer than two values), total `violations`
     and `watchdog`, `not_ok` (scenarios whose status was not ok), `equivalent`, `linux_flush`
-    (the mechanisms seen, joined with '/'), `reps` (the rep numbers) and `run_ids`."""
+    (the mechanisms seen, joined with '/'), `reps` (the rep numbers), `run_ids`, and the
+    detection of the repetitions: `detection_known` (how many say), `not_shown` (how many did
+    not show it), `detection_by` (what showed it, joined with '/'), `detection_reasons` (why
+    not, distinct, in order of appearance)."""
     groups: Dict[tuple, List[dict]] = {}
     for r in rows:
         groups.setdefault(tuple(r.get(k) for k in SCENARIO_KEY), []).append(r)
@@ -177,6 +180,15 @@ def aggregate(rows: Iterable[dict]) -> List[dict]:
         a["linux_flush"] = "/".join(flushes) or None
         a["reps"] = sorted({r.get("rep") for r in rs}, key=_sort_key)
         a["run_ids"] = [r.get("run_id") for r in rs]
+        known = [r for r in rs if r.get("detection") is not None]
+        a["detection_known"] = len(known)
+        a["not_shown"] = sum(1 for r in known if r["detection"] == NOT_SHOWN)
+        a["detection_by"] = "/".join(sorted({str(r["detection_by"]) for r in known
+                                             if r["detection"] != NOT_SHOWN
+                                             and r.get("detection_by")})) or None
+        a["detection_reasons"] = list(dict.fromkeys(r.get("detection_reason") or "no reason given"
+                                                    for r in known
+                                                    if r["detection"] == NOT_SHOWN))
         out.append(a)
     return out
 
@@ -259,8 +271,8 @@ def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
         planned = len(rd.plan()) if rd.exists() else None
     except ResultsError:
         planned = None
-    counts = Counter(r.get("outcome", "unknown") for r in runs)
-    done = ", ".join(f"{n} {o}" for o, n in counts.most_common()) or "none"
+    counts = Counter(outcome_label(r) for r in runs)
+    done = "; ".join(f"{n} {o}" for o, n in counts.most_common()) or "none"
     lines.append(f"{len(runs)} run{'' if len(runs) == 1 else 's'} finished"
                  + (f" of {planned} planned" if planned else "") + f": {done}.")
     if planned and len(runs) < planned:
@@ -269,16 +281,34 @@ def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
                      f"yet** "
                      f"(interrupted or still running; `scripts/bench run MATRIX --out DIR "
                      f"--resume` finishes it).")
-    bad = [r for r in runs if r.get("outcome") != "pass"]
+    bad = [r for r in runs if outcome_label(r) != "pass"]
     if bad:
-        lines += ["", "Runs that did not pass:", ""]
+        lines += ["", "Runs that did not pass, or passed without showing detection:", ""]
         rows = []
         for r in bad:
-            why = r.get("error") or r.get("summary") or "; ".join(r.get("warnings") or []) or "—"
-            rows.append([f"`{r.get('id')}`", r.get("outcome", "unknown"),
+            if outcome_label(r) == results.PASS_NOT_SHOWN:
+                why = _not_shown_reason(r)
+            else:
+                why = (r.get("error") or r.get("summary") or "; ".join(r.get("warnings") or [])
+                       or "—")
+            rows.append([f"`{r.get('id')}`", outcome_label(r),
                          str(r.get("attempts", "—")), why.strip().splitlines()[0][:200]])
         lines += _table(["run", "outcome", "attempts", "reason"], rows)
     return lines + [""]
+
+
+def _not_shown_reason(run: dict) -> str:
+    """Why a pass did not show detection: its scenarios' reasons, each with where it held."""
+    where: Dict[str, List[str]] = {}
+    for rec in run.get("records") or []:
+        det = rec.get("detection") if rec.get("record") == "shootdown" else None
+        if isinstance(det, dict) and det.get("status") == NOT_SHOWN:
+            where.setdefault(det.get("reason") or "no reason given", []).append(
+                f"{rec.get('backend')} {rec.get('workload')} {rec.get('pages')}p")
+    if not where:
+        return "detection not shown (no scenario ran)"
+    return "detection not shown: " + "; ".join(f"{reason} ({', '.join(w)})"
+                                               for reason, w in where.items())
 
 
 def _overcommit_cell(a: dict) -> str:
@@ -309,10 +339,22 @@ def _spread_cell(a: dict) -> str:
     return f"{a['p50_spread'] * 100:.1f}% ({fmt_ns(a['p50_min'])}..{fmt_ns(a['p50_max'])})"
 
 
+def _detection_cell(a: dict) -> str:
+    """shown (and by what), not shown with the reasons (how many repetitions when not all), or
+    — when no record says (records from before detection existed)."""
+    known, not_shown = a.get("detection_known", 0), a.get("not_shown", 0)
+    if not known:
+        return "—"
+    if not not_shown:
+        return "shown" + (f" ({a['detection_by']})" if a.get("detection_by") else "")
+    count = "" if not_shown == a["n"] else f" ×{not_shown} of {a['n']}"
+    return f"not shown{count}: " + "; ".join(a["detection_reasons"])
+
+
 def main_table_header(show_firmware: bool) -> List[str]:
     return (["guest", "platform"] + (["firmware"] if show_firmware else [])
             + ["vCPUs", "overcommit", "backend", "workload", "pages", "p50", "p99", "x floor",
-               "per s", "reps", "p50 spread", "stale"])
+               "per s", "reps", "p50 spread", "stale", "detection"])
 
 
 def _main_section(aggs: List[dict]) -> List[str]:
@@ -324,6 +366,13 @@ def _main_section(aggs: List[dict]) -> List[str]:
         lines += [f"**⚠ CORRECTNESS: {len(bad)} scenarios saw stale-TLB violations "
                   f"({sum(a['violations'] for a in bad)} in all) — their latencies are not "
                   f"valid results.**", ""]
+    # The Linux peer has no oracle: its "not shown" is expected, not news.
+    unshown = [a for a in aggs if a["not_shown"] and a["guest"] != "linux"]
+    if unshown:
+        lines += [f"**{len(unshown)} tlbstorm scenario{'s' if len(unshown) > 1 else ''} did not "
+                  f"show detection: {'their' if len(unshown) > 1 else 'its'} clean oracle does "
+                  f"not show that a broken flush would have been seen here** (the detection "
+                  f"column says why).", ""]
     show_fw = len({a["firmware"] for a in aggs}) > 1
     rows = []
     for a in _by_config(aggs):
@@ -331,12 +380,16 @@ def _main_section(aggs: List[dict]) -> List[str]:
                     + [str(a["vcpus"]), _overcommit_cell(a), a["backend"], a["workload"],
                        str(a["pages"]), fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]),
                        _fmt_ratio(a["ratio_to_floor"]), _fmt_int(a["per_s"]), str(a["n"]),
-                       _spread_cell(a), _stale_cell(a)])
+                       _spread_cell(a), _stale_cell(a), _detection_cell(a)])
     lines += _table(main_table_header(show_fw), rows)
     lines += ["", "p50/p99: the initiator's latency from the start to the completion of a "
               "shootdown; x floor: p50 / the boot's IPI broadcast round-trip p50; per s: "
-              "shootdowns per second; p50 spread: (max - min) / median of the repetitions' "
-              "p50s; stale: stale-TLB oracle violations summed over repetitions (must be 0).",
+              "shootdowns per second of the whole loop (in lockstep it includes waiting for the "
+              "readers); p50 spread: (max - min) / median of the repetitions' "
+              "p50s; stale: stale-TLB oracle violations summed over repetitions (must be 0); "
+              "detection: whether the scenario showed that its oracle could have seen a broken "
+              "flush, in every repetition (shown by the canary or by its own negative control), "
+              "else why not (docs/records.md, \"Detection\"); — for records without it.",
               ""]
     return lines
 
@@ -345,7 +398,8 @@ COMPARE_KEY = ("platform", "firmware", "vcpus", "overcommit", "equivalent", "pag
 
 COMPARE_HEADER = ["platform", "vCPUs", "overcommit", "workload", "pages", "tlbstorm backend",
                   "tlbstorm p50", "Linux MT p50", "Linux ST p50", "Linux cost (MT - ST)",
-                  "tlbstorm / Linux cost", "tlbstorm / Linux MT", "Linux flush"]
+                  "tlbstorm / Linux cost", "tlbstorm / Linux MT", "Linux flush",
+                  "tlbstorm detection"]
 
 
 def linux_cost(lx: dict) -> Optional[float]:
@@ -393,7 +447,8 @@ def _compare_section(aggs: List[dict]) -> List[str]:
                      fmt_ns(t["p50_ns"]), fmt_ns(lx["p50_ns"]), fmt_ns(lx["reference_p50_ns"]),
                      fmt_ns(cost),
                      _fmt_ratio(cost_ratio) if cost is None or cost > 0 else "— (cost ≤ 0)",
-                     _fmt_ratio(_div(t["p50_ns"], lx["p50_ns"])), lx["linux_flush"] or "—"])
+                     _fmt_ratio(_div(t["p50_ns"], lx["p50_ns"])), lx["linux_flush"] or "—",
+                     _detection_cell(t)])
     lines += _table(COMPARE_HEADER, rows)
     flushes = sorted({f"{lx['platform']}: {lx['linux_flush'] or 'unknown'}" for _, lx in pairs})
     lines += ["", f"Linux flushed remote TLBs with: {'; '.join(flushes)}.", "",

@@ -173,7 +173,8 @@ ROW_FIELDS = ["run_id", "guest", "platform", "accel", "firmware", "vcpus", "over
               "effective_overcommit", "host_cpus", "rep", "backend", "workload", "equivalent", "pages", "iterations",
               "status", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns",
               "p50_cycles", "p99_cycles", "per_s", "floor_p50_ns", "ratio_to_floor",
-              "violations", "watchdog", "fallbacks", "skipped_targets", "steal_ns",
+              "violations", "detection", "detection_by", "detection_reason", "opportunities",
+              "canary_violations", "watchdog", "fallbacks", "skipped_targets", "steal_ns",
               "reference_p50_ns", "shootdown_cost_p50_ns", "tsc_khz", "hypervisor",
               "linux_flush", "version"]
 
@@ -185,6 +186,40 @@ def _violations(rec: dict) -> int:
     o = rec.get("oracle") or {}
     return sum(int(o.get(k, 0)) for k in ("stale_reads", "writes_after_readonly",
                                           "reads_after_unmap", "unexpected_faults"))
+
+
+def _detection(rec: dict) -> Dict[str, object]:
+    """The row's detection columns (docs/records.md, "Detection"); None where the record has
+    no such field (records from before detection existed: unknown)."""
+    det = rec.get("detection")
+    det = det if isinstance(det, dict) else {}
+    canary = det.get("canary")
+    return {"detection": det.get("status"), "detection_by": det.get("by"),
+            "detection_reason": det.get("reason"),
+            "opportunities": (rec.get("oracle") or {}).get("opportunities"),
+            "canary_violations": canary.get("violations") if isinstance(canary, dict) else None}
+
+
+NOT_SHOWN = "not shown"
+PASS_NOT_SHOWN = "pass, detection not shown"
+
+
+def run_detection(run: dict) -> Optional[str]:
+    """A run's detection claim ("shown", "not shown", None: none made or unknown): the result's
+    own `detection`, else its verdict record's (result.json files from before it was kept)."""
+    if "detection" in run:
+        return run["detection"]
+    vrec = next((r for r in run.get("records") or [] if r.get("record") == "verdict"), None)
+    return vrec.get("detection") if vrec else None
+
+
+def outcome_label(run: dict) -> str:
+    """The outcome as people read it: a pass that did not show detection is never a plain
+    pass (docs/bench.md)."""
+    outcome = run.get("outcome", "unknown")
+    if outcome == "pass" and run_detection(run) == NOT_SHOWN:
+        return PASS_NOT_SHOWN
+    return outcome
 
 
 def _floor_ns(run: dict) -> Optional[int]:
@@ -231,7 +266,8 @@ def scenario_rows(runs: Iterable[dict]) -> List[dict]:
                 "p99_cycles": cyc.get("p99"), "per_s": rec.get("shootdowns_per_s"),
                 "floor_p50_ns": floor if rec.get("backend") != "linux" else None,
                 "ratio_to_floor": rec.get("ratio_to_ipi_floor_p50"),
-                "violations": _violations(rec), "watchdog": rec.get("watchdog_timeouts", 0),
+                "violations": _violations(rec), **_detection(rec),
+                "watchdog": rec.get("watchdog_timeouts", 0),
                 "fallbacks": rec.get("fallbacks", 0),
                 "skipped_targets": rec.get("skipped_targets", 0),
                 "steal_ns": rec.get("steal_ns", 0),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, TextIO
 
 from . import matrix as mx
-from .results import REPO_ROOT, ResultsDir, ResultsError, host_environment
+from .results import REPO_ROOT, ResultsDir, ResultsError, host_environment, outcome_label
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import tlbrun  # noqa: E402
@@ -105,7 +105,9 @@ def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
     return {
         "id": c["id"], "config": {k: v for k, v in c.items() if k != "id"},
         "outcome": outcome, "status": res.status,
-        "verdict": res.verdict, "attempts": attempt, "duration_s": round(res.duration_s, 3),
+        # the guest's detection claim (verdict record): "shown", "not shown" or None
+        "verdict": res.verdict, "detection": res.detection, "attempts": attempt,
+        "duration_s": round(res.duration_s, 3),
         "accel": res.accel, "summary": res.summary, "error": res.error,
         "warnings": notes + list(res.warnings), "qemu_argv": res.qemu_argv,
         "inner_argv": res.inner_argv, "host": host, "records": res.records,
@@ -120,7 +122,8 @@ def platform_refuses(error: Optional[str]) -> bool:
 
 def unavailable(c: dict, reason: str, host: dict) -> dict:
     return {"id": c["id"], "config": {k: v for k, v in c.items() if k != "id"},
-            "outcome": "unavailable", "status": None, "verdict": None, "attempts": 0,
+            "outcome": "unavailable", "status": None, "verdict": None, "detection": None,
+            "attempts": 0,
             "duration_s": 0.0, "accel": None, "summary": f"not run: {reason}", "error": reason,
             "warnings": [], "qemu_argv": [], "inner_argv": [], "host": host, "records": [],
             "log": None, "finished": now()}
@@ -156,7 +159,7 @@ class Progress:
         self.k += 1
         extra = f" ({result['error']})" if result["outcome"] not in ("pass",) and \
             result.get("error") else ""
-        print(f"[{self.k}/{len(self.todo)}] {c['id']}: {result['outcome']}{extra} in "
+        print(f"[{self.k}/{len(self.todo)}] {c['id']}: {outcome_label(result)}{extra} in "
               f"{result['duration_s']:.1f} s | elapsed {fmt_s(time.monotonic() - self.start)}, "
               f"about {fmt_s(self.left_s())} left", file=self.out, flush=True)
 

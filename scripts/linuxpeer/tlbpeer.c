@@ -124,6 +124,7 @@ static __attribute__((noreturn)) void finish(int code)
 	record_begin(&w, buf, sizeof(buf), "verdict");
 	jw_str(&w, "verdict", verdict_names[code]);
 	jw_u64(&w, "code", (u64)code);
+	jw_null(&w, "detection"); /* no oracle here: no claim either way (docs/records.md) */
 	record_end(&w);
 	out("tlbstorm: verdict %s (exit %d)\n", verdict_names[code], code);
 	_exit(code);
@@ -596,6 +597,9 @@ static void bench_record(u64 tmin, u64 tp50)
 	jw_str(&w, "pages", cfg.pages_arg);
 	jw_u64(&w, "iterations", cfg.iters);
 	jw_u64(&w, "warmup", cfg.warmup);
+	jw_str(&w, "skip_flush", "none");
+	jw_str(&w, "observe", "free"); /* the readers never wait for each other */
+	jw_u64(&w, "canary", 0);
 	jw_u64(&w, "timer_overhead_min_cycles", tmin);
 	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
 	jw_u64(&w, "ipi_floor_p50_cycles", 0);
@@ -622,9 +626,11 @@ static void shootdown_record(unsigned idx, const struct scenario *s)
 	jw_u64(&w, "aspaces", 1);
 	jw_str(&w, "ack", "early");
 	jw_str(&w, "skip_flush", "none");
+	jw_str(&w, "observe", "free");
 	jw_u64(&w, "iterations", cfg.iters);
 	jw_u64(&w, "warmup", cfg.warmup);
 	jw_str(&w, "status", "ok");
+	jw_null(&w, "error");
 	jw_u64(&w, "shootdowns", mt.count);
 	jw_u64(&w, "targets_per_shootdown_milli", 1000ull * (ncpus - 1));
 	jw_u64(&w, "skipped_targets", 0);
@@ -639,13 +645,24 @@ static void shootdown_record(unsigned idx, const struct scenario *s)
 	jw_null(&w, "ratio_to_ipi_floor_p50");
 	jw_obj_begin(&w, "oracle");
 	jw_u64(&w, "checks", 0);
+	jw_u64(&w, "changes", 0);
+	jw_u64(&w, "opportunities", 0);
+	jw_u64(&w, "opportunities_per_shootdown_milli", 0);
 	jw_u64(&w, "stale_reads", 0);
 	jw_u64(&w, "writes_after_readonly", 0);
 	jw_u64(&w, "reads_after_unmap", 0);
 	jw_u64(&w, "unexpected_faults", 0);
 	jw_u64(&w, "transition_faults", 0);
+	jw_u64(&w, "violations", 0);
 	jw_arr_begin(&w, "events");
 	jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_obj_begin(&w, "detection");
+	jw_str(&w, "status", "not shown");
+	jw_null(&w, "by");
+	jw_str(&w, "reason", "the Linux peer has no oracle");
+	jw_u64(&w, "retention_largest_shown", 0);
+	jw_null(&w, "canary");
 	jw_obj_end(&w);
 	jw_u64(&w, "watchdog_timeouts", 0);
 	jw_u64(&w, "deferred_flushes", 0);

@@ -1,6 +1,7 @@
 """Shared helpers for the end-to-end boot tests (run: /usr/bin/python3 -m pytest tests/boot)."""
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -36,6 +37,18 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "boot: boots the kernel under QEMU (needs `make`)")
     config.addinivalue_line("markers", "kvm: needs a usable /dev/kvm (skipped otherwise)")
     config.addinivalue_line("markers", "hyperv: runs in the Hyper-V lab (skipped where it cannot be built)")
+    config.addinivalue_line("markers", "detection: shows the oracle's detection power (negative controls)")
+    config.addinivalue_line("markers", "detection_full: the whole detection matrix (`make detection-tests`; "
+                            "TLBSTORM_DETECTION_FULL=1), skipped otherwise")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("TLBSTORM_DETECTION_FULL") == "1":
+        return
+    skip = pytest.mark.skip(reason="the whole detection matrix runs with `make detection-tests`")
+    for item in items:
+        if "detection_full" in item.keywords:
+            item.add_marker(skip)
 
 
 def _log_name(nodeid: str) -> str:

@@ -409,8 +409,84 @@ def test_record_parsing():
     assert [line for line, _ in p.bad_records] == ['TLBSTORM {"record":"broken",',
                                                    "TLBSTORM [1,2]"]
     assert p.verdict == ("pass", 0)
+    assert not p.detection_not_shown
     assert p.lines[0] == "Booting `tlbstorm'"
     assert tlbrun.parse_record("not a record") is None
+
+
+@pytest.mark.parametrize("line, verdict, not_shown", [
+    ("tlbstorm: verdict pass (exit 0)", ("pass", 0), False),
+    ("tlbstorm: verdict pass, detection not shown (exit 0)", ("pass", 0), True),
+    ("tlbstorm: verdict fail (exit 1)", ("fail", 1), False),
+    ("tlbstorm: verdict error (exit 4)", ("error", 4), False),
+    ("tlbstorm: verdict pass, detection shown (exit 0)", None, False),   # not a form we print
+    ("tlbstorm: verdict pass, detection not shown", None, False),
+    ("bench: detection not shown for ipi remap 1: no canary (canary=0)", None, False),
+])
+def test_verdict_line(line, verdict, not_shown):
+    assert tlbrun.parse_verdict_line(line) == verdict
+    assert (tlbrun.verdict_line_detection(line) == "not shown") is not_shown
+    p = tlbrun.SerialParser()
+    p.feed(line.encode() + b"\r\n")
+    assert p.verdict == verdict and p.detection_not_shown is not_shown
+
+
+def test_verdict_line_detection_not_shown_in_stream():
+    """The new form among records, chunked: the verdict tuple is unchanged, the flag is set,
+    and the verdict record's `detection` is the run's claim."""
+    p = tlbrun.SerialParser()
+    stream = (b"  detection not shown for ipi remap 1: no canary (canary=0)\r\n"
+              b"TLBSTORM {\"record\":\"verdict\",\"verdict\":\"pass\",\"code\":0,"
+              b"\"detection\":\"not shown\"}\r\n"
+              b"tlbstorm: verdict pass, detection not shown (exit 0)\r\n")
+    for i in range(0, len(stream), 5):
+        p.feed(stream[i:i + 5])
+    p.finish()
+    assert p.verdict == ("pass", 0) and p.detection_not_shown
+    assert tlbrun.run_detection(p.records[-1], p) == ("not shown", None)
+    # decide_status takes the tuple as before: the suffix changes nothing about the verdict
+    assert tlbrun.decide_status(1, False, True, p.verdict, CODES)[:3] == (PASS, "pass", 0)
+
+
+@pytest.mark.parametrize("record, line, expect, warns", [
+    ({"verdict": "pass", "code": 0, "detection": "shown"},
+     "tlbstorm: verdict pass (exit 0)", "shown", False),
+    ({"verdict": "pass", "code": 0, "detection": "not shown"},
+     "tlbstorm: verdict pass, detection not shown (exit 0)", "not shown", False),
+    ({"verdict": "pass", "code": 0, "detection": None},           # mode=info, selftest
+     "tlbstorm: verdict pass (exit 0)", None, False),
+    ({"verdict": "fail", "code": 1, "detection": "not shown"},    # only a pass says it
+     "tlbstorm: verdict fail (exit 1)", "not shown", False),
+    ({"verdict": "pass", "code": 0},                              # an older kernel
+     "tlbstorm: verdict pass (exit 0)", None, False),
+    (None, "tlbstorm: verdict pass, detection not shown (exit 0)", "not shown", False),
+    ({"verdict": "pass", "code": 0, "detection": "not shown"},    # line and record disagree
+     "tlbstorm: verdict pass (exit 0)", "not shown", True),
+    ({"verdict": "pass", "code": 0, "detection": "shown"},
+     "tlbstorm: verdict pass, detection not shown (exit 0)", "shown", True),
+])
+def test_run_detection(record, line, expect, warns):
+    p = tlbrun.SerialParser()
+    p.feed(line.encode() + b"\n")
+    vrec = None if record is None else {"record": "verdict", **record}
+    detection, warning = tlbrun.run_detection(vrec, p)
+    assert detection == expect
+    assert bool(warning) is warns, warning
+
+
+@pytest.mark.parametrize("verdict, detection, head", [
+    ("pass", "shown", "verdict pass (exit 0)"),
+    ("pass", None, "verdict pass (exit 0)"),
+    ("pass", "not shown", "verdict pass, detection not shown (exit 0)"),
+    ("fail", "not shown", "verdict fail (exit 1)"),
+])
+def test_summary_line_says_detection_not_shown(verdict, detection, head):
+    res = tlbrun.RunResult(status=CODES[verdict], verdict=verdict, detection=detection,
+                           accel="tcg", firmware="direct", machine="q35", smp=2, memory=512,
+                           duration_s=0.4, log_path=Path("build/logs/x.log"))
+    assert res.detection_not_shown is (verdict == "pass" and detection == "not shown")
+    assert re.fullmatch(rf"run: {re.escape(head)} in 0\.4 s \[tcg, direct, q35, 2 vCPUs, "
+                        rf"512 MiB\] log: .*x\.log", tlbrun._summary(res)), tlbrun._summary(res)
 
 
 def test_pause_detection():

@@ -46,6 +46,8 @@ def check_run(res, smp, iters=ITERS):
     assert res.status == 0 and res.verdict == "pass", describe(res)
     kinds = [r["record"] for r in res.records]
     assert kinds[0] == "bench" and kinds[-1] == "verdict", kinds
+    assert res.records[-1]["detection"] is None and res.detection is None, res.records[-1]
+    assert not res.detection_not_shown and "detection" not in res.summary, res.summary
     bench = res.records[0]
     assert bench["backends"] == "linux" and bench["ipi_floor_p50_cycles"] == 0, bench
     assert bench["timer_overhead_min_cycles"] <= bench["timer_overhead_p50_cycles"], bench
@@ -83,6 +85,12 @@ def check_run(res, smp, iters=ITERS):
         assert r["shootdown_cost_cycles_p50"] == \
             r["latency_cycles"]["p50"] - r["reference_latency_cycles"]["p50"], r
         assert r["oracle"]["checks"] == 0 and r["ack_cycles"]["count"] == 0, r
+        # no oracle, so no detection claim that a scenario could have seen a broken flush
+        assert r["oracle"]["opportunities"] == r["oracle"]["violations"] == 0, r
+        assert r["observe"] == "free" and r["error"] is None, r
+        assert r["detection"] == {"status": "not shown", "by": None,
+                                  "reason": "the Linux peer has no oracle",
+                                  "retention_largest_shown": 0, "canary": None}, r
         if r["workload"] != "munmap":
             assert r["reader_faults"] == 0, r  # their readers never lose the mapping
         env = r["env"]
@@ -159,7 +167,8 @@ def test_bad_options(boot, linux_guest):
     res = linux_boot(boot, accel="tcg", cmdline="workload=remap,bogus pages=1")
     assert res.status == 2 and res.verdict == "usage", describe(res)
     assert any(line.startswith("tlbpeer: bad value 'bogus' for workload") for line in res.lines)
-    assert res.records_of("verdict") == [{"record": "verdict", "verdict": "usage", "code": 2}]
+    assert res.records_of("verdict") == [{"record": "verdict", "verdict": "usage", "code": 2,
+                                          "detection": None}]
 
 
 def test_unknown_option_and_firmware(boot, linux_guest):

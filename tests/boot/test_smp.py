@@ -1,6 +1,7 @@
 """SMP end to end: every vCPU comes online under TCG (and KVM where it works), APIC IDs are
 reported as QEMU assigns them, the self-tests (cross-CPU calls, the call timeout hook, IPIs
-between every pair, the APIC timer) pass, and the IPI round-trip table is produced."""
+between every pair, the APIC timer) pass, and the IPI round-trip table is produced. A listed
+CPU that does not come online (the lose_cpu= hook makes one) turns any run into an error."""
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_all_cpus_online(built, boot, cpus):
     topo = res.record("topology")
     assert topo["online"] == cpus and topo["listed"] == cpus, describe(res)
     assert sorted(topo["apic_ids"]) == list(range(cpus)), topo
-    assert topo["failed_apic_ids"] == []
+    assert topo["failed_apic_ids"] == [] and topo["missing"] == 0, topo
     check_smp_selftests(res, cpus)
 
 
@@ -76,6 +77,81 @@ def test_cpu_limit(built, boot):
     assert res.status == 0, describe(res)
     topo = res.record("topology")
     assert topo["listed"] == 4 and topo["online"] == 2, topo
+
+
+ERROR = 4  # kernel/exit.h EXIT_ERROR, also the run script's status for it
+
+
+def missing_lines(res):
+    return [i for i, line in enumerate(res.lines) if "listed CPUs did not come online" in line
+            or "CPUs asked for" in line]
+
+
+def assert_lost_cpu_reported(res, line):
+    """The one line, once after bring-up and once more right before the verdict."""
+    from conftest import describe
+    at = missing_lines(res)
+    assert [res.lines[i] for i in at] == [line, line], describe(res)
+    online = next(i for i, l in enumerate(res.lines) if l.startswith("smp: ") and "CPUs online" in l)
+    verdict = next(i for i, l in enumerate(res.lines) if l.startswith("tlbstorm: verdict"))
+    assert online < at[0] <= online + 2, describe(res)   # right after the bring-up summary
+    # Before the verdict: only the verdict record may come in between.
+    assert all(l.startswith("TLBSTORM ") for l in res.lines[at[1] + 1:verdict]), describe(res)
+
+
+LOST_CPU_LINE = "smp: 1 of 3 listed CPUs did not come online (APIC IDs 2); the run is an error"
+
+
+@pytest.mark.parametrize("cmdline", ["mode=info ipi_iters=20", "pages=1 iters=20 warmup=2"],
+                         ids=["info", "bench"])
+def test_lost_cpu_is_an_error(built, boot, cmdline):
+    """An AP that never checks in: the run still runs on the others, but it cannot pass."""
+    from conftest import describe
+    res = boot(firmware="direct", smp=3, cmdline=cmdline + " lose_cpu=2", timeout=120)
+    assert res.status == ERROR and res.verdict == "error", describe(res)
+    assert res.record("verdict")["code"] == ERROR, describe(res)
+    topo = res.record("topology")
+    assert topo["listed"] == 3 and topo["online"] == 2 and topo["missing"] == 1, topo
+    assert topo["apic_ids"] == [0, 1] and topo["failed_apic_ids"] == [2], topo
+    assert_lost_cpu_reported(res, LOST_CPU_LINE)
+    if cmdline.startswith("mode=info"):
+        assert res.record("ipi_floor") is not None, describe(res)
+    else:
+        # It still measured, on the CPUs it has; only the verdict says the pass is not whole.
+        assert res.records_of("shootdown"), describe(res)
+
+
+def test_lost_cpu_selftest_is_an_error(built, boot):
+    from conftest import describe
+    res = boot(firmware="direct", smp=3, cmdline="mode=selftest test=smp_identities lose_cpu=2",
+               timeout=120)
+    assert res.status == ERROR, describe(res)
+    assert res.record("topology")["missing"] == 1
+    assert_lost_cpu_reported(res, LOST_CPU_LINE)
+
+
+def test_fewer_cpus_asked_for_still_pass(built, boot):
+    """cpus=2 on three vCPUs: the third is not asked for, so it is not missing."""
+    from conftest import describe
+    res = boot(firmware="direct", smp=3, cmdline="mode=info ipi_iters=20 cpus=2", timeout=60)
+    assert res.status == 0 and res.verdict == "pass", describe(res)
+    topo = res.record("topology")
+    assert topo["listed"] == 3 and topo["online"] == 2 and topo["missing"] == 0, topo
+    assert topo["failed_apic_ids"] == [], topo
+    assert not missing_lines(res), describe(res)
+
+
+def test_fewer_cpus_asked_for_lost_one_replaced(built, boot):
+    """cpus=2 on three vCPUs with APIC ID 1 lost: APIC ID 2 is started instead, two CPUs were
+    asked for and two are online, so nothing is missing (the lost one is still listed)."""
+    from conftest import describe
+    res = boot(firmware="direct", smp=3, cmdline="mode=info ipi_iters=20 cpus=2 lose_cpu=1",
+               timeout=60)
+    assert res.status == 0 and res.verdict == "pass", describe(res)
+    topo = res.record("topology")
+    assert topo["apic_ids"] == [0, 2] and topo["failed_apic_ids"] == [1], topo
+    assert topo["missing"] == 0, topo
+    assert not missing_lines(res), describe(res)
 
 
 def test_no_acpi_falls_back_to_one_cpu(built, boot):
@@ -133,8 +209,11 @@ def test_kvm_high_apic_id_without_x2apic_is_left_out(built, boot, kvm_usable):
                cpu_flags=",-x2apic", qemu_args=HIGH_ID_ARGS, timeout=120)
     if res.verdict is None:
         pytest.skip("QEMU refuses this configuration: " + (res.qemu_stderr.strip() or res.error))
-    assert res.status == 0, describe(res)
+    # The CPU that cannot be addressed is missing: the run is an error.
+    assert res.status == ERROR, describe(res)
     topo = res.record("topology")
     assert topo["apic_mode"] == "xAPIC" and topo["online"] == 1, topo
-    assert topo["failed_apic_ids"] == [259], topo
+    assert topo["failed_apic_ids"] == [259] and topo["missing"] == 1, topo
     assert "APIC ID 259 needs x2APIC" in res.log_text()
+    assert_lost_cpu_reported(
+        res, "smp: 1 of 2 listed CPUs did not come online (APIC IDs 259); the run is an error")

@@ -28,6 +28,19 @@ def shootdowns(rd):
             if rec.get("record") == "shootdown"]
 
 
+def table_rows(text, first_header):
+    """The rows of the Markdown table whose header starts with `first_header`, as dicts."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| " + first_header + " |"))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for ln in lines[start + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append(dict(zip(header, [c.strip() for c in ln.strip("|").split("|")])))
+    return rows
+
+
 def valid_png(path):
     data = Path(path).read_bytes()
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
@@ -55,7 +68,14 @@ def test_results_directory_complete(tiny_results):
         assert (out / "runs" / r["id"] / "serial.log").stat().st_size > 0
         assert r["config"]["cmdline"].startswith("backend=ipi workload=remap,protect")
         kinds = {rec["record"] for rec in r["records"]}
-        assert {"boot", "bench", "shootdown", "latency_hist", "verdict"} <= kinds
+        assert {"boot", "bench", "tlb_retention", "shootdown", "latency_hist", "verdict"} <= kinds
+        # the run's detection claim is its verdict record's, and sums up its scenarios'
+        vrec = next(rec for rec in r["records"] if rec["record"] == "verdict")
+        shots = [rec for rec in r["records"] if rec["record"] == "shootdown"]
+        assert r["detection"] == vrec["detection"] == (
+            "shown" if all(s["detection"]["status"] == "shown" for s in shots) else "not shown")
+        assert ("verdict pass, detection not shown (exit 0)" in r["summary"]) is \
+            (r["detection"] == "not shown"), r["summary"]
     # every record, with its run's configuration and the host environment
     lines = [json.loads(ln) for ln in (out / "records.jsonl").read_text().splitlines()]
     assert len(lines) == sum(len(r["records"]) for r in runs)
@@ -82,7 +102,34 @@ def test_csv_and_summary_agree_with_records(tiny_results):
         assert int(row["p50_ns"]) == rec["latency_ns"]["p50"]
         assert int(row["p99_ns"]) == rec["latency_ns"]["p99"]
         assert int(row["violations"]) == 0
+        det = rec["detection"]
+        assert (row["detection"], row["detection_by"], row["detection_reason"]) == \
+            (det["status"], det["by"] or "", det["reason"] or "")
+        assert int(row["opportunities"]) == rec["oracle"]["opportunities"]
+        assert int(row["canary_violations"]) == det["canary"]["violations"]  # canary=4 default
     summary = (out / "summary.md").read_text()
+    # a pass that did not show detection is never presented as a plain pass
+    not_shown = [r for r in rd.runs() if r["detection"] == "not shown"]
+    runs_line = next(ln for ln in summary.splitlines() if " runs finished" in ln)
+    assert (f"{len(not_shown)} pass, detection not shown" in runs_line) is bool(not_shown), \
+        runs_line
+    listed = {r["run"].strip("`"): r["outcome"]
+              for r in (table_rows(summary, "run") if not_shown else [])}
+    assert listed == {r["id"]: "pass, detection not shown" for r in not_shown}
+    # the scenario table's detection column: shown in every repetition, or why not
+    by_key = {}
+    for run, rec in pairs:
+        key = (str(run["config"]["vcpus"]), rec["workload"], str(rec["pages"]))
+        by_key.setdefault(key, []).append(rec["detection"])
+    main = summary.split("## Shootdown latency", 1)[1].split("\n## ", 1)[0]
+    for row in table_rows(main, "guest"):
+        dets = by_key[(row["vCPUs"], row["workload"], row["pages"])]
+        reasons = list(dict.fromkeys(d["reason"] for d in dets if d["status"] == "not shown"))
+        if reasons:
+            assert row["detection"].startswith("not shown") and \
+                row["detection"].endswith(": " + "; ".join(reasons)), row
+        else:
+            assert row["detection"].startswith("shown ("), row
     assert "tiny" in summary and "![" in summary  # the matrix's name, plots embedded
     # every scenario of the matrix appears in the summary's main table
     for vcpus in (2, 3):
@@ -339,10 +386,16 @@ def test_linux_side_by_side_in_the_summary(tmp_path, built):
     (lrow,) = scenario_rows([runs["linux"]])
     assert (lrow["backend"], lrow["workload"], lrow["equivalent"]) == ("linux", "madvise", "remap")
     assert lrow["linux_flush"] == "native-ipi" and lrow["reference_p50_ns"] > 0
+    assert (lrow["detection"], lrow["detection_reason"], lrow["opportunities"]) == \
+        ("not shown", "the Linux peer has no oracle", 0)
+    assert runs["linux"]["detection"] is None and runs["linux"]["outcome"] == "pass"
     summary = (out / "summary.md").read_text()
     section = summary.split("## tlbstorm vs Linux", 1)[1].split("\n## ", 1)[0]
     row = next(ln for ln in section.splitlines() if ln.startswith("| tcg "))
     assert "remap / madvise" in row and "| ipi |" in row and "native-ipi" in row, row
+    main = summary.split("## Shootdown latency", 1)[1].split("\n## ", 1)[0]
+    linux_row = next(r for r in table_rows(main, "guest") if r["guest"] == "linux")
+    assert linux_row["detection"] == "not shown: the Linux peer has no oracle"
     assert (out / "plots" / "cdf-tcg.png").is_file()
 
 

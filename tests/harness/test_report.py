@@ -78,13 +78,45 @@ def env(platform, vcpus, **extra):
             "pcid": True, "invpcid": True, "flush_threshold": 33, **extra}
 
 
-def oracle(stale=0):
-    return {"checks": 9000, "stale_reads": stale, "writes_after_readonly": 0,
-            "reads_after_unmap": 0, "unexpected_faults": 0, "transition_faults": 0,
-            "events": []}
+def oracle(stale=0, opportunities=2700):
+    return {"checks": 9000, "changes": ITERS + 20, "opportunities": opportunities,
+            "opportunities_per_shootdown_milli": opportunities * 1000 // ITERS,
+            "stale_reads": stale, "writes_after_readonly": 0, "reads_after_unmap": 0,
+            "unexpected_faults": 0, "transition_faults": 0, "violations": stale, "events": []}
 
 
-def tlbstorm_records(rng, platform, vcpus, stale=0, backends=None, workloads=None):
+def detection(reason=None, canary_violations=37, retention=512):
+    """A shootdown record's `detection`: shown by the canary, or not shown for `reason`."""
+    canary = {"control": "remote", "iterations": 4, "changes": 4, "checks": 900,
+              "opportunities": 8 if canary_violations or reason is None else 0,
+              "violations": canary_violations if reason is None else 0}
+    return {"status": "not shown" if reason else "shown", "by": None if reason else "canary",
+            "reason": reason, "retention_largest_shown": retention, "canary": canary}
+
+
+LINUX_DETECTION = {"status": "not shown", "by": None, "reason": "the Linux peer has no oracle",
+                   "retention_largest_shown": 0, "canary": None}
+# Fields the records had before detection existed: an older results directory lacks them.
+DETECTION_FIELDS = ("observe", "error", "detection")
+ORACLE_DETECTION_FIELDS = ("changes", "opportunities", "opportunities_per_shootdown_milli",
+                           "violations")
+
+
+def legacy(recs):
+    """The same records as an older kernel wrote them: no detection anywhere."""
+    out = []
+    for r in recs:
+        r = {k: v for k, v in r.items() if k not in DETECTION_FIELDS}
+        if "oracle" in r:
+            r["oracle"] = {k: v for k, v in r["oracle"].items()
+                           if k not in ORACLE_DETECTION_FIELDS}
+        out.append(r)
+    return out
+
+
+def tlbstorm_records(rng, platform, vcpus, stale=0, backends=None, workloads=None,
+                     not_shown=None):
+    """not_shown: {pages: reason} for the scenarios that did not show detection."""
     khz = TSC_KHZ[platform]
     floor_cycles = 2500 + 900 * vcpus
     recs = [{"record": "boot", "version": "v0.9-12-gabcdef0", "protocol": "multiboot1",
@@ -106,15 +138,18 @@ def tlbstorm_records(rng, platform, vcpus, stale=0, backends=None, workloads=Non
                 recs.append({
                     "record": "shootdown", "scenario": sc, "backend": backend, "workload": wl,
                     "pages": pages, "full": False, "initiators": "one", "aspaces": 1,
-                    "ack": "late", "skip_flush": "none", "iterations": ITERS, "warmup": 20,
-                    "status": "ok", "shootdowns": ITERS,
+                    "ack": "late", "skip_flush": "none", "observe": "lockstep",
+                    "iterations": ITERS, "warmup": 20, "status": "ok", "error": None,
+                    "shootdowns": ITERS,
                     "targets_per_shootdown_milli": (vcpus - 1) * 1000, "skipped_targets": 0,
                     "latency_cycles": cyc, "latency_ns": to_ns(cyc, khz),
                     "ack_cycles": summary(samples_for(rng, base / 2)),
                     "shootdowns_per_s": int(1e9 / (cyc["mean"] * 1e6 / khz)),
                     "ipi_floor_p50_cycles": floor_cycles,
                     "ratio_to_ipi_floor_p50": round(cyc["p50"] / floor_cycles, 2),
-                    "oracle": oracle(stale), "watchdog_timeouts": 0, "deferred_flushes": 0,
+                    "oracle": oracle(stale),
+                    "detection": detection((not_shown or {}).get(pages)),
+                    "watchdog_timeouts": 0, "deferred_flushes": 0,
                     "noflush_switches": 0, "env": env(platform, vcpus)})
                 recs += hist_records(sc, "latency", log_linear_buckets(smp))
                 sc += 1
@@ -139,7 +174,8 @@ def linux_records(rng, platform, vcpus):
                 "reference_latency_ns": st_ns,
                 "shootdown_cost_ns_p50": mt_ns["p50"] - st_ns["p50"],
                 "shootdowns_per_s": int(1e9 / mt_ns["mean"]), "ratio_to_ipi_floor_p50": None,
-                "oracle": oracle(), "watchdog_timeouts": 0,
+                "observe": "free", "error": None, "oracle": oracle(opportunities=0),
+                "detection": LINUX_DETECTION, "watchdog_timeouts": 0,
                 "env": env(platform, vcpus, linux_flush="kvm-pv", version="6.1.0-13-amd64")})
             recs += hist_records(sc, "latency", log_linear_buckets(mt))
             recs += hist_records(sc, "reference", log_linear_buckets(st))
@@ -186,17 +222,20 @@ def full_dir(tmp_path):
                 c = config("tlbstorm", platform, vcpus, rep)
                 plan.append(c)
                 recs = tlbstorm_records(rng, platform, vcpus)
-                recs.append({"record": "verdict", "verdict": "pass", "code": 0})
+                recs.append({"record": "verdict", "verdict": "pass", "code": 0,
+                             "detection": "shown"})
                 runs.append(run_dict(c, "pass", recs))
             if platform == "kvm":
                 for vcpus in VCPUS:
                     c = config("linux", platform, vcpus, rep)
                     plan.append(c)
-                    runs.append(run_dict(c, "pass", linux_records(rng, platform, vcpus)))
+                    runs.append(run_dict(c, "pass", linux_records(rng, platform, vcpus) + [
+                        {"record": "verdict", "verdict": "pass", "code": 0,
+                         "detection": None}]))
     c = config("tlbstorm", "hvlab", 8, 0)
     plan.append(c)
     recs = tlbstorm_records(rng, "hvlab", 8, stale=3, backends=["ipi"], workloads=["remap"])
-    recs.append({"record": "verdict", "verdict": "fail", "code": 3})
+    recs.append({"record": "verdict", "verdict": "fail", "code": 3, "detection": "shown"})
     runs.append(run_dict(c, "fail", recs, "run: verdict fail (stale reads)", status=3))
     c = config("tlbstorm", "kvm", 8, 0)
     plan.append(c)
@@ -285,6 +324,19 @@ def test_csv_rows_equal_shootdown_records(full_dir):
         else:
             assert float(row["ratio_to_floor"]) == rec["ratio_to_ipi_floor_p50"]
         assert int(row["violations"]) == rec["oracle"]["stale_reads"]
+        # detection, straight from the record
+        det = rec["detection"]
+        assert row["detection"] == det["status"]
+        assert row["detection_by"] == (det["by"] or "")
+        assert row["detection_reason"] == (det["reason"] or "")
+        assert int(row["opportunities"]) == rec["oracle"]["opportunities"]
+        if det["canary"] is None:
+            assert row["canary_violations"] == ""
+        else:
+            assert int(row["canary_violations"]) == det["canary"]["violations"]
+        if rec["backend"] == "linux":
+            assert (row["detection"], row["detection_reason"]) == \
+                ("not shown", "the Linux peer has no oracle")
 
 
 def test_aggregate_medians_and_spread():
@@ -350,11 +402,17 @@ def test_summary_agrees_with_records(full_dir):
         else:
             ratio = statistics.median(r["ratio_to_ipi_floor_p50"] for r in recs)
             assert row["x floor"] == f"{ratio:.2f}x"
+        if row["guest"] == "linux":
+            assert row["detection"] == "not shown: the Linux peer has no oracle"
+        else:
+            assert row["detection"] == "shown (canary)"
         if len(recs) > 1:
             p50s = [r["latency_ns"]["p50"] for r in recs]
             spread = (max(p50s) - min(p50s)) / statistics.median(p50s)
             assert row["p50 spread"].startswith(f"{spread * 100:.1f}%")
     assert "CORRECTNESS: 2 scenarios saw stale-TLB violations (6 in all)" in text
+    # Only the Linux peer's scenarios do not show detection, and that is expected.
+    assert "did not show detection" not in text and "pass, detection not shown" not in text
 
     # tlbstorm vs Linux: kvm only, every tlbstorm backend next to Linux's equivalent operation.
     cmp_rows = md_table(section(text, "tlbstorm vs Linux"), "platform")
@@ -375,6 +433,7 @@ def test_summary_agrees_with_records(full_dir):
         assert row["tlbstorm / Linux cost"] == f"{t50 / cost:.2f}x"
         assert row["tlbstorm / Linux MT"] == f"{t50 / mt:.2f}x"
         assert row["Linux flush"] == "kvm-pv"
+        assert row["tlbstorm detection"] == "shown (canary)"
     assert "Linux flushed remote TLBs with: kvm: kvm-pv." in text
 
     floor = md_table(section(text, "Ratio to the IPI floor"), "platform")
@@ -390,6 +449,88 @@ def test_summary_agrees_with_records(full_dir):
     for p in out["plots"]:
         assert f"](plots/{p.name})" in text
     assert "results.csv" in text and "records.jsonl" in text
+
+
+def test_pass_without_detection_shown(tmp_path):
+    """A pass whose scenarios did not all show detection is presented as "pass, detection not
+    shown" (runs line, runs table with the reasons), its scenarios say why in the detection
+    column and in results.csv; older records without detection load as unknown (—)."""
+    rng = random.Random(99)
+    rd = results.ResultsDir(tmp_path / "det")
+    plan = [config("tlbstorm", "kvm", v, 0) for v in (2, 4)] + [config("tlbstorm", "hvlab", 2, 0)]
+    rd.create("", ".toml", plan, HOST)
+    beyond = "range beyond the largest size shown (16 pages)"
+    recs = tlbstorm_records(rng, "kvm", 2, backends=["ipi"], workloads=["remap"],
+                            not_shown={64: beyond})
+    recs.append({"record": "verdict", "verdict": "pass", "code": 0, "detection": "not shown"})
+    not_shown = run_dict(plan[0], "pass", recs)
+    not_shown["detection"] = "not shown"            # what runner.boot keeps from RunResult
+    rd.save_run(not_shown)
+    # A result.json from before runner kept `detection`: the verdict record says it.
+    recs = tlbstorm_records(rng, "kvm", 4, backends=["ipi"], workloads=["remap"],
+                            not_shown={1: "no canary (canary=0)", 64: "no canary (canary=0)"})
+    recs.append({"record": "verdict", "verdict": "pass", "code": 0, "detection": "not shown"})
+    rd.save_run(run_dict(plan[1], "pass", recs))
+    # An older kernel: no detection in any record, no claim.
+    recs = legacy(tlbstorm_records(rng, "hvlab", 2, backends=["ipi"], workloads=["remap"]))
+    recs.append({"record": "verdict", "verdict": "pass", "code": 0})
+    rd.save_run(run_dict(plan[2], "pass", recs))
+
+    assert [results.outcome_label(r) for r in rd.runs()] == [
+        "pass, detection not shown", "pass, detection not shown", "pass"]
+    out = report.write_reports(rd)
+    text = out["summary"].read_text()
+    runs_part = section(text, "Runs")
+    assert "3 runs finished of 3 planned: 2 pass, detection not shown; 1 pass." in runs_part
+    listed = {r["run"].strip("`"): r for r in md_table(runs_part, "run")}
+    assert set(listed) == {plan[0]["id"], plan[1]["id"]}
+    assert listed[plan[0]["id"]]["outcome"] == "pass, detection not shown"
+    assert listed[plan[0]["id"]]["reason"] == f"detection not shown: {beyond} (ipi remap 64p)"
+    assert listed[plan[1]["id"]]["reason"] == \
+        "detection not shown: no canary (canary=0) (ipi remap 1p, ipi remap 64p)"
+
+    main = section(text, "Shootdown latency (median of repetitions)")
+    assert "**3 tlbstorm scenarios did not show detection" in main
+    cells = {(r["platform"], r["vCPUs"], r["pages"]): r["detection"]
+             for r in md_table(main, "guest")}
+    assert cells == {("kvm", "2", "1"): "shown (canary)",
+                     ("kvm", "2", "64"): f"not shown: {beyond}",
+                     ("kvm", "4", "1"): "not shown: no canary (canary=0)",
+                     ("kvm", "4", "64"): "not shown: no canary (canary=0)",
+                     ("hvlab", "2", "1"): "—", ("hvlab", "2", "64"): "—"}
+
+    with open(out["csv"], newline="") as f:
+        rows = {(r["run_id"], r["pages"]): r for r in csv.DictReader(f)}
+    r = rows[(plan[0]["id"], "64")]
+    assert (r["detection"], r["detection_by"], r["detection_reason"], r["canary_violations"]) \
+        == ("not shown", "", beyond, "0")
+    r = rows[(plan[0]["id"], "1")]
+    assert (r["detection"], r["detection_by"], r["detection_reason"]) == ("shown", "canary", "")
+    assert int(r["canary_violations"]) == 37 and int(r["opportunities"]) == 2700
+    for pages in ("1", "64"):    # unknown, not "not shown"
+        r = rows[(plan[2]["id"], pages)]
+        assert (r["detection"], r["detection_reason"], r["opportunities"],
+                r["canary_violations"]) == ("", "", "", "")
+        assert r["p50_ns"] != "" and r["violations"] == "0"
+
+
+def test_detection_across_repetitions():
+    """Shown in one repetition and not in the other: the cell says how many did not."""
+    base = {"guest": "tlbstorm", "platform": "tcg", "firmware": "direct", "vcpus": 2,
+            "overcommit": 1.0, "backend": "ipi", "workload": "remap", "pages": 64,
+            "p50_ns": 100, "status": "ok", "violations": 0}
+    rows = [dict(base, rep=0, detection="shown", detection_by="canary"),
+            dict(base, rep=1, detection="not shown", detection_reason="the canary's missing "
+                 "flush was not seen"),
+            dict(base, rep=2, detection=None)]                    # an older record
+    (a,) = report.aggregate(rows)
+    assert (a["detection_known"], a["not_shown"]) == (2, 1)
+    assert report._detection_cell(a) == \
+        "not shown ×1 of 3: the canary's missing flush was not seen"
+    (a,) = report.aggregate([rows[0], dict(rows[0], rep=1, detection_by="control")])
+    assert report._detection_cell(a) == "shown (canary/control)"
+    (a,) = report.aggregate([rows[2]])
+    assert report._detection_cell(a) == "—"
 
 
 def test_plots_are_valid_pngs(full_dir):
