@@ -28,9 +28,9 @@ static u64 probe_size(struct aspace *as, const paddr_t *old, const paddr_t *new,
 
 	for (u64 i = 0; i < n; i++)
 		aspace_replace(as, PROBE_VA + i * PAGE_SIZE, PAGE_SIZE, old[i], NULL);
-	/* Touch, flush, touch: a TLB that sizes itself on use at each flush (QEMU's) has then grown
-	 * to the working set, as it has during a scenario. */
-	for (u32 round = 0; round < 2; round++) {
+	/* Flush and touch a few times: a TLB that sizes itself on use at each flush (QEMU's, which at
+	 * most doubles each time) has then grown to the working set, as it has during a scenario. */
+	for (u32 round = 0; round < 4; round++) {
 		flush_all();
 		for (u64 i = 0; i < n; i++)
 			(void)tag_at(PROBE_VA + i * PAGE_SIZE);

@@ -31,6 +31,7 @@
 #define NSETS 3
 #define MAX_STRESS_ASPACES 8
 #define SWITCH_SWEEPS 4 /* sweeps between address-space switches (naspaces > 1) */
+#define PRIME_ROUNDS 4  /* QEMU's TLB at most doubles at each flush after a busy period */
 #define BARRIER_TIMEOUT_US 10000000
 #define OBSERVE_TIMEOUT_US 10000000 /* readers must keep up within this (lockstep) */
 
@@ -330,11 +331,11 @@ static bool reset_tlbs(void)
 	return barrier(&st.reset_out);
 }
 
-/* Before anything is measured: sweep every slice, flush, sweep again, so that a TLB that sizes
+/* Before anything is measured: flush and sweep every slice a few times, so that a TLB that sizes
  * itself on use at each flush (QEMU's) has grown to the working set before the canary runs. */
 static void prime(void)
 {
-	for (u32 round = 0; round < 2; round++) {
+	for (u32 round = 0; round < PRIME_ROUNDS; round++) {
 		cli();
 		flush_all();
 		sti();

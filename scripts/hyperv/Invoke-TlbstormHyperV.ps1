@@ -7,7 +7,7 @@
     (first boot device; Secure Boot off on Gen2, since the GRUB build is not signed), connects COM1
     to the named pipe \\.\pipe\<VMName>-com1, starts the VM and copies every byte from the pipe to
     -OutFile while echoing readable lines to the console. It stops at the kernel's line
-    "tlbstorm: verdict <name> (exit <N>)", at -TimeoutSec, or when the VM turns Off; then turns the
+    "tlbstorm: verdict <name>[, detection not shown] (exit <N>)", at -TimeoutSec, or when the VM turns Off; then turns the
     VM off if it still runs and removes it (unless -KeepVM). The kernel runs the ISO's default GRUB
     preset (the first line of boot/presets): no other preset can be chosen reliably over the pipe.
     See docs/hyperv.md. UNTESTED on a real Hyper-V host (checked by reading and parsing only).
@@ -180,8 +180,8 @@ try {
                 $boots++
                 if ($boots -gt 1) { $reason = 'reset'; break }   # the VM reset and booted again
             }
-            if ($text -match '^tlbstorm: verdict (\w+) \(exit (\d+)\)') {
-                $verdict = $Matches[1]; $code = [int]$Matches[2]; $reason = 'verdict'; break
+            if ($text -match '^tlbstorm: verdict (\w+)(, detection not shown)? \(exit (\d+)\)') {
+                $verdict = $Matches[1]; $code = [int]$Matches[3]; $reason = 'verdict'; break
             }
         }
         if (-not $reason) {

@@ -465,7 +465,7 @@ def test_verdict_line_detection_not_shown_in_stream():
     ({"verdict": "pass", "code": 0, "detection": "shown"},
      "tlbstorm: verdict pass, detection not shown (exit 0)", "shown", True),
 ])
-def test_run_detection(record, line, expect, warns):
+def test_verdict_record_and_line_detection(record, line, expect, warns):
     p = tlbrun.SerialParser()
     p.feed(line.encode() + b"\n")
     vrec = None if record is None else {"record": "verdict", **record}
@@ -474,13 +474,55 @@ def test_run_detection(record, line, expect, warns):
     assert bool(warning) is warns, warning
 
 
+def test_verdict_and_detection_schema():
+    """docs/records.schema.json holds the detection contract: the verdict's `detection`, a
+    shootdown's `detection` (shown has `by` and no reason, not shown the reverse), the
+    tlb_retention record, the new controls."""
+    from conftest import schema_errors
+    ok_verdicts = [{"record": "verdict", "verdict": "pass", "code": 0, "detection": d}
+                   for d in ("shown", "not shown", None)]
+    assert schema_errors(ok_verdicts) == []
+    assert schema_errors([{"record": "verdict", "verdict": "pass", "code": 0}])   # required
+    assert schema_errors([{"record": "verdict", "verdict": "pass", "code": 0,
+                           "detection": "maybe"}])
+    retention = {"record": "tlb_retention", "cpu": 0, "probed": True, "error": None,
+                 "largest_shown": 16, "sizes": [{"pages": 1, "retained": 1},
+                                                {"pages": 32, "retained": 29}]}
+    assert schema_errors([retention]) == []
+    assert schema_errors([dict(retention, probed="yes")])
+    assert schema_errors([dict(retention, sizes=[{"pages": 1}])])
+    shown = {"status": "shown", "by": "canary", "reason": None, "retention_largest_shown": 16,
+             "canary": {"control": "remote", "iterations": 4, "changes": 1, "checks": 90,
+                        "opportunities": 2, "violations": 7}}
+    not_shown = {"status": "not shown", "by": None, "reason": "no canary (canary=0)",
+                 "retention_largest_shown": 16, "canary": None}
+    import json
+    import jsonschema
+    defs = {"$defs": json.loads((ROOT / "docs" / "records.schema.json").read_text())["$defs"]}
+
+    def detection_errors(d):
+        return list(jsonschema.Draft202012Validator(
+            {**defs, "$ref": "#/$defs/detection"}).iter_errors(d))
+    assert not detection_errors(shown) and not detection_errors(not_shown)
+    assert detection_errors(dict(shown, reason="caught"))          # shown: no reason
+    assert detection_errors(dict(shown, by=None))                  # shown: by what
+    assert detection_errors(dict(not_shown, by="canary"))
+    assert detection_errors(dict(not_shown, reason=None))          # not shown: say why
+    assert detection_errors(dict(shown, canary=dict(shown["canary"], control="local")))
+    for skip in ("none", "remote", "local", "last", "highest"):
+        assert not list(jsonschema.Draft202012Validator(
+            {**defs, "$ref": "#/$defs/skip_flush"}).iter_errors(skip))
+    assert list(jsonschema.Draft202012Validator(
+        {**defs, "$ref": "#/$defs/observe"}).iter_errors("sometimes"))
+
+
 @pytest.mark.parametrize("verdict, detection, head", [
     ("pass", "shown", "verdict pass (exit 0)"),
     ("pass", None, "verdict pass (exit 0)"),
     ("pass", "not shown", "verdict pass, detection not shown (exit 0)"),
     ("fail", "not shown", "verdict fail (exit 1)"),
 ])
-def test_summary_line_says_detection_not_shown(verdict, detection, head):
+def test_verdict_summary_line_detection_not_shown(verdict, detection, head):
     res = tlbrun.RunResult(status=CODES[verdict], verdict=verdict, detection=detection,
                            accel="tcg", firmware="direct", machine="q35", smp=2, memory=512,
                            duration_s=0.4, log_path=Path("build/logs/x.log"))

@@ -94,7 +94,8 @@ def test_clean_run_shows_detection(built, boot):
         assert r["oracle"]["violations"] == 0, r
         d = r["detection"]
         assert d["status"] == "shown" and d["by"] == "canary", d
-        assert d["canary"]["violations"] > 0 and d["canary"]["changes"] == 4, d
+        c = d["canary"]
+        assert c["violations"] > 0 and 1 <= c["changes"] <= c["iterations"] == 16, d  # ends at its catch
     assert res.record("verdict")["detection"] == "shown"
     assert "tlbstorm: verdict pass (exit 0)" in res.log_text()
 
