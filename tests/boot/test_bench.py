@@ -35,8 +35,12 @@ def assert_clean(res, expected):
         lat = r["latency_cycles"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p99"] <= lat["max"], lat
         assert r["ratio_to_ipi_floor_p50"] is not None and r["ratio_to_ipi_floor_p50"] >= 0, r
-        if r["env"]["hypervisor"] == "tcg":  # TCG keeps stale entries: the canary must show it
-            assert r["detection"]["status"] == "shown" and r["detection"]["by"] == "canary", r["detection"]
+        d = r["detection"]
+        # TCG keeps stale entries: within what the retention probe shows, the canary must be caught.
+        if r["env"]["hypervisor"] == "tcg" and r["pages"] <= res.record("tlb_retention")["largest_shown"]:
+            assert d["status"] == "shown" and d["by"] == "canary", d
+        elif d["status"] == "not shown":
+            assert d["reason"], d
     return recs
 
 
@@ -85,11 +89,15 @@ def test_watchdog_fails_the_run(built, boot):
     ("pages=1,99999", "bad value '99999' for pages"),
     ("backend=carrier-pigeon", "bad value 'carrier-pigeon' for backend"),
     ("initiators=some", "bad value 'some' for initiators"),
+    ("skip_flush=most", "bad value 'most' for skip_flush"),
+    ("observe=sometimes", "bad value 'sometimes' for observe"),
+    ("full=1 skip_flush=last", "skip_flush=last needs ranges to shorten"),
 ])
 def test_bad_bench_options(built, boot, bad, message):
     res = boot(firmware="direct", cmdline=bad, timeout=30)
     assert res.status == 2, describe(res)
-    assert message in res.log_text() and "valid:" in res.log_text()
+    assert message in res.log_text()
+    assert "valid:" in res.log_text() or not message.startswith("bad value")
 
 
 @pytest.mark.kvm

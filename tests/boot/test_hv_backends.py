@@ -109,11 +109,12 @@ LAB_CONTROLS = {  # control: (inner vCPUs, the forms, whether this lab can show 
 }
 
 
-def lab_control_run(boot, control, workloads, pages, timeout):
+def lab_control_run(boot, control, workloads, pages, timeout, initiators="one", aspaces=1):
     cpus, forms, must = LAB_CONTROLS[control]
     res = lab_run(boot, cpus, f"backend={','.join(forms)} workload={','.join(workloads)} "
                               f"pages={','.join(map(str, pages))} skip_flush={control} iters=200 warmup=1 "
-                              "ipi_iters=5 ack_timeout_ms=500", timeout=timeout)
+                              f"initiators={initiators} aspaces={aspaces} ipi_iters=5 ack_timeout_ms=500",
+                  timeout=timeout)
     recs = res.records_of("shootdown")
     assert {r["backend"] for r in recs} == set(forms), describe(res)
     assert {(r["workload"], r["pages"]) for r in recs} == {(w, p) for w in workloads for p in pages}
@@ -138,6 +139,8 @@ def test_controls_for_every_form(built, boot, lab, control):
 
 
 @pytest.mark.detection_full
+@pytest.mark.parametrize("initiators, aspaces", [("one", 1), ("all", 2)])
 @pytest.mark.parametrize("control", sorted(LAB_CONTROLS))
-def test_controls_full_matrix_in_the_lab(built, boot, lab, control):
-    lab_control_run(boot, control, ["remap", "protect", "unmap"], [1, 64, 512], timeout=1800)
+def test_controls_full_matrix_in_the_lab(built, boot, lab, control, initiators, aspaces):
+    lab_control_run(boot, control, ["remap", "protect", "unmap"], [1, 64, 512], timeout=3600,
+                    initiators=initiators, aspaces=aspaces)
