@@ -105,25 +105,40 @@ static int check(struct oracle *o, u32 s, u64 k, const struct slice_obs *ob, u32
 	return CHECK_CLEAN;
 }
 
-void oracle_sweep(struct oracle *o, u32 s)
+void oracle_sweep(struct oracle *o, u32 s, bool tell)
 {
 	u32 cpu = smp_cpu();
 	struct slice_obs *ob = &o->obs[(u64)cpu * o->nslices + s];
 	const struct slice *sl = &o->slices[s];
 	u64 p = __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE), epoch = o->epoch[cpu];
-	bool clean = true, backward = ob->sweeps++ & 1;
+	bool clean = !__atomic_load_n(&sl->changing, __ATOMIC_ACQUIRE), backward = ob->sweeps++ & 1;
 
 	/* Alternate directions: the translations loaded last are the first checked next time, so a
 	 * TLB smaller than the slice still shows its stale entries before the sweep evicts them. */
 	for (u64 i = 0; i < o->pages; i++)
 		clean &= check(o, s, backward ? o->pages - 1 - i : i, ob, cpu) == CHECK_CLEAN;
-	if (!clean || __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE) != p || o->epoch[cpu] != epoch)
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* our walks are done before we look again */
+	if (!clean || __atomic_load_n(&sl->changing, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE) != p || o->epoch[cpu] != epoch)
 		return;
 	if (PUB_STATE(p) == STATE_MAPPED) {
 		ob->armed = p;
 		ob->armed_epoch = epoch;
 	}
-	__atomic_store_n(&ob->seen, p, __ATOMIC_RELEASE); /* pairs with oracle_observed() */
+	if (tell)
+		__atomic_store_n(&ob->seen, p, __ATOMIC_RELEASE); /* pairs with oracle_observed() */
+}
+
+bool oracle_unseen(const struct oracle *o, u32 s)
+{
+	return __atomic_load_n(&o->obs[(u64)smp_cpu() * o->nslices + s].seen, __ATOMIC_RELAXED) !=
+	       __atomic_load_n(&o->slices[s].published, __ATOMIC_ACQUIRE);
+}
+
+void oracle_begin_change(struct oracle *o, u32 s)
+{
+	/* Ordered before the first edit: a sweep that reads it clear afterwards walked no edit. */
+	__atomic_store_n(&o->slices[s].changing, 1, __ATOMIC_SEQ_CST);
 }
 
 void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state)
@@ -132,6 +147,7 @@ void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state)
 
 	sl->gen = gen;
 	__atomic_store_n(&sl->published, PUB(gen, state), __ATOMIC_RELEASE); /* pairs with check() */
+	__atomic_store_n(&sl->changing, 0, __ATOMIC_RELEASE);
 	if (state != STATE_MAPPED || o->workload == WL_REMAP)
 		__atomic_fetch_add(&o->tally->changes, 1, __ATOMIC_RELAXED);
 }

@@ -25,6 +25,7 @@
 
 struct slice {
 	u64 published; /* PUB(gen, state), written by the owner after its shootdown */
+	u64 changing;  /* non-zero from the owner's first edit of a change to its publication */
 	u64 va;
 	u64 gen;       /* owner-private from here on */
 	u32 set;
@@ -59,10 +60,18 @@ static inline u64 oracle_page_va(const struct oracle *o, u32 s, u64 k)
 	return o->slices[s].va + k * 4096;
 }
 
-/* Check every page of slice s once from this CPU, and note what it now has loaded. */
-void oracle_sweep(struct oracle *o, u32 s);
+/* Check every page of slice s once from this CPU, and note what it now holds; with `tell`, also
+ * let the owner know that this CPU has seen the published state (lockstep waits for that). A
+ * sweep that overlapped a change in flight notes nothing: walks during it may already have
+ * loaded the new translations. */
+void oracle_sweep(struct oracle *o, u32 s, bool tell);
 
-/* The owner's side: publish a new state of slice s (after its shootdown returned). */
+/* Has this CPU yet to note slice s's published state? */
+bool oracle_unseen(const struct oracle *o, u32 s);
+
+/* The owner's side: a change of slice s begins (before its first edit); publish a new state
+ * (after its shootdown returned), which also ends the change. */
+void oracle_begin_change(struct oracle *o, u32 s);
 void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state);
 
 /* Have all CPUs in `who` swept slice s, stable and clean, in its current published state? The

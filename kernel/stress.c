@@ -30,13 +30,13 @@
 #define STRESS_VA 0x0000008000000000ull /* PML4 slot 1: nothing else lives there */
 #define NSETS 3
 #define MAX_STRESS_ASPACES 8
-#define SWITCH_SWEEPS 4 /* sweeps between address-space switches (naspaces > 1) */
+#define SWITCH_STATES 4 /* published states seen between address-space switches (naspaces > 1) */
 #define PRIME_ROUNDS 4  /* QEMU's TLB at most doubles at each flush after a busy period */
 #define BARRIER_TIMEOUT_US 10000000
 #define OBSERVE_TIMEOUT_US 10000000 /* readers must keep up within this (lockstep) */
 
 struct cpu_counts {
-	u64 elapsed, shootdowns, targets, skipped, fallbacks, sweeps;
+	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
 	u32 next_slice, cur_as;
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -135,10 +135,15 @@ static void switch_to(u32 a)
 	sti();
 }
 
-/* The next slice this CPU reads: its neighbours' in turn (every initiator), or slice 0. */
+/* The next slice this CPU reads: its neighbours' in turn (every initiator), or slice 0. With
+ * several address spaces it moves to the next one every SWITCH_STATES states it has seen
+ * published, right after the sweep that looked at the new state and before the sweep that tells
+ * the owner it has seen it: so an owner in lockstep never changes a slice whose translations the
+ * reader is about to drop. */
 static void sweep_next(u32 me)
 {
 	struct cpu_counts *cc = &st.counts[me];
+	bool move;
 	u32 s = 0;
 
 	if (st.part->all_initiators && st.nslices > 1) {
@@ -146,8 +151,9 @@ static void sweep_next(u32 me)
 		if (s == me)
 			s = cc->next_slice = (s + 1) % st.nslices;
 	}
-	oracle_sweep(&st.o, s);
-	if (st.nas > 1 && !(++cc->sweeps % SWITCH_SWEEPS)) {
+	move = st.nas > 1 && oracle_unseen(&st.o, s) && !(++cc->states % SWITCH_STATES);
+	oracle_sweep(&st.o, s, !move);
+	if (move) {
 		cc->cur_as = (cc->cur_as + 1) % st.nas;
 		switch_to(cc->cur_as);
 	}
@@ -186,6 +192,7 @@ static void change_remap(u32 s, u64 gen, bool measure)
 	u64 n = st.c->pages;
 	u32 set = (sl->set + 1) % NSETS, old = sl->set;
 
+	oracle_begin_change(&st.o, s);
 	for (u64 k = 0; k < n; k++)
 		set_tag(*frame_slot(set, s, k), gen);
 	for (u32 a = 0; a < st.nas; a++) {
@@ -206,6 +213,7 @@ static void change_lower(u32 s, bool measure)
 {
 	u64 n = st.c->pages;
 
+	oracle_begin_change(&st.o, s);
 	for (u32 a = 0; a < st.nas; a++) {
 		struct aspace *as = &st.as[a];
 		struct pt_freelist fl = { 0 };
@@ -244,6 +252,18 @@ static void raise_again(u32 s)
 		}
 }
 
+/* Right before a change: look at every other slice whose new state this CPU has not seen yet
+ * (our own local flush may be a whole-context one and would drop what their owners left stale
+ * here), then load our own slice's translations, which the change is about to make stale. */
+static void prepare(u32 s)
+{
+	if (st.part->all_initiators)
+		for (u32 other = 0; other < st.nslices; other++)
+			if (other != s && oracle_unseen(&st.o, other))
+				oracle_sweep(&st.o, other, true);
+	oracle_sweep(&st.o, s, true);
+}
+
 /* One iteration on slice s. The initiator sweeps its own slice after every publish: that is what
  * catches a skipped local flush, and what loads its translations before the next change. */
 static void initiate(u32 s, bool measure)
@@ -252,20 +272,21 @@ static void initiate(u32 s, bool measure)
 	u64 gen = sl->gen + 1;
 
 	wait_observed(s); /* every reader holds the current state's translations */
+	prepare(s);
 	if (st.c->workload == WL_REMAP) {
 		change_remap(s, gen, measure);
-		oracle_sweep(&st.o, s);
+		oracle_sweep(&st.o, s, true);
 		return;
 	}
 	change_lower(s, measure);
 	oracle_publish(&st.o, s, gen, st.c->workload == WL_PROTECT ? STATE_READONLY : STATE_UNMAPPED);
-	oracle_sweep(&st.o, s);
+	oracle_sweep(&st.o, s, true);
 	wait_observed(s); /* every reader looked while the lowered state was published */
 	/* Publish before raising: a write or read that succeeds while the lowered state is still
 	 * published must be a stale entry, never our own restore. */
 	oracle_publish(&st.o, s, gen + 1, STATE_MAPPED);
 	raise_again(s);
-	oracle_sweep(&st.o, s);
+	oracle_sweep(&st.o, s, true);
 }
 
 static bool barrier(u32 *counter)
@@ -293,7 +314,7 @@ static void run_part(const struct part *p)
 	u64 t0 = 0;
 
 	if (initiator) {
-		oracle_sweep(&st.o, slice);
+		oracle_sweep(&st.o, slice, true);
 		for (u64 i = 0; i < p->warmup + p->iters && !aborted(); i++) {
 			if (i == p->warmup)
 				t0 = rdtsc_ordered();
@@ -341,7 +362,7 @@ static void prime(void)
 		sti();
 		oracle_forget(&st.o, smp_cpu());
 		for (u32 s = 0; s < st.nslices; s++)
-			oracle_sweep(&st.o, s);
+			oracle_sweep(&st.o, s, true);
 	}
 }
 
@@ -418,7 +439,7 @@ static int setup(void)
 	if (ret)
 		return ret;
 	for (u32 s = 0; s < st.nslices; s++)
-		st.slices[s] = (struct slice){ PUB(1, STATE_MAPPED), STRESS_VA + s * stride, 1, 0 };
+		st.slices[s] = (struct slice){ .published = PUB(1, STATE_MAPPED), .va = STRESS_VA + s * stride, .gen = 1 };
 	st.o = (struct oracle){ .workload = st.c->workload, .pages = n, .nslices = st.nslices,
 				.ncpus = nr_cpus, .slices = st.slices, .obs = st.obs, .epoch = st.epoch,
 				.counts = st.ocounts[st.part == &parts[0] ? 0 : 1],
