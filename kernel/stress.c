@@ -33,7 +33,8 @@
 #define SWITCH_STATES 4 /* published states seen between address-space switches (naspaces > 1) */
 #define PRIME_ROUNDS 4  /* QEMU's TLB at most doubles at each flush after a busy period */
 #define BARRIER_TIMEOUT_US 10000000
-#define OBSERVE_TIMEOUT_US 10000000 /* readers must keep up within this (lockstep) */
+#define OBSERVE_TIMEOUT_US 10000000 /* a reader must show progress within this (lockstep) */
+#define OBSERVE_MAX_FACTOR 10       /* and see a published state within this many of them */
 
 struct cpu_counts {
 	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
@@ -160,22 +161,32 @@ static void sweep_next(u32 me)
 }
 
 /* Lockstep: wait until every other CPU has swept slice s in its published state, reading the
- * others' slices meanwhile (every CPU may be waiting on another). */
+ * others' slices meanwhile (every CPU may be waiting on another). The timeout runs from the
+ * laggard's last sign of progress (a page checked), so a slow or preempted vCPU on a busy host
+ * is waited for, and one that is stuck is not; OBSERVE_MAX_FACTOR bounds the whole wait. */
 static void wait_observed(u32 s)
 {
-	u64 deadline = deadline_after_us(OBSERVE_TIMEOUT_US + tlb_ack_timeout_us);
+	u64 window = OBSERVE_TIMEOUT_US + tlb_ack_timeout_us;
+	u64 deadline = deadline_after_us(window), limit = deadline_after_us(window * OBSERVE_MAX_FACTOR);
 	struct cpumask others = cpu_online_mask;
-	u32 me = smp_cpu(), laggard;
+	u32 me = smp_cpu(), laggard = me;
+	u64 progress = 0;
 
 	if (!st.part->lockstep)
 		return;
 	cpumask_clear(&others, me);
 	while (!oracle_observed(&st.o, s, &others, &laggard) && !aborted()) {
-		if (deadline_passed(deadline)) {
-			static char why[96];
+		u64 now = __atomic_load_n(&st.o.counts[laggard].checks, __ATOMIC_RELAXED);
 
-			ksnprintf(why, sizeof(why), "cpu %u did not check slice %u within %lu ms (lockstep)",
-				  laggard, s, (OBSERVE_TIMEOUT_US + tlb_ack_timeout_us) / 1000);
+		if (now != progress) {
+			progress = now;
+			deadline = deadline_after_us(window);
+		}
+		if (deadline_passed(deadline) || deadline_passed(limit)) {
+			static char why[112];
+
+			ksnprintf(why, sizeof(why), "cpu %u did not check slice %u (lockstep): %s for %lu ms", laggard, s,
+				  deadline_passed(limit) ? "no stable sweep" : "no progress", window / 1000);
 			abort_run(why);
 			return;
 		}

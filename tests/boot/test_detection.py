@@ -71,7 +71,11 @@ CUT = [
 
 @pytest.mark.parametrize("control, cpus, initiators, aspaces", CUT)
 def test_control_caught_at_every_size(built, boot, control, cpus, initiators, aspaces):
-    res = control_boot(boot, control, CUT_PAGES, cpus, initiators, aspaces)
+    # With every CPU initiating, targets often flush whole contexts for their own changes (and for
+    # interleaved generations), which can wipe a control's stale entries before a reader looks:
+    # more changes are allowed there (a control's scenario ends at its first catch).
+    res = control_boot(boot, control, CUT_PAGES, cpus, initiators, aspaces,
+                       iters=60 if initiators == "all" else 20)
     assert_every_control_caught(res, control, CUT_PAGES, cpus)
 
 
@@ -81,7 +85,8 @@ def test_control_caught_at_every_size(built, boot, control, cpus, initiators, as
 @pytest.mark.parametrize("control", CONTROLS)
 def test_full_matrix(built, boot, control, initiators, aspaces):
     cpus = 3 if control == "highest" or initiators == "all" else 2
-    res = control_boot(boot, control, FULL_PAGES, cpus, initiators, aspaces, iters=10)
+    res = control_boot(boot, control, FULL_PAGES, cpus, initiators, aspaces,
+                       iters=60 if initiators == "all" else 10)
     assert_every_control_caught(res, control, FULL_PAGES, cpus)
 
 
