@@ -67,8 +67,10 @@ static bool target_vps(const struct cpumask *targets, u32 *vps, u32 *n, bool *hi
 	return true;
 }
 
-/* Remove the highest VP index from vps. */
-static void drop_highest_vp(u32 *vps, u32 *n)
+/* The negative control TLB_SKIP_HIGHEST: the highest VP index left out of vps (and *high
+ * recomputed). Returns false when no VP is left, so no call must be made: KVM reads an empty
+ * non-Ex mask as every processor. */
+static bool drop_highest_vp(u32 *vps, u32 *n, bool *high)
 {
 	u32 top = 0;
 
@@ -77,14 +79,10 @@ static void drop_highest_vp(u32 *vps, u32 *n)
 			top = i;
 	if (*n)
 		vps[top] = vps[--*n];
-}
-
-static bool vps_high(const u32 *vps, u32 n)
-{
-	for (u32 i = 0; i < n; i++)
-		if (vps[i] >= 64)
-			return true;
-	return false;
+	*high = false;
+	for (u32 i = 0; i < *n; i++)
+		*high |= vps[i] >= 64;
+	return *n != 0;
 }
 
 static int ipi_fallback(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
@@ -188,13 +186,9 @@ static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, 
 		return ipi_fallback(f, targets, s, ack, ctx);
 	all = n == nr_cpus - 1;
 	if (f->skip == TLB_SKIP_HIGHEST) {
-		/* The negative control: the highest VP left out of an explicit mask or set. An empty
-		 * mask is not sent (KVM reads an empty non-Ex mask as every processor). */
-		drop_highest_vp(vps, &n);
-		all = false;
-		if (!n)
+		all = false; /* an explicit mask or set, without the highest VP */
+		if (!drop_highest_vp(vps, &n, &high))
 			return 0;
-		high = vps_high(vps, n);
 	}
 	ex = (form & HVF_EX) || high;
 	result = ex ? flush_ex(f, form, all, vps, n) : flush_plain(f, form, all, vps, n);
@@ -217,12 +211,8 @@ static int hv_kick(const struct cpumask *targets)
 	/* The negative control: the highest VP left out of the set of the request this CPU just
 	 * posted (tlb_ipi_post() fills tlb_out before kicking). That target is still waited for, so
 	 * the watchdog names it. */
-	if (this_cpu()->tlb_out.f.skip == TLB_SKIP_HIGHEST) {
-		drop_highest_vp(vps, &n);
-		if (!n)
-			return 0;
-		high = vps_high(vps, n);
-	}
+	if (this_cpu()->tlb_out.f.skip == TLB_SKIP_HIGHEST && !drop_highest_vp(vps, &n, &high))
+		return 0;
 	if (!high && tlb_active()->form != HVF_EX) {
 		for (u32 i = 0; i < n; i++)
 			mask |= 1ull << vps[i];
