@@ -91,8 +91,16 @@ def test_boot_passes(lab_run):
     assert res.platform in ("hvlab", "host-kvm-hyperv"), res.platform
     assert f"[{res.platform}, kvm," in res.summary, res.summary
     if res.platform == "hvlab":
-        assert res.lab.get("started") and res.lab.get("inner_rc") == 1, res.lab
-        assert res.lab.get("outer_rc") == 1, f"outer QEMU status {res.lab.get('outer_rc')}"
+        assert res.lab.get("started"), res.lab
+        hung = [w for w in res.warnings if "did not end within" in w]
+        if res.lab.get("inner_rc") is None and hung:
+            # The nested stack sometimes hangs after the guest's verdict (the outer kernel's
+            # soft lockup in the inner QEMU). The runner then uses the serial verdict and says
+            # so; that path is what is checked here, not the exit codes that never came.
+            assert res.verdict == "pass", hung
+        else:
+            assert res.lab.get("inner_rc") == 1, res.lab
+            assert res.lab.get("outer_rc") == 1, f"outer QEMU status {res.lab.get('outer_rc')}"
         assert "hv-vpindex" in " ".join(res.inner_argv), res.inner_argv
     rec = res.record("boot")
     assert rec is not None, "no boot record\n" + describe(res)
