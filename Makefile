@@ -37,16 +37,16 @@ KLDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack --n
 	--build-id=none
 
 # Pure logic: built into the kernel and, for the unit tests, for the host.
-PURE_SRCS := kernel/printf.c kernel/cmdline.c kernel/psf.c kernel/json.c kernel/acpi_tables.c \
-	kernel/stats.c kernel/histogram.c boot/bootinfo.c smp/madt.c mm/pt.c mm/frame.c hv/encode.c kernel/once.c
+PURE_SRCS := kernel/printf.c kernel/cmdline.c kernel/psf.c kernel/json.c acpi/tables.c \
+	kernel/stats.c kernel/histogram.c boot/bootinfo.c acpi/madt.c mm/pt.c mm/frame.c hv/encode.c kernel/once.c
 
 KERNEL_SRCS := $(PURE_SRCS) \
 	boot/entry.S kernel/font.S kernel/isr.S \
 	kernel/main.c kernel/string.c kernel/console.c kernel/uart.c kernel/fbcon.c kernel/vgacon.c \
-	kernel/gdt.c kernel/trap.c kernel/exit.c kernel/acpi.c kernel/options.c kernel/selftest.c \
-	kernel/record.c kernel/benchrec.c kernel/time.c kernel/cpu.c kernel/hypervisor.c kernel/stress.c kernel/oracle.c kernel/retention.c kernel/detection.c kernel/bench.c \
-	mm/early.c mm/mm.c mm/flush.c mm/aspace.c mm/tlb.c mm/tlb_ipi.c hv/hyperv.c hv/tlb_hv.c hv/kvm.c hv/tlb_kvm.c \
-	smp/percpu.c smp/apic.c smp/trampoline.S smp/smp.c smp/call.c smp/ipibench.c smp/tsc_sync.c \
+	kernel/gdt.c kernel/trap.c kernel/exit.c acpi/acpi.c kernel/options.c kernel/selftest.c \
+	kernel/record.c kernel/benchrec.c kernel/time.c kernel/cpu.c kernel/hypervisor.c bench/stress.c bench/oracle.c bench/retention.c bench/detection.c bench/bench.c \
+	mm/early.c mm/mm.c mm/flush.c mm/aspace.c mm/tlb.c smp/tlb_ipi.c hv/hyperv.c hv/tlb_hv.c kvm/kvm.c kvm/tlb_kvm.c \
+	smp/percpu.c smp/apic.c smp/trampoline.S smp/smp.c smp/call.c bench/ipibench.c smp/tsc_sync.c \
 	$(wildcard tests/guest/*.c)
 
 KOBJS := $(patsubst %,$(B)/k/%.o,$(KERNEL_SRCS))

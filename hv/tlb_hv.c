@@ -12,7 +12,7 @@
 #include "kernel/errno.h"
 #include "kernel/once.h"
 #include "mm/tlb.h"
-#include "mm/tlb_ipi.h"
+#include "smp/tlb_ipi.h"
 #include "smp/apic.h"
 #include "smp/percpu.h"
 #include "smp/smp.h"

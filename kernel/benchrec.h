@@ -1,4 +1,4 @@
-/* Pieces of the benchmark records shared by the kernel (kernel/bench.c) and the Linux peer
+/* Pieces of the benchmark records shared by the kernel (bench/bench.c) and the Linux peer
  * (scripts/linuxpeer/tlbpeer.c), so that both print the same JSON (docs/records.md). Pure logic:
  * record_begin() and record_end() (kernel/record.h) come from whoever links this. */
 #ifndef KERNEL_BENCHREC_H

@@ -1,7 +1,7 @@
 /* Ending a run: print the verdict (text and record), optionally wait for the host to look at the
  * screen, then leave through isa-debug-exit (QEMU), ACPI S5 (anywhere else), or halt. */
 #include "kernel/exit.h"
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 #include "kernel/console.h"
 #include "kernel/options.h"
 #include "kernel/record.h"

@@ -4,12 +4,12 @@
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "hv/hv.h"
-#include "kernel/bench.h"
+#include "bench/bench.h"
 #include "kernel/exit.h"
-#include "kernel/stress.h"
+#include "bench/stress.h"
 #include "mm/flush.h"
 #include "mm/tlb.h"
-#include "mm/tlb_ipi.h"
+#include "smp/tlb_ipi.h"
 #include "smp/cpumask.h"
 
 struct config cfg = {

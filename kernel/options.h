@@ -18,7 +18,7 @@ struct config {
 	u64 ap_timeout_ms; /* how long an AP may take to check in */
 	u64 lose_cpu;      /* test hook: the AP with this APIC ID is never started (0: off) */
 	u64 ipi_iters;     /* round trips per target in the IPI floor benchmark */
-	/* the benchmark (kernel/bench.c): lists are comma-separated */
+	/* the benchmark (bench/bench.c): lists are comma-separated */
 	const char *backend;  /* shootdown backends: auto, all, or names */
 	const char *workload; /* remap, protect, unmap */
 	const char *pages;    /* range sizes in pages */

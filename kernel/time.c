@@ -5,7 +5,7 @@
  *   calibration against PIT channel 2 (8254; 1.193182 MHz) or the ACPI PM timer (3.579545 MHz). */
 #include "kernel/time.h"
 #include "hv/tlfs.h"
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 #include "kernel/console.h"
 #include "kernel/hypervisor.h"
 #include "kernel/math.h"

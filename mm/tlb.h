@@ -1,6 +1,6 @@
 /* The shootdown engine: one call makes every CPU that may cache a changed translation drop it.
  * Remote work goes through a backend chosen at boot (a small table of operations); backends so
- * far: "ipi" (mm/tlb_ipi.c). */
+ * far: "ipi" (smp/tlb_ipi.c). */
 #ifndef MM_TLB_H
 #define MM_TLB_H
 
@@ -17,7 +17,7 @@ struct tlb_range {
 };
 
 /* Negative controls: each leaves out one part of every flush, and the stale-TLB oracle must
- * catch it (kernel/stress.c). Names in tlb_skip_names[]. */
+ * catch it (bench/stress.c). Names in tlb_skip_names[]. */
 enum tlb_skip {
 	TLB_SKIP_NONE,
 	TLB_SKIP_REMOTE,  /* no remote flush at all */
@@ -122,6 +122,6 @@ extern struct tlb_backend tlb_backend_ipi;
 extern struct tlb_backend tlb_backend_hv_flush, tlb_backend_hv_space, tlb_backend_hv_list,
 	tlb_backend_hv_space_ex, tlb_backend_hv_list_ex, tlb_backend_hv_space_xmm, tlb_backend_hv_ipi,
 	tlb_backend_hv_ipi_ex, tlb_backend_kvm_flush, tlb_backend_kvm_ipi;
-extern bool kvm_flush_forget_flag; /* test hook (hv/tlb_kvm.c) */
+extern bool kvm_flush_forget_flag; /* test hook (kvm/tlb_kvm.c) */
 
 #endif

@@ -133,7 +133,7 @@ static int icr_wait_idle(void)
  * target finds an empty inbox. So, as Linux's weak_wrmsr_fence(), MFENCE orders every earlier
  * store (and load) and LFENCE keeps the WRMSR from executing before the MFENCE completes. This
  * pairs with the stores a kick publishes: the request and inbox bit in tlb_ipi_post()
- * (mm/tlb_ipi.c) and smp_call_start() (smp/call.c), read by the target's IPI handler or call
+ * (smp/tlb_ipi.c) and smp_call_start() (smp/call.c), read by the target's IPI handler or call
  * loop. noinline: tests/boot/test_static.py checks the sequence in this symbol. */
 static __attribute__((noinline)) void x2apic_icr_write(u32 dest, u32 lo)
 {

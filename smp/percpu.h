@@ -6,7 +6,7 @@
 #include "kernel/types.h"
 #include "mm/aspace.h"
 #include "mm/frame.h"
-#include "mm/tlb_ipi.h"
+#include "smp/tlb_ipi.h"
 #include "smp/cpumask.h"
 
 #define CACHE_LINE 64
@@ -46,7 +46,7 @@ struct percpu {
 	/* Senders with a request for this CPU; other CPUs set bits, this CPU clears them. */
 	struct cpumask call_inbox __attribute__((aligned(CACHE_LINE)));
 	struct call_request call_out;
-	/* TLB shootdowns (mm/tlb_ipi.c): initiators with a request for this CPU, and this CPU's own
+	/* TLB shootdowns (smp/tlb_ipi.c): initiators with a request for this CPU, and this CPU's own
 	 * outgoing request. */
 	struct cpumask tlb_inbox __attribute__((aligned(CACHE_LINE)));
 	struct tlb_ipi_out tlb_out;

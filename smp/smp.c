@@ -3,7 +3,7 @@
  * indices follow the MADT order. An AP that does not check in is reported and left out, and
  * when a CPU that was asked for is missing the run is an error (smp_missing_cpus()). */
 #include "smp/smp.h"
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
 #include "kernel/kernel.h"
@@ -15,7 +15,7 @@
 #include "kernel/x86.h"
 #include "mm/mm.h"
 #include "smp/apic.h"
-#include "smp/madt.h"
+#include "acpi/madt.h"
 
 #define INIT_DEASSERT_DELAY_US 10000 /* SDM 9.4.4.1: 10 ms after INIT */
 #define SIPI_DELAY_US 200

@@ -32,7 +32,7 @@
 #endif
 
 #define PAGE 4096ul
-#define MAX_LIST 16         /* items per option list, as in kernel/bench.c */
+#define MAX_LIST 16         /* items per option list, as in bench/bench.c */
 #define MAX_PAGES 16384
 #define MAX_CPUS 512
 #define MAX_ITERS 10000000

@@ -1,6 +1,6 @@
 /* What the boot loader handed over looks sane, and the kernel's view of the CPU is as set up. */
 #include "boot/multiboot2.h"
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 #include "kernel/kernel.h"
 #include "kernel/printf.h"
 #include "kernel/selftest.h"

@@ -1,5 +1,5 @@
 /* tests/model/shootdown.pml: a Promela model of the TLB shootdown protocol of mm/aspace.c,
- * mm/tlb.c and mm/tlb_ipi.c, checked exhaustively by tests/model/run (docs/model.md).
+ * mm/tlb.c and smp/tlb_ipi.c, checked exhaustively by tests/model/run (docs/model.md).
  * Initiators A and B change address space X; target T uses X's pages, switches between X and Y
  * (PCIDs) and takes the flush IPI; T's MMU walks X speculatively at any time. Checked: no use of
  * a translation older than the published state, no walk through a freed page table.
@@ -57,7 +57,7 @@ byte pte[NPAGES];        /* leaf entry: 0 not present, else the tag of the frame
 bool attached[NPAGES];   /* the parent entry points at leaf table p (cleared by pt_prune()) */
 bool tbl_freed[NPAGES];  /* pt_release() freed leaf table p: it may be reused and overwritten */
 
-/* The oracle (kernel/stress.c): the tag each page's published state requires at least. */
+/* The oracle (bench/stress.c): the tag each page's published state requires at least. */
 byte published[NPAGES];
 
 /* T's hardware: the loaded CR3, and the entries of X's PCID (all X's entries without PCIDs) */
@@ -65,7 +65,7 @@ byte cr3;
 byte tlb[NPAGES]; /* TLB: 0 none, else the tag of the frame the cached translation maps */
 bool psc[NPAGES]; /* paging-structure cache: holds a pointer to leaf table p */
 
-/* The IPI backend (mm/tlb_ipi.c) */
+/* The IPI backend (smp/tlb_ipi.c) */
 typedef request {   /* struct tlb_flush, as posted in percpu tlb_out */
 	byte gen;
 	byte page;      /* ranges[0]: one page */

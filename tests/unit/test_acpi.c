@@ -1,4 +1,4 @@
-/* Unit tests for kernel/acpi_tables.c: checksums, RSDP validation (v1 and v2, each way a copy
+/* Unit tests for acpi/tables.c: checksums, RSDP validation (v1 and v2, each way a copy
  * can be wrong), the \_S5 package in synthetic AML, and this machine's DSDT when readable.
  * Inputs are copied to exactly-sized heap buffers so AddressSanitizer catches any overread. */
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 
 /* A reference sum, independent of the code under test. */
 static u8 sum8(const void *p, size_t len)

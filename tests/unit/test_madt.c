@@ -1,4 +1,4 @@
-/* Unit tests for smp/madt.c: MADTs built byte by byte (QEMU-like, sparse IDs, x2APIC, flags,
+/* Unit tests for acpi/madt.c: MADTs built byte by byte (QEMU-like, sparse IDs, x2APIC, flags,
  * duplicates, truncation, the address override), every way a table can be rejected, and fuzzing
  * against a reference parser written here from the spec. Tables, ID arrays and error buffers are
  * exactly-sized heap copies so AddressSanitizer catches any access outside them. */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "smp/madt.h"
+#include "acpi/madt.h"
 
 #define SENTINEL 0xdeadbeefu
 #define QEMU_LAPIC 0xfee00000u
@@ -784,7 +784,7 @@ struct ref {
 	u32 nlisted;
 };
 
-/* The spec, read literally: nothing in common with smp/madt.c but the constants. */
+/* The spec, read literally: nothing in common with acpi/madt.c but the constants. */
 static int ref_parse(const u8 *t, u32 len, struct ref *r)
 {
 	memset(r, 0, sizeof(*r));

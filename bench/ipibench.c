@@ -1,7 +1,7 @@
 /* The IPI round-trip floor: ping-pong between CPU 0 and each other CPU, and CPU 0 to all others
  * with acknowledgements. Targets spin with interrupts on, as shootdown targets running stress
  * workers do, so halt wake-up is not measured. IPI shootdowns are later read as ratios to this. */
-#include "smp/ipibench.h"
+#include "bench/ipibench.h"
 #include "kernel/console.h"
 #include "kernel/options.h"
 #include "kernel/record.h"

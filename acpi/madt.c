@@ -1,7 +1,7 @@
 /* MADT parsing (ACPI 6.5 5.2.12.2 Processor Local APIC, 5.2.12.8 Local APIC Address Override,
  * 5.2.12.12 Processor Local x2APIC). Every entry length is checked against the table before it
  * is read; a corrupt table is rejected as a whole rather than half-used. */
-#include "smp/madt.h"
+#include "acpi/madt.h"
 #include "kernel/printf.h"
 #include "kernel/string.h"
 

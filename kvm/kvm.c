@@ -1,7 +1,7 @@
 /* KVM paravirtual interface: detection at 0x40000000 or 0x40000100, the steal-time area per CPU
  * (MSR_KVM_STEAL_TIME), and the send-IPI hypercall with the instruction the CPU vendor needs
  * (VMCALL on Intel, VMMCALL on AMD). */
-#include "hv/kvm.h"
+#include "kvm/kvm.h"
 #include "hv/hv.h"
 #include "kernel/console.h"
 #include "kernel/cpu.h"

@@ -1,4 +1,4 @@
-/* How many stale translations this platform keeps (kernel/retention.c): the ceiling of what any
+/* How many stale translations this platform keeps (bench/retention.c): the ceiling of what any
  * negative control can show here. A page is "retained" when, after its entry was pointed at
  * another frame with no flush, a read still reaches the old frame. Under TCG and in the Hyper-V
  * lab the TLB keeps them; a host that shadows guest page tables (this build machine's KVM)

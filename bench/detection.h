@@ -1,12 +1,12 @@
-/* Whether a scenario showed that it could have seen a broken flush (kernel/detection.c,
+/* Whether a scenario showed that it could have seen a broken flush (bench/detection.c,
  * docs/records.md "Detection"): its own negative control caught, or its canary caught; otherwise
  * not shown, with the most precise reason known. */
 #ifndef KERNEL_DETECTION_H
 #define KERNEL_DETECTION_H
 
 #include "kernel/json.h"
-#include "kernel/retention.h"
-#include "kernel/stress.h"
+#include "bench/retention.h"
+#include "bench/stress.h"
 
 struct detection {
 	bool shown;

@@ -1,5 +1,5 @@
 /* Page-table stress: the scenario's initiators change their slices and shoot the changes down
- * while every other CPU sweeps them through the oracle (kernel/oracle.h).
+ * while every other CPU sweeps them through the oracle (bench/oracle.h).
  *
  * A run has two parts. The canary: CPU 0 makes a few changes to its slice with the remote flush
  * left out (skip_flush=remote), in lockstep with the readers, and the oracle must see stale
@@ -11,10 +11,10 @@
  * retires the old ones; protect makes them read-only and back; unmap unmaps and maps them again.
  * One change is one generation per address space (mm/aspace.h), shot down with that
  * generation. Raising rights again (writable, mapped) needs no shootdown (SDM 3A 4.10.4.3). */
-#include "kernel/stress.h"
+#include "bench/stress.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
-#include "kernel/oracle.h"
+#include "bench/oracle.h"
 #include "kernel/printf.h"
 #include "kernel/string.h"
 #include "kernel/time.h"

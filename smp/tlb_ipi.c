@@ -6,7 +6,7 @@
  * the handler has flushed; it is not safe when the change freed page tables, because the
  * hardware may walk them through its paging-structure caches at any time until the flush (also
  * inside this handler), so such requests are always acknowledged after flushing. How targets are kicked is pluggable, so paravirtual IPI backends reuse all of this. */
-#include "mm/tlb_ipi.h"
+#include "smp/tlb_ipi.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
 #include "kernel/string.h"

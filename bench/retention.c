@@ -1,8 +1,8 @@
-/* The TLB retention probe (kernel/retention.h). In an address space of its own, with interrupts
+/* The TLB retention probe (bench/retention.h). In an address space of its own, with interrupts
  * off: map N pages to frames tagged 1 and read them all (the TLB now holds them), point every
  * entry at a frame tagged 2 without any flush, read them all again and count the reads that
  * still reach a frame tagged 1. */
-#include "kernel/retention.h"
+#include "bench/retention.h"
 #include "kernel/console.h"
 #include "kernel/record.h"
 #include "kernel/string.h"

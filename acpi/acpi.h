@@ -75,13 +75,13 @@ _Static_assert(sizeof(struct acpi_fadt) == 220, "FADT through X_PM_TMR_BLK");
 #define PM1_CNT_SLP_TYP_SHIFT 10
 #define PM1_CNT_SLP_EN (1u << 13)
 
-/* Pure helpers (kernel/acpi_tables.c, unit-tested on the host). */
+/* Pure helpers (acpi/tables.c, unit-tested on the host). */
 u8 acpi_checksum(const void *p, size_t len);
 bool acpi_rsdp_valid(const struct acpi_rsdp *r, size_t avail);
 /* Find the \_S5 package in AML and return its first two values (SLP_TYPa, SLP_TYPb). */
 int acpi_parse_s5(const u8 *aml, size_t len, u8 *slp_typ_a, u8 *slp_typ_b);
 
-/* Platform side (kernel/acpi.c). */
+/* Platform side (acpi/acpi.c). */
 void acpi_init(const struct bootinfo *bi); /* prints one line: what was found or why not */
 const struct acpi_header *acpi_find_table(const char sig[4], u32 index);
 const struct acpi_rsdp *acpi_rsdp(void);

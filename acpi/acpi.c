@@ -1,7 +1,7 @@
 /* ACPI on the running platform: the RSDP from the loader (Multiboot2 tags) or, under BIOS, from
  * the EBDA and the BIOS ROM area (ACPI 6.5 5.2.5.1); every table checked before use; power-off
  * through the FADT's PM1 control registers with the \_S5 sleep type (ACPI 6.5 4.8.3.2, 7.4.2). */
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 #include "kernel/console.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"

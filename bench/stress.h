@@ -1,4 +1,4 @@
-/* Page-table stress workers and the stale-TLB oracle (kernel/stress.c, kernel/oracle.c). One
+/* Page-table stress workers and the stale-TLB oracle (bench/stress.c, bench/oracle.c). One
  * scenario: a workload on a region of shared pages, one initiator (CPU 0) or every CPU initiating
  * on its own slice, every CPU checking that it never uses a translation older than what was
  * published after the last shootdown. A short canary before it (a negative control) shows whether

@@ -1,5 +1,5 @@
-/* Judging and recording a scenario's detection power (kernel/detection.h). */
-#include "kernel/detection.h"
+/* Judging and recording a scenario's detection power (bench/detection.h). */
+#include "bench/detection.h"
 #include "kernel/printf.h"
 #include "mm/tlb.h"
 #include "smp/smp.h"

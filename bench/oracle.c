@@ -1,8 +1,8 @@
 /* The stale-TLB oracle: checks, sweeps and the bookkeeping that makes detection a matter of
- * design (kernel/oracle.h). A check reads the published state, touches the page, and (for
+ * design (bench/oracle.h). A check reads the published state, touches the page, and (for
  * protect and unmap) reads the state again: a conclusion is drawn only when the state was the
  * same on both sides, so a change in flight is never mistaken for a stale translation. */
-#include "kernel/oracle.h"
+#include "bench/oracle.h"
 #include "kernel/trap.h"
 #include "smp/smp.h"
 

@@ -1,5 +1,5 @@
 /* The benchmark: every combination of the backends, workloads and range sizes the command line
- * lists, each one scenario with its own record, then a summary table (kernel/bench.c). */
+ * lists, each one scenario with its own record, then a summary table (bench/bench.c). */
 #ifndef KERNEL_BENCH_H
 #define KERNEL_BENCH_H
 

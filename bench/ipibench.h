@@ -1,4 +1,4 @@
-/* The IPI round-trip floor (smp/ipibench.c). */
+/* The IPI round-trip floor (bench/ipibench.c). */
 #ifndef SMP_IPIBENCH_H
 #define SMP_IPIBENCH_H
 

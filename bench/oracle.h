@@ -1,4 +1,4 @@
-/* The stale-TLB oracle (kernel/oracle.c), as the stress workers (kernel/stress.c) drive it.
+/* The stale-TLB oracle (bench/oracle.c), as the stress workers (bench/stress.c) drive it.
  *
  * A slice is a run of pages one initiator owns. Every frame carries a tag in its first word: the
  * generation it became current at, or TAG_RETIRED once a change has moved its page elsewhere and
@@ -10,7 +10,7 @@
 #ifndef KERNEL_ORACLE_H
 #define KERNEL_ORACLE_H
 
-#include "kernel/stress.h"
+#include "bench/stress.h"
 #include "kernel/types.h"
 #include "smp/cpumask.h"
 #include "smp/percpu.h"

@@ -6,10 +6,10 @@
  *     instead (the guest half of what went wrong in CVE-2019-3016: a flush request must never
  *     be lost to a vCPU that is already running).
  *   kvm-ipi: the IPI backend with its kicks sent by KVM_HC_SEND_IPI, 128 APIC IDs per call. */
-#include "hv/kvm.h"
+#include "kvm/kvm.h"
 #include "kernel/console.h"
 #include "mm/tlb.h"
-#include "mm/tlb_ipi.h"
+#include "smp/tlb_ipi.h"
 #include "smp/apic.h"
 #include "smp/smp.h"
 

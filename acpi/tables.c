@@ -1,6 +1,6 @@
 /* Pure ACPI table logic: checksums, RSDP validation, and the \_S5 sleep-type package in the DSDT
  * (ACPI 6.5 7.4.2; AML encoding 20.2). No hardware access, so it is unit-tested on the host. */
-#include "kernel/acpi.h"
+#include "acpi/acpi.h"
 #include "kernel/string.h"
 
 #define AML_NAME_OP 0x08
