@@ -3,15 +3,13 @@
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+import tlbrun  # scripts/tlbrun/ (pytest.ini: pythonpath = scripts)
 
-import tlbrun  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 LOG_DIR = ROOT / "build" / "logs" / "boot-tests"
 SCHEMA = ROOT / "docs" / "records.schema.json"

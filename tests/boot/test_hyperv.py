@@ -319,7 +319,7 @@ def test_run_retries_silent_lab_failures(monkeypatch):
         calls.append(cfg)
         return results[len(calls) - 1]
 
-    monkeypatch.setattr(tlbrun, "_run_once", fake_run_once)
+    monkeypatch.setattr(tlbrun.runner, "run_once", fake_run_once)
     res = tlbrun.run(tlbrun.RunConfig(platform="hvlab"))
     assert len(calls) == tlbrun.HVLAB_ATTEMPTS == 3 and res.status == 0
     assert res.lab["attempts"] == 3 and len(res.warnings) == 2, res.warnings

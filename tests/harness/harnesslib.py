@@ -5,13 +5,11 @@ Not a conftest.py: tests/boot has one, and pytest imports every conftest.py as t
 modules import the fixtures from here."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
 BENCH = ROOT / "scripts" / "bench"
 
 # Small enough that one boot takes about a second under TCG on a 2-core host.
