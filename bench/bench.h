@@ -1,12 +1,12 @@
-/* The benchmark: every combination of the backends, workloads and range sizes the command line
- * lists, each one scenario with its own record, then a summary table (bench/bench.c). */
-#ifndef KERNEL_BENCH_H
-#define KERNEL_BENCH_H
+/* The benchmark: every combination of the backends and the other axes the command line lists,
+ * each one scenario with its own record, then a summary table (bench/bench.c). */
+#ifndef BENCH_BENCH_H
+#define BENCH_BENCH_H
 
-#include "kernel/json.h"
+#include "kernel/benchrec.h"
 
-void bench_validate(void); /* check the list options; usage errors exit here */
-int bench_run(void);       /* returns the verdict code */
-void bench_put_env(struct jw *w); /* the "env" object every result record carries */
+int bench_run(void); /* returns the verdict code */
+/* Where the kernel runs, as every result record's "env" object says it. */
+const struct bench_env *bench_env(void);
 
 #endif

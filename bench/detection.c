@@ -5,12 +5,12 @@
 #include "smp/smp.h"
 
 /* Why the canary was not caught, as precisely as we know. */
-static void canary_reason(const struct stress_config *c, const struct stress_result *r,
+static void canary_reason(const struct scenario *c, const struct stress_result *r,
 			  const struct retention *ret, char *buf, u32 len)
 {
 	if (nr_cpus < 2)
 		ksnprintf(buf, len, "one CPU online: no remote translation to check");
-	else if (!c->canary_iters)
+	else if (!c->canary)
 		ksnprintf(buf, len, "no canary (canary=0)");
 	else if (ret->probed && !ret->largest_shown)
 		ksnprintf(buf, len, "the platform keeps no stale translation (the host syncs page-table writes)");
@@ -22,11 +22,11 @@ static void canary_reason(const struct stress_config *c, const struct stress_res
 		ksnprintf(buf, len, "the canary's missing flush was not seen");
 }
 
-void detection_judge(const struct stress_config *c, const struct stress_result *r,
+void detection_judge(const struct scenario *c, const struct stress_result *r,
 		     const struct retention *ret, struct detection *d)
 {
 	char why[80];
-	bool canary = c->canary_iters && oracle_violations(&r->canary);
+	bool canary = c->canary && oracle_violations(&r->canary);
 
 	*d = (struct detection){ 0 };
 	if (c->skip == TLB_SKIP_NONE) {
@@ -49,15 +49,15 @@ void detection_judge(const struct stress_config *c, const struct stress_result *
 	ksnprintf(d->reason, sizeof(d->reason), "skip_flush=%s was not caught: %s", tlb_skip_names[c->skip], why);
 }
 
-static void put_canary(struct jw *w, const struct stress_config *c, const struct stress_result *r)
+static void put_canary(struct jw *w, const struct scenario *c, const struct stress_result *r)
 {
-	if (!c->canary_iters) {
+	if (!c->canary) {
 		jw_null(w, "canary");
 		return;
 	}
 	jw_obj_begin(w, "canary");
 	jw_str(w, "control", tlb_skip_names[TLB_SKIP_REMOTE]);
-	jw_u64(w, "iterations", c->canary_iters);
+	jw_u64(w, "iterations", c->canary);
 	jw_u64(w, "changes", r->canary.changes);
 	jw_u64(w, "checks", r->canary.checks);
 	jw_u64(w, "opportunities", r->canary.opportunities);
@@ -65,7 +65,7 @@ static void put_canary(struct jw *w, const struct stress_config *c, const struct
 	jw_obj_end(w);
 }
 
-void detection_put(struct jw *w, const struct stress_config *c, const struct stress_result *r,
+void detection_put(struct jw *w, const struct scenario *c, const struct stress_result *r,
 		   const struct detection *d, const struct retention *ret)
 {
 	jw_obj_begin(w, "detection");

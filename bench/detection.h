@@ -14,10 +14,10 @@ struct detection {
 	char reason[160]; /* not shown: why */
 };
 
-void detection_judge(const struct stress_config *c, const struct stress_result *r,
+void detection_judge(const struct scenario *c, const struct stress_result *r,
 		     const struct retention *ret, struct detection *d);
 /* The record's "detection" object. */
-void detection_put(struct jw *w, const struct stress_config *c, const struct stress_result *r,
+void detection_put(struct jw *w, const struct scenario *c, const struct stress_result *r,
 		   const struct detection *d, const struct retention *ret);
 
 #endif

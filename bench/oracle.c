@@ -6,18 +6,6 @@
 #include "kernel/trap.h"
 #include "smp/smp.h"
 
-const char *const workload_names[WL_COUNT + 1] = {
-	[WL_REMAP] = "remap", [WL_PROTECT] = "protect", [WL_UNMAP] = "unmap",
-};
-const char *const observe_names[OBSERVE_COUNT + 1] = {
-	[OBSERVE_LOCKSTEP] = "lockstep", [OBSERVE_FREE] = "free",
-};
-
-const char *workload_name(int w)
-{
-	return w >= 0 && w < WL_COUNT ? workload_names[w] : "?";
-}
-
 static void event(struct oracle *o, u64 *counter, const char *kind, u64 va, u64 expected, u64 seen)
 {
 	struct oracle_tally *t = o->tally;

@@ -51,7 +51,7 @@ struct part {
 static struct part parts[2]; /* [0] canary, [1] measured */
 
 static struct {
-	const struct stress_config *c;
+	const struct scenario *c;
 	struct stress_result *r;
 	const struct part *part;  /* the one running */
 	struct aspace as[MAX_STRESS_ASPACES];
@@ -106,7 +106,7 @@ static void shoot(u32 a, u32 s, u64 gen, bool freed_tables, bool measure)
 	struct tlb_range range = { st.slices[s].va, st.c->pages };
 	struct tlb_request rq = { .as = &st.as[a], .gen = gen, .ranges = &range,
 				  .nranges = st.c->full ? TLB_FULL : 1, .freed_tables = freed_tables,
-				  .skip = st.part->skip };
+				  .ack = (u8)st.c->ack, .skip = st.part->skip };
 	struct histogram *h = &st.hists[2 * smp_cpu()];
 	struct cpu_counts *cc = &st.counts[smp_cpu()];
 	struct tlb_sample smp;
@@ -166,7 +166,7 @@ static void sweep_next(u32 me)
  * is waited for, and one that is stuck is not; OBSERVE_MAX_FACTOR bounds the whole wait. */
 static void wait_observed(u32 s)
 {
-	u64 window = OBSERVE_TIMEOUT_US + tlb_ack_timeout_us;
+	u64 window = OBSERVE_TIMEOUT_US + tlb_settings.ack_timeout_us;
 	u64 deadline = deadline_after_us(window), limit = deadline_after_us(window * OBSERVE_MAX_FACTOR);
 	struct cpumask others = cpu_online_mask;
 	u32 me = smp_cpu(), laggard = me;
@@ -455,7 +455,7 @@ static int setup(void)
 				.ncpus = nr_cpus, .slices = st.slices, .obs = st.obs, .epoch = st.epoch,
 				.counts = st.ocounts[st.part == &parts[0] ? 0 : 1],
 				.tally = st.part == &parts[0] ? &st.r->canary : &st.r->oracle };
-	for (st.nas = 0; st.nas < st.c->naspaces; st.nas++) {
+	for (st.nas = 0; st.nas < st.c->aspaces; st.nas++) {
 		struct aspace *as = &st.as[st.nas];
 
 		if (aspace_create(as))
@@ -488,7 +488,7 @@ static void collect(struct stress_result *r)
 	oracle_sum(&r->oracle, st.ocounts[1], nr_cpus);
 }
 
-int stress_run(const struct stress_config *c, struct stress_result *r)
+int stress_run(const struct scenario *c, struct stress_result *r)
 {
 	struct cpumask others = cpu_online_mask;
 	int ret;
@@ -499,12 +499,12 @@ int stress_run(const struct stress_config *c, struct stress_result *r)
 	hist_init(&r->ack);
 	st.c = c;
 	st.r = r;
-	st.nslices = c->all_initiators ? nr_cpus : 1;
-	parts[0] = (struct part){ .iters = c->canary_iters, .skip = TLB_SKIP_REMOTE, .lockstep = true };
+	st.nslices = scenario_all_initiators(c) ? nr_cpus : 1;
+	parts[0] = (struct part){ .iters = c->canary, .skip = TLB_SKIP_REMOTE, .lockstep = true };
 	parts[1] = (struct part){ .warmup = c->warmup, .iters = c->iters, .skip = c->skip,
 				  .lockstep = c->observe == OBSERVE_LOCKSTEP,
-				  .all_initiators = c->all_initiators };
-	st.part = c->canary_iters ? &parts[0] : &parts[1];
+				  .all_initiators = scenario_all_initiators(c) };
+	st.part = c->canary ? &parts[0] : &parts[1];
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		percpu_of(cpu)->as.deferred_flushes = percpu_of(cpu)->as.noflush_switches = 0;
 	ret = setup();
@@ -513,7 +513,7 @@ int stress_run(const struct stress_config *c, struct stress_result *r)
 		ret = smp_call_start(&others, worker, NULL);
 		if (!ret) {
 			worker(NULL);
-			ret = smp_call_wait(BARRIER_TIMEOUT_US + OBSERVE_TIMEOUT_US + tlb_ack_timeout_us, NULL);
+			ret = smp_call_wait(BARRIER_TIMEOUT_US + OBSERVE_TIMEOUT_US + tlb_settings.ack_timeout_us, NULL);
 		}
 		collect(r);
 		if (aborted() && !r->timeouts && !r->failed)

@@ -1,5 +1,6 @@
-/* Hyper-V enlightenments: detection, the hypercall page, VP indices, the hypercall path, and
- * the shootdown backends that use them (hv/hyperv.c, hv/tlb_hv.c). Every layer is optional: it
+/* Hyper-V enlightenments: its CPUID leaves, the hypercall page, VP indices, the hypercall path,
+ * and the shootdown backends that use them (hv/hyperv.c, hv/tlb_hv.c). KVM's own interface is
+ * in kvm/. Every layer is optional: it
  * checks its CPUID bit, says in one line whether it is used, and the kernel runs as before
  * without it. */
 #ifndef HV_HV_H
@@ -26,7 +27,8 @@ struct hv_info {
 extern struct hv_info hv;
 
 void hv_detect(void);     /* CPUID leaves; prints them once */
-void hv_init(void);       /* after SMP: guest OS ID, hypercall page, VP indices, input pages */
+void hv_init(u16 inject_status); /* after SMP: guest OS ID, hypercall page, VP indices, input
+				  * pages; the test hook below */
 void hv_report(void);     /* the "hyperv" record */
 
 u32 cpu_to_vp_index(u32 cpu);      /* INVALID_VP_INDEX when unknown */
@@ -46,7 +48,8 @@ u64 hv_hypercall_rep(u16 code, u32 varhead, u32 reps);
 void *hv_input_page(void);
 u64 hv_input_phys(void);
 
-/* Test hook: the flush and IPI hypercall wrappers return this status instead of calling (0: off). */
+/* Test hook: the flush and IPI hypercall wrappers return this status instead of calling (0: off);
+ * set by hv_init(), changed by self-tests. */
 extern u16 hv_inject_status;
 
 #endif

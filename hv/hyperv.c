@@ -80,10 +80,11 @@ static bool enable_hypercall_page(void)
 	return (msr & HV_X64_MSR_HYPERCALL_ENABLE) && (msr & ~0xfffull) == pa;
 }
 
-void hv_init(void)
+void hv_init(u16 inject_status)
 {
 	bool vp_ok = true;
 
+	hv_inject_status = inject_status;
 	if (!hv.present)
 		return;
 	if (!(hv.features_eax & HV_MSR_HYPERCALL_AVAILABLE) || !(hv.features_eax & HV_MSR_VP_INDEX_AVAILABLE)) {

@@ -35,9 +35,11 @@ static void report_failure(const char *what, u64 result)
 		hv_status_name(hv_result_status(result)), result);
 }
 
+static int hvipi_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s);
+
 static void probe(struct tlb_backend *b)
 {
-	bool ipi = b == &tlb_backend_hv_ipi || b == &tlb_backend_hv_ipi_ex;
+	bool ipi = b->start == hvipi_start;
 
 	if (!hv.present)
 		b->unavailable = "not running on Hyper-V (or its emulation)";
@@ -239,19 +241,23 @@ static int hvipi_start(const struct tlb_flush *f, const struct cpumask *targets,
 	return tlb_ipi_post_counted(f, targets, hv_kick, s);
 }
 
-#define HV_FLUSH_BACKEND(var, bname, bform)                                                         \
-	struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true, .probe = probe, \
-				   .init = tlb_ipi_init, .start = hvf_start, .finish = hvf_finish }
-HV_FLUSH_BACKEND(tlb_backend_hv_flush, "hv-flush", HVF_AUTO);
-HV_FLUSH_BACKEND(tlb_backend_hv_space, "hv-space", HVF_SPACE);
-HV_FLUSH_BACKEND(tlb_backend_hv_list, "hv-list", HVF_LIST);
-HV_FLUSH_BACKEND(tlb_backend_hv_space_ex, "hv-space-ex", HVF_SPACE | HVF_EX);
-HV_FLUSH_BACKEND(tlb_backend_hv_list_ex, "hv-list-ex", HVF_LIST | HVF_EX);
-HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM);
+/* The flush hypercall forms first, then the PV IPIs: `auto` prefers them in that order. */
+#define HV_FLUSH_BACKEND(var, bname, bform, order)                                                  \
+	static struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true,        \
+					  .probe = probe, .init = tlb_ipi_init, .start = hvf_start, \
+					  .finish = hvf_finish };                                    \
+	TLB_BACKEND(var, order)
+HV_FLUSH_BACKEND(tlb_backend_hv_flush, "hv-flush", HVF_AUTO, 10);
+HV_FLUSH_BACKEND(tlb_backend_hv_space, "hv-space", HVF_SPACE, 11);
+HV_FLUSH_BACKEND(tlb_backend_hv_list, "hv-list", HVF_LIST, 12);
+HV_FLUSH_BACKEND(tlb_backend_hv_space_ex, "hv-space-ex", HVF_SPACE | HVF_EX, 13);
+HV_FLUSH_BACKEND(tlb_backend_hv_list_ex, "hv-list-ex", HVF_LIST | HVF_EX, 14);
+HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM, 15);
 
-struct tlb_backend tlb_backend_hv_ipi = { .name = "hv-ipi", .form = HVF_AUTO, .own_highest = true, .probe = probe,
-					  .init = tlb_ipi_init, .start = hvipi_start,
-					  .finish = tlb_ipi_finish };
-struct tlb_backend tlb_backend_hv_ipi_ex = { .name = "hv-ipi-ex", .form = HVF_EX, .own_highest = true, .probe = probe,
-					     .init = tlb_ipi_init, .start = hvipi_start,
-					     .finish = tlb_ipi_finish };
+#define HV_IPI_BACKEND(var, bname, bform, order)                                                    \
+	static struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true,        \
+					  .probe = probe, .init = tlb_ipi_init,                     \
+					  .start = hvipi_start, .finish = tlb_ipi_finish };         \
+	TLB_BACKEND(var, order)
+HV_IPI_BACKEND(tlb_backend_hv_ipi, "hv-ipi", HVF_AUTO, 16);
+HV_IPI_BACKEND(tlb_backend_hv_ipi_ex, "hv-ipi-ex", HVF_EX, 17);

@@ -21,6 +21,110 @@ void bench_put_summary(struct jw *w, const char *key, const struct summary *s, u
 #undef F
 }
 
+void bench_put_env(struct jw *w, const struct bench_env *e)
+{
+	jw_obj_begin(w, "env");
+	jw_str(w, "version", e->version);
+	jw_str(w, "hypervisor", e->hypervisor);
+	jw_str(w, "hypervisor_vendor", e->hypervisor_vendor);
+	jw_str(w, "cpu_brand", e->cpu_brand);
+	jw_u64(w, "cpus", e->cpus);
+	jw_u64(w, "tsc_khz", e->tsc_khz);
+	jw_str(w, "tsc_source", e->tsc_source);
+	jw_bool(w, "tsc_invariant", e->tsc_invariant);
+	jw_str(w, "apic_mode", e->apic_mode);
+	jw_bool(w, "pcid", e->pcid);
+	jw_bool(w, "invpcid", e->invpcid);
+	jw_u64(w, "flush_threshold", e->flush_threshold);
+	if (e->put_more)
+		e->put_more(w, e->ctx);
+	jw_obj_end(w);
+}
+
+static u64 per_milli(u64 n, u64 per)
+{
+	return per ? mul_div_u64(n, 1000, per) : 0;
+}
+
+static void put_events(struct jw *w, const struct oracle_tally *t)
+{
+	jw_arr_begin(w, "events");
+	for (u32 i = 0; i < MIN(t->nevents, (u32)ORACLE_EVENTS_KEPT); i++) {
+		const struct oracle_event *e = &t->events[i];
+
+		jw_obj_begin(w, NULL);
+		jw_str(w, "kind", e->kind);
+		jw_u64(w, "cpu", e->cpu);
+		jw_hex(w, "va", e->va);
+		jw_u64(w, "expected", e->expected);
+		jw_u64(w, "seen", e->seen);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
+void bench_put_oracle(struct jw *w, const char *key, const struct oracle_tally *t, u64 shootdowns)
+{
+	jw_obj_begin(w, key);
+	jw_u64(w, "checks", t->checks);
+	jw_u64(w, "changes", t->changes);
+	jw_u64(w, "opportunities", t->opportunities);
+	jw_u64(w, "opportunities_per_shootdown_milli", per_milli(t->opportunities, shootdowns));
+	jw_u64(w, "stale_reads", t->stale_reads);
+	jw_u64(w, "writes_after_readonly", t->bad_writes);
+	jw_u64(w, "reads_after_unmap", t->missed_faults);
+	jw_u64(w, "unexpected_faults", t->unexpected_faults);
+	jw_u64(w, "transition_faults", t->transition_faults);
+	jw_u64(w, "violations", oracle_violations(t));
+	put_events(w, t);
+	jw_obj_end(w);
+}
+
+/* The measurement: counts, latencies, throughput and the floor. */
+static void put_measurement(struct jw *w, const struct shootdown_rec *r)
+{
+	jw_u64(w, "shootdowns", r->shootdowns);
+	jw_u64(w, "targets_per_shootdown_milli", per_milli(r->targets, r->shootdowns));
+	jw_u64(w, "skipped_targets", r->skipped_targets);
+	jw_u64(w, "fallbacks", r->fallbacks);
+	jw_u64(w, "steal_ns", r->steal_ns);
+	bench_put_summary(w, "latency_cycles", &r->latency, 0);
+	bench_put_summary(w, "latency_ns", &r->latency, r->tsc_khz);
+	bench_put_summary(w, "ack_cycles", &r->ack, 0);
+	jw_u64(w, "shootdowns_per_s", r->per_s);
+	jw_u64(w, "ipi_floor_p50_cycles", r->floor_p50_cycles);
+	if (r->ratio_milli >= 0)
+		jw_fixed(w, "ratio_to_ipi_floor_p50", r->ratio_milli, 3);
+	else
+		jw_null(w, "ratio_to_ipi_floor_p50");
+}
+
+void bench_shootdown_record(const struct shootdown_rec *r)
+{
+	static char buf[RECORD_MAX * 2];
+	struct jw w;
+
+	record_begin(&w, buf, sizeof(buf), "shootdown");
+	jw_u64(&w, "scenario", r->scenario);
+	jw_str(&w, "backend", r->backend);
+	r->put_config(&w, r->ctx);
+	jw_str(&w, "status", r->status);
+	if (r->error)
+		jw_str(&w, "error", r->error);
+	else
+		jw_null(&w, "error");
+	put_measurement(&w, r);
+	bench_put_oracle(&w, "oracle", r->oracle, r->shootdowns);
+	r->put_detection(&w, r->ctx);
+	jw_u64(&w, "watchdog_timeouts", r->watchdog_timeouts);
+	jw_u64(&w, "deferred_flushes", r->deferred_flushes);
+	jw_u64(&w, "noflush_switches", r->noflush_switches);
+	if (r->put_extra)
+		r->put_extra(&w, r->ctx);
+	bench_put_env(&w, r->env);
+	record_end(&w);
+}
+
 /* latency_hist parts: HIST_RECORD_BUCKETS buckets each, the final one marked "last". */
 struct hist_emit {
 	u32 scenario, part, n, left; /* left: non-empty buckets not yet emitted */

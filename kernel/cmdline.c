@@ -113,21 +113,30 @@ static void cmdline_bad_value(struct cmdline_ctx *c, const struct opt *o,
 		       (int)val->len, val->s, o->key);
 }
 
-static int cmdline_set_enum(struct cmdline_ctx *c, const struct opt *o,
-			    const struct cmdline_span *val)
+/* The index of val among o's choices, or -1 with the message. */
+static int cmdline_enum_value(struct cmdline_ctx *c, const struct opt *o,
+			      const struct cmdline_span *val)
 {
-	for (int i = 0; o->choices && o->choices[i]; i++) {
-		if (!cmdline_equal(val, o->choices[i]))
-			continue;
-		if (c->apply && o->dst)
-			*(int *)o->dst = i;
-		return 0;
-	}
+	for (int i = 0; o->choices && o->choices[i]; i++)
+		if (cmdline_equal(val, o->choices[i]))
+			return i;
 	cmdline_bad_value(c, o, val);
 	for (int i = 0; o->choices && o->choices[i]; i++)
 		cmdline_append(&c->err, "%s%s", i ? ", " : "", o->choices[i]);
 	cmdline_append(&c->err, ")");
 	return -1;
+}
+
+static int cmdline_set_enum(struct cmdline_ctx *c, const struct opt *o,
+			    const struct cmdline_span *val)
+{
+	int i = cmdline_enum_value(c, o, val);
+
+	if (i < 0)
+		return -1;
+	if (c->apply && o->dst)
+		*(int *)o->dst = i;
+	return 0;
 }
 
 static int cmdline_digit(char ch, unsigned int base)
@@ -180,20 +189,28 @@ static bool cmdline_parse_u64(const struct cmdline_span *val, u64 *out)
 	return s == end;
 }
 
+/* val as a number in o's range, or -1 with the message. */
+static int cmdline_uint_value(struct cmdline_ctx *c, const struct opt *o,
+			      const struct cmdline_span *val, u64 *v)
+{
+	if (cmdline_parse_u64(val, v) && *v >= o->min && *v <= o->max)
+		return 0;
+	cmdline_bad_value(c, o, val);
+	cmdline_append(&c->err, "%llu..%llu)", (unsigned long long)o->min,
+		       (unsigned long long)o->max);
+	return -1;
+}
+
 static int cmdline_set_uint(struct cmdline_ctx *c, const struct opt *o,
 			    const struct cmdline_span *val)
 {
 	u64 v;
 
-	if (cmdline_parse_u64(val, &v) && v >= o->min && v <= o->max) {
-		if (c->apply && o->dst)
-			*(u64 *)o->dst = v;
-		return 0;
-	}
-	cmdline_bad_value(c, o, val);
-	cmdline_append(&c->err, "%llu..%llu)", (unsigned long long)o->min,
-		       (unsigned long long)o->max);
-	return -1;
+	if (cmdline_uint_value(c, o, val, &v))
+		return -1;
+	if (c->apply && o->dst)
+		*(u64 *)o->dst = v;
+	return 0;
 }
 
 static int cmdline_set_bool(struct cmdline_ctx *c, const struct opt *o,
@@ -234,6 +251,55 @@ static int cmdline_set_str(struct cmdline_ctx *c, const struct opt *o,
 	return 0;
 }
 
+/* One item of a list: checked as the scalar would be, stored as its index or number. */
+static int cmdline_list_item(struct cmdline_ctx *c, const struct opt *o,
+			     const struct cmdline_span *item, struct opt_list *out)
+{
+	u64 v;
+	int i;
+
+	if (!item->len) {
+		cmdline_append(&c->err, "cmdline: empty value in the list for %s", o->key);
+		return -1;
+	}
+	if (o->type == OPT_ENUM_LIST) {
+		if ((i = cmdline_enum_value(c, o, item)) < 0)
+			return -1;
+		v = (u64)i;
+	} else if (cmdline_uint_value(c, o, item, &v)) {
+		return -1;
+	}
+	if (out->n == OPT_LIST_MAX) {
+		cmdline_append(&c->err, "cmdline: too many values for %s (at most %u)", o->key,
+			       OPT_LIST_MAX);
+		return -1;
+	}
+	out->v[out->n++] = v;
+	return 0;
+}
+
+static int cmdline_set_list(struct cmdline_ctx *c, const struct opt *o,
+			    const struct cmdline_span *val)
+{
+	struct opt_list list = { 0 };
+	struct cmdline_span rest = *val;
+
+	for (;;) {
+		size_t comma = cmdline_find(&rest, ',');
+		struct cmdline_span item = { rest.s, comma };
+
+		if (cmdline_list_item(c, o, &item, &list))
+			return -1;
+		if (comma == rest.len)
+			break;
+		rest.s += comma + 1;
+		rest.len -= comma + 1;
+	}
+	if (c->apply && o->dst)
+		*(struct opt_list *)o->dst = list;
+	return 0;
+}
+
 static int cmdline_set(struct cmdline_ctx *c, const struct opt *o,
 		       const struct cmdline_span *val)
 {
@@ -242,6 +308,8 @@ static int cmdline_set(struct cmdline_ctx *c, const struct opt *o,
 	case OPT_UINT: return cmdline_set_uint(c, o, val);
 	case OPT_BOOL: return cmdline_set_bool(c, o, val);
 	case OPT_STR: return cmdline_set_str(c, o, val);
+	case OPT_ENUM_LIST:
+	case OPT_UINT_LIST: return cmdline_set_list(c, o, val);
 	default: return -1;
 	}
 }
@@ -302,10 +370,12 @@ static void cmdline_usage_values(struct cmdline_out *o, const struct opt *opt)
 {
 	switch (opt->type) {
 	case OPT_ENUM:
+	case OPT_ENUM_LIST:
 		for (int i = 0; opt->choices && opt->choices[i]; i++)
 			cmdline_append(o, "%s%s", i ? "|" : "", opt->choices[i]);
 		break;
 	case OPT_UINT:
+	case OPT_UINT_LIST:
 		cmdline_append(o, "%llu..%llu", (unsigned long long)opt->min,
 			       (unsigned long long)opt->max);
 		break;
@@ -326,6 +396,8 @@ int cmdline_usage(char *buf, size_t len, const struct opt *opts, size_t nopts)
 	for (size_t i = 0; i < nopts; i++) {
 		cmdline_append(&o, "  %s=<", opts[i].key);
 		cmdline_usage_values(&o, &opts[i]);
+		if (opts[i].type == OPT_ENUM_LIST || opts[i].type == OPT_UINT_LIST)
+			cmdline_append(&o, ",...");
 		cmdline_append(&o, ">%s%s\n", opts[i].help ? "  " : "",
 			       opts[i].help ? opts[i].help : "");
 	}

@@ -5,17 +5,32 @@
 
 #include "kernel/types.h"
 
-enum opt_type { OPT_ENUM, OPT_UINT, OPT_STR, OPT_BOOL };
+/* The _LIST types take comma-separated values, each checked as the scalar type would be. */
+enum opt_type { OPT_ENUM, OPT_UINT, OPT_STR, OPT_BOOL, OPT_ENUM_LIST, OPT_UINT_LIST };
+
+#define OPT_LIST_MAX 16
+
+/* A list option's values in the order given: indices into choices, or numbers. */
+struct opt_list {
+	u32 n;
+	u64 v[OPT_LIST_MAX];
+};
 
 struct opt {
 	const char *key;
 	enum opt_type type;
 	const char *help;		/* one short phrase, for the usage listing */
-	const char *const *choices;	/* OPT_ENUM: NULL-terminated list of valid values */
-	u64 min, max;			/* OPT_UINT: inclusive range */
+	const char *const *choices;	/* OPT_ENUM(_LIST): NULL-terminated list of valid values */
+	u64 min, max;			/* OPT_UINT(_LIST): inclusive range */
 	void *dst;			/* OPT_ENUM: int * (index into choices); OPT_UINT: u64 *;
 					 * OPT_STR: const char ** (points into scratch);
-					 * OPT_BOOL: bool *; NULL: validated but not stored */
+					 * OPT_BOOL: bool *; _LIST: struct opt_list *;
+					 * NULL: validated but not stored */
+	/* For the application: the name this setting has in its records (NULL: none) and where
+	 * its one value sits in the application's per-run struct (offsetof). The parser ignores
+	 * both. */
+	const char *field;
+	u32 at;
 };
 
 /*

@@ -3,7 +3,6 @@
 #include "kernel/exit.h"
 #include "acpi/acpi.h"
 #include "kernel/console.h"
-#include "kernel/options.h"
 #include "kernel/record.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"
@@ -31,6 +30,12 @@ int exit_worse(int a, int b)
 }
 
 static const char *detection;
+static bool pause_before_exit;
+
+void exit_set_pause(bool pause)
+{
+	pause_before_exit = pause;
+}
 
 void exit_set_detection(const char *status)
 {
@@ -67,7 +72,7 @@ void kernel_exit(int code)
 	kprintf("tlbstorm: verdict %s%s (exit %d)\n", exit_code_name(code),
 		code == EXIT_PASS && detection && !strcmp(detection, "not shown") ? ", detection not shown" : "",
 		code);
-	if (cfg.pause) {
+	if (pause_before_exit) {
 		cprintf(CON_SERIAL, "TLBSTORM-PAUSE\n");
 		if (!console_wait_input(PAUSE_SECONDS))
 			kprintf("tlbstorm: nobody answered the pause within %d s; going on\n", PAUSE_SECONDS);

@@ -15,11 +15,15 @@
 #define DEBUG_EXIT_IOPORT 0xf4
 
 #ifndef __ASSEMBLER__
+#include "kernel/types.h"
+
 const char *exit_code_name(int code);
 int exit_worse(int a, int b); /* the more severe of two verdict codes */
 /* What the run showed about its own detection power ("shown" or "not shown"), for the verdict
  * line and record; a pass whose detection was not shown says so. NULL (the default): no claim. */
 void exit_set_detection(const char *status);
+/* pause=1: before exiting, wait for a byte on COM1 (lets the host grab the screen). */
+void exit_set_pause(bool pause);
 __attribute__((noreturn)) void kernel_exit(int code);
 #endif
 

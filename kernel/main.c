@@ -167,20 +167,24 @@ void kmain(u32 magic, u32 info_phys)
 	console_init_screen(&bootinfo);                      /* framebuffer or VGA text */
 	kprintf("\ntlbstorm %s: TLB shootdown benchmark\n", TLBSTORM_VERSION);
 	options_parse(bootinfo.args);                        /* usage errors end here */
+	exit_set_pause(cfg.pause);
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
 	hypervisor_detect();                                 /* which platform */
 	hv_detect();                                         /* Hyper-V leaves, if any */
 	kvm_detect();                                        /* KVM's own leaves, if any */
 	time_init();                                         /* TSC frequency */
-	smp_init();                                          /* APIC, every vCPU online */
+	smp_init(&(struct smp_settings){ .max_cpus = cfg.cpus, .ap_timeout_ms = cfg.ap_timeout_ms,
+					  .lose_cpu = cfg.lose_cpu }); /* APIC, every vCPU online */
 	tsc_sync_report();                                   /* cross-CPU TSC offsets */
 	if (cfg.pv != PV_KVM)
-		hv_init();                                   /* hypercall page, VP indices */
+		hv_init(cfg.hv_inject_status);               /* hypercall page, VP indices */
 	hv_report();
 	if (cfg.pv != PV_HYPERV)
-		kvm_init();                                  /* steal time; never beside Hyper-V */
-	tlb_init();                                          /* shootdown backends */
+		kvm_init(cfg.kvm_forget_flag);               /* steal time; never beside Hyper-V */
+	tlb_init(&(struct tlb_settings){                     /* shootdown backends */
+		.ack_timeout_us = cfg.ack_timeout_ms * 1000, .flush_threshold = cfg.flush_threshold,
+		.deaf_cpu = cfg.deaf_cpu ? (u32)cfg.deaf_cpu : INVALID_CPU });
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)
 		verdict = selftest_run();

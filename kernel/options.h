@@ -1,13 +1,19 @@
-/* The kernel command line: every option in one table (kernel/options.c), parsed once at boot
- * into `cfg`. Documented in README.md ("Kernel command line"). */
+/* The kernel command line: every option in one table (kernel/options.c), parsed and checked once
+ * at boot into `cfg`: enum values, numbers and lists of them. Documented in README.md ("Kernel
+ * command line"). */
 #ifndef KERNEL_OPTIONS_H
 #define KERNEL_OPTIONS_H
 
+#include "bench/scenario.h"
+#include "kernel/cmdline.h"
 #include "kernel/types.h"
 
 enum run_mode { MODE_BENCH, MODE_INFO, MODE_SELFTEST };
 enum pv_choice { PV_AUTO, PV_HYPERV, PV_KVM };
 enum fault_kind { FAULT_NONE, FAULT_UD, FAULT_GP, FAULT_PF, FAULT_DE, FAULT_DF, FAULT_BP };
+
+/* The backend option's first two choices; the others are the registered backends, in order. */
+enum { BACKEND_AUTO, BACKEND_ALL, BACKEND_FIRST };
 
 struct config {
 	int mode;          /* enum run_mode */
@@ -18,18 +24,11 @@ struct config {
 	u64 ap_timeout_ms; /* how long an AP may take to check in */
 	u64 lose_cpu;      /* test hook: the AP with this APIC ID is never started (0: off) */
 	u64 ipi_iters;     /* round trips per target in the IPI floor benchmark */
-	/* the benchmark (bench/bench.c): lists are comma-separated */
-	const char *backend;  /* shootdown backends: auto, all, or names */
-	const char *workload; /* remap, protect, unmap */
-	const char *pages;    /* range sizes in pages */
-	bool full;            /* shoot down whole address spaces instead of ranges */
-	u64 iters, warmup;
-	int initiators;       /* 0 one (CPU 0), 1 all */
-	u64 aspaces;
-	int ack;              /* 0 early, 1 late */
-	int skip_flush;       /* enum tlb_skip: negative controls */
-	int observe;          /* enum observe_mode: lockstep or free readers */
-	u64 canary;           /* canary iterations per scenario (0: no canary) */
+	/* The benchmark: its axes (every combination runs, bench/bench.c) and the settings every
+	 * scenario shares, which are also the axes' members' defaults. */
+	struct opt_list backends; /* BACKEND_AUTO, BACKEND_ALL or BACKEND_FIRST + registry index */
+	struct opt_list workloads, pages, acks;
+	struct scenario scenario;
 	u64 ack_timeout_ms;
 	u64 flush_threshold;
 	u64 deaf_cpu;         /* test hook: this CPU ignores shootdowns (0: off) */
@@ -44,5 +43,16 @@ extern struct config cfg;
 void options_parse(const char *cmdline);
 /* Print the option table (for the boot log). */
 void options_print_usage(void);
+
+/* The options that are scenario settings (those with a record field), in table order. */
+const struct opt *options_scenario(u32 i); /* NULL past the last */
+const struct opt *options_find(const char *key);
+/* A scenario's configuration as record fields: every option with a field, by its type. */
+struct jw;
+void options_put_scenario(struct jw *w, const struct scenario *s);
+/* A list option's values as a JSON array under name: names for enums, numbers otherwise. */
+void options_put_list(struct jw *w, const char *name, const struct opt *o);
+/* Set the member of s that list option o drives to o's value number i. */
+void options_set_member(struct scenario *s, const struct opt *o, u32 i);
 
 #endif

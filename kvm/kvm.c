@@ -69,8 +69,9 @@ static long probe_send_ipi(void)
 	return ret;
 }
 
-void kvm_init(void)
+void kvm_init(bool forget_flag)
 {
+	kvm.forget_flag = forget_flag;
 	if (!kvm.present)
 		return;
 	if (hv.hypercall_page) {

@@ -2,8 +2,8 @@
  * hypercalls.rst): detection, per-CPU steal time, and KVM_HC_SEND_IPI. Never used in a boot that
  * enabled Hyper-V hypercalls: once the Hyper-V guest OS ID is set, KVM routes every VMCALL to
  * its Hyper-V handler (REFERENCE.md). */
-#ifndef HV_KVM_H
-#define HV_KVM_H
+#ifndef KVM_KVM_H
+#define KVM_KVM_H
 
 #include "kernel/types.h"
 
@@ -36,12 +36,14 @@ struct kvm_info {
 	u32 features; /* base + 1 EAX */
 	bool steal_time, pv_tlb_flush, pv_send_ipi; /* in use in this boot */
 	const char *disabled; /* why KVM's interface is not used, or NULL */
+	bool forget_flag;     /* test hook: kvm-flush defers preempted targets without setting
+			       * KVM_VCPU_FLUSH_TLB (a broken flush skip_flush=remote does not cover) */
 };
 
 extern struct kvm_info kvm;
 
 void kvm_detect(void); /* prints one line */
-void kvm_init(void);   /* after SMP; steal time on every CPU */
+void kvm_init(bool forget_flag); /* after SMP; steal time on every CPU; the test hook above */
 struct kvm_steal_time *kvm_steal_area(u32 cpu);
 u64 kvm_steal_ns_total(void); /* sum over the online CPUs */
 /* KVM_HC_SEND_IPI: bitmap of APIC IDs min .. min + 127; returns the hypercall's result. */

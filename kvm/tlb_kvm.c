@@ -13,9 +13,11 @@
 #include "smp/apic.h"
 #include "smp/smp.h"
 
+static int kvmf_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s);
+
 static void probe(struct tlb_backend *b)
 {
-	bool flush = b == &tlb_backend_kvm_flush;
+	bool flush = b->start == kvmf_start;
 
 	if (!kvm.present)
 		b->unavailable = "not running on KVM";
@@ -52,8 +54,6 @@ static u32 defer_preempted(struct cpumask *ipi_targets)
 	return skipped;
 }
 
-/* Test hook (skip_flush=remote does not cover this): defer without setting the flag. */
-bool kvm_flush_forget_flag;
 
 static u32 forget_preempted(struct cpumask *ipi_targets)
 {
@@ -75,7 +75,7 @@ static int kvmf_start(const struct tlb_flush *f, const struct cpumask *targets, 
 	struct cpumask *rest = &kvm_ipi_targets[smp_cpu()];
 
 	*rest = *targets;
-	s->skipped = kvm_flush_forget_flag ? forget_preempted(rest) : defer_preempted(rest);
+	s->skipped = kvm.forget_flag ? forget_preempted(rest) : defer_preempted(rest);
 	return cpumask_empty(rest) ? 0 : tlb_ipi_post(f, rest, tlb_ipi_kick_apic);
 }
 
@@ -119,7 +119,10 @@ static int kvmipi_start(const struct tlb_flush *f, const struct cpumask *targets
 	return tlb_ipi_post_counted(f, targets, kvm_kick, s);
 }
 
-struct tlb_backend tlb_backend_kvm_flush = { .name = "kvm-flush", .probe = probe, .init = tlb_ipi_init,
-					     .start = kvmf_start, .finish = kvmf_finish };
-struct tlb_backend tlb_backend_kvm_ipi = { .name = "kvm-ipi", .probe = probe, .init = tlb_ipi_init,
-					   .start = kvmipi_start, .finish = tlb_ipi_finish };
+static struct tlb_backend tlb_backend_kvm_flush = { .name = "kvm-flush", .probe = probe,
+						    .init = tlb_ipi_init, .start = kvmf_start,
+						    .finish = kvmf_finish };
+TLB_BACKEND(tlb_backend_kvm_flush, 20);
+static struct tlb_backend tlb_backend_kvm_ipi = { .name = "kvm-ipi", .probe = probe, .init = tlb_ipi_init,
+						  .start = kvmipi_start, .finish = tlb_ipi_finish };
+TLB_BACKEND(tlb_backend_kvm_ipi, 21);

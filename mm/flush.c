@@ -7,7 +7,12 @@
 #include "smp/percpu.h"
 
 struct flush_caps flush_caps;
-u64 flush_threshold = 33; /* the ceiling Linux uses for single-page flushes */
+static u64 threshold = 33; /* the ceiling Linux uses for single-page flushes */
+
+void flush_set_threshold(u64 pages)
+{
+	threshold = pages;
+}
 
 void flush_init_cpu(void)
 {
@@ -74,7 +79,7 @@ void flush_all(void)
 
 bool flush_range_local(u16 pcid, u64 va, u64 pages, bool global)
 {
-	if (pages && pages <= flush_threshold) {
+	if (pages && pages <= threshold) {
 		/* INVLPG also removes a global entry for the address. */
 		for (u64 i = 0; i < pages; i++)
 			flush_page(va + i * 4096);

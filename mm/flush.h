@@ -23,7 +23,7 @@ struct flush_caps {
 };
 
 extern struct flush_caps flush_caps;
-extern u64 flush_threshold; /* pages up to which a range is flushed page by page */
+void flush_set_threshold(u64 pages); /* up to this many pages a range is flushed page by page */
 
 void flush_init_cpu(void); /* detect (first call) and enable PCIDs on this CPU */
 
@@ -42,7 +42,7 @@ void flush_all_nonglobal(void);
 void flush_all(void);          /* including global entries */
 
 /* Flush [va, va + pages * 4 KiB) of the address space loaded on this CPU (PCID pcid): page by
- * page up to flush_threshold pages, the whole context above it, everything if `global`.
+ * page up to the threshold (flush_set_threshold()), the whole context above it, everything if `global`.
  * pages == 0 means the whole context. Returns true if it flushed the whole context. */
 bool flush_range_local(u16 pcid, u64 va, u64 pages, bool global);
 

@@ -10,6 +10,7 @@
 #include "mm/tlb.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
+#include "kernel/exit.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
 #include "kernel/x86.h"
@@ -19,54 +20,51 @@
 #include "smp/smp.h"
 
 struct tlb_stats tlb_stats;
-u32 tlb_deaf_cpu = INVALID_CPU;
-u64 tlb_ack_timeout_us = 2000000;
+struct tlb_settings tlb_settings = { .ack_timeout_us = 2000000, .flush_threshold = 33,
+				     .deaf_cpu = INVALID_CPU };
 
-/* In the order `auto` prefers them (among those the platform recommends). */
-static struct tlb_backend *const backends[] = {
-	&tlb_backend_hv_flush, &tlb_backend_hv_space,   &tlb_backend_hv_list,
-	&tlb_backend_hv_space_ex, &tlb_backend_hv_list_ex, &tlb_backend_hv_space_xmm,
-	&tlb_backend_hv_ipi,   &tlb_backend_hv_ipi_ex,  &tlb_backend_kvm_flush,
-	&tlb_backend_kvm_ipi,  &tlb_backend_ipi,
-};
+/* The registry: TLB_BACKEND() entries, sorted by their order. */
+extern struct tlb_backend *const __tlb_backends_start[], *const __tlb_backends_end[];
+#define MAX_BACKENDS 32
 
 static struct tlb_backend *active;
 
+u32 tlb_backend_count(void)
+{
+	return (u32)(__tlb_backends_end - __tlb_backends_start);
+}
+
+struct tlb_backend *tlb_backend_nth(u32 i)
+{
+	return i < tlb_backend_count() ? __tlb_backends_start[i] : NULL;
+}
+
 struct tlb_backend *tlb_backend_find(const char *name)
 {
-	for (u32 i = 0; i < ARRAY_SIZE(backends); i++)
-		if (!strcmp(backends[i]->name, name))
-			return backends[i];
+	for (u32 i = 0; i < tlb_backend_count(); i++)
+		if (!strcmp(__tlb_backends_start[i]->name, name))
+			return __tlb_backends_start[i];
 	return NULL;
 }
 
 struct tlb_backend *tlb_backend_auto(void)
 {
-	for (u32 i = 0; i < ARRAY_SIZE(backends); i++)
-		if (!backends[i]->unavailable && backends[i]->recommended)
-			return backends[i];
-	return &tlb_backend_ipi;
-}
+	u32 n = tlb_backend_count();
 
-struct tlb_backend *tlb_backend_nth(u32 i)
-{
-	return i < ARRAY_SIZE(backends) ? backends[i] : NULL;
-}
-
-void tlb_backend_list(void (*fn)(struct tlb_backend *b, void *ctx), void *ctx)
-{
-	for (u32 i = 0; i < ARRAY_SIZE(backends); i++)
-		fn(backends[i], ctx);
+	for (u32 i = 0; i < n; i++)
+		if (!__tlb_backends_start[i]->unavailable && __tlb_backends_start[i]->recommended)
+			return __tlb_backends_start[i];
+	return __tlb_backends_start[n - 1];
 }
 
 int tlb_use(struct tlb_backend *b)
 {
-	static struct tlb_backend *initialised[ARRAY_SIZE(backends)];
+	static struct tlb_backend *initialised[MAX_BACKENDS];
 	int ret;
 
 	if (b->unavailable)
 		return -ENOTSUP;
-	for (u32 i = 0; i < ARRAY_SIZE(backends); i++) {
+	for (u32 i = 0; i < MAX_BACKENDS; i++) {
 		if (initialised[i] == b)
 			break;
 		if (!initialised[i]) {
@@ -86,10 +84,16 @@ struct tlb_backend *tlb_active(void)
 	return active;
 }
 
-void tlb_init(void)
+void tlb_init(const struct tlb_settings *s)
 {
-	for (u32 i = 0; i < ARRAY_SIZE(backends); i++) {
-		struct tlb_backend *b = backends[i];
+	tlb_settings = *s;
+	flush_set_threshold(s->flush_threshold);
+	if (!tlb_backend_count() || tlb_backend_count() > MAX_BACKENDS) {
+		kprintf("tlb: %u backends registered, 1..%u supported\n", tlb_backend_count(), MAX_BACKENDS);
+		kernel_exit(EXIT_ERROR);
+	}
+	for (u32 i = 0; i < tlb_backend_count(); i++) {
+		struct tlb_backend *b = __tlb_backends_start[i];
 
 		if (b->probe)
 			b->probe(b);
@@ -98,6 +102,10 @@ void tlb_init(void)
 	}
 	tlb_use(tlb_backend_auto());
 }
+
+const char *const tlb_ack_names[TLB_ACK_COUNT + 1] = {
+	[TLB_ACK_EARLY] = "early", [TLB_ACK_LATE] = "late",
+};
 
 const char *const tlb_skip_names[TLB_SKIP_COUNT + 1] = {
 	[TLB_SKIP_NONE] = "none", [TLB_SKIP_REMOTE] = "remote", [TLB_SKIP_LOCAL] = "local",
@@ -163,7 +171,7 @@ static void drop_highest(struct cpumask *targets)
 int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx)
 {
 	struct tlb_flush f = { .as = rq->as, .gen = rq->gen, .global = rq->global,
-			       .freed_tables = rq->freed_tables, .skip = rq->skip };
+			       .freed_tables = rq->freed_tables, .ack = rq->ack, .skip = rq->skip };
 	struct cpumask targets = rq->as->active; /* read after the generation bump (aspace.c) */
 	bool remote = rq->skip != TLB_SKIP_REMOTE;
 	u64 t0 = rdtsc_ordered();

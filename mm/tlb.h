@@ -1,6 +1,7 @@
 /* The shootdown engine: one call makes every CPU that may cache a changed translation drop it.
- * Remote work goes through a backend chosen at boot (a small table of operations); backends so
- * far: "ipi" (smp/tlb_ipi.c). */
+ * Remote work goes through a backend: a small table of operations that registers itself with
+ * TLB_BACKEND() beside the interface it drives (smp/tlb_ipi.c, hv/tlb_hv.c, kvm/tlb_kvm.c). The
+ * engine names none of them. */
 #ifndef MM_TLB_H
 #define MM_TLB_H
 
@@ -31,6 +32,11 @@ enum tlb_skip {
 };
 extern const char *const tlb_skip_names[TLB_SKIP_COUNT + 1]; /* NULL-terminated */
 
+/* When an interrupted target acknowledges: on reading the request, or after flushing. Requests
+ * that freed page tables are always acknowledged late (smp/tlb_ipi.c says why). */
+enum tlb_ack { TLB_ACK_EARLY, TLB_ACK_LATE, TLB_ACK_COUNT };
+extern const char *const tlb_ack_names[TLB_ACK_COUNT + 1]; /* NULL-terminated */
+
 /* One shootdown, as a target sees it. */
 struct tlb_flush {
 	struct aspace *as;
@@ -38,6 +44,7 @@ struct tlb_flush {
 	u32 nranges;       /* TLB_FULL or 1..TLB_MAX_RANGES */
 	bool global;       /* global mappings involved: flush them too */
 	bool freed_tables; /* page tables were freed: targets acknowledge only after flushing */
+	u8 ack;            /* enum tlb_ack asked for (freed_tables makes it late regardless) */
 	u8 skip;           /* enum tlb_skip in force for this shootdown */
 	struct tlb_range ranges[TLB_MAX_RANGES];
 };
@@ -50,6 +57,7 @@ struct tlb_request {
 	u32 nranges;
 	bool global;                   /* global mappings involved */
 	bool freed_tables;             /* the change freed page tables (released after return) */
+	u8 ack;                        /* enum tlb_ack: when interrupted targets acknowledge */
 	u8 skip;                       /* negative control, enum tlb_skip (TLB_SKIP_NONE) */
 };
 
@@ -87,15 +95,32 @@ struct tlb_stats {
 
 extern struct tlb_stats tlb_stats;
 
-/* Every backend, in the order `auto` prefers them. */
+/* A backend registers itself with one line in its own file. `order` (two digits) is its place in
+ * `auto`'s preference among the backends the platform recommends, lowest first; the linker
+ * gathers the entries into one table sorted by it (linker.ld: .tlb_backends). The last entry
+ * must be usable everywhere: `auto` falls back to it. */
+#define TLB_BACKEND(var, order)                                                                    \
+	static struct tlb_backend *const tlb_backend_entry_##var                                  \
+		__attribute__((used, section(".tlb_backends." #order))) = &(var)
+
+/* Every registered backend, in the order `auto` prefers them. */
 struct tlb_backend *tlb_backend_find(const char *name); /* NULL if unknown */
 struct tlb_backend *tlb_backend_auto(void);
 struct tlb_backend *tlb_backend_nth(u32 i); /* NULL past the last */
-void tlb_backend_list(void (*fn)(struct tlb_backend *b, void *ctx), void *ctx);
+u32 tlb_backend_count(void);
 int tlb_use(struct tlb_backend *b); /* make b the active backend (init on first use) */
 struct tlb_backend *tlb_active(void);
 
-void tlb_init(void); /* probe every backend; prints one line each */
+/* The engine's settings, given once at init (kernel/options.c fills them from the command line). */
+struct tlb_settings {
+	u64 ack_timeout_us;  /* watchdog: how long a shootdown may wait for its targets */
+	u64 flush_threshold; /* pages flushed one by one before flushing the whole context */
+	u32 deaf_cpu;        /* test hook: this CPU ignores flush requests (INVALID_CPU: off) */
+};
+/* In force; self-tests change the watchdog and the deaf CPU for a while. */
+extern struct tlb_settings tlb_settings;
+
+void tlb_init(const struct tlb_settings *s); /* probe every backend; prints one line each */
 
 /* Shoot down rq's change on every CPU that may cache it. More than TLB_MAX_RANGES ranges
  * become a full flush. Returns 0, or -ETIMEDOUT when the watchdog fired (the CPUs that did not
@@ -111,17 +136,5 @@ static inline u64 tlb_skip_pages(u8 skip, u64 pages)
 {
 	return skip == TLB_SKIP_LAST && pages ? pages - 1 : pages;
 }
-
-/* Test hook: a CPU that ignores flush requests (its handler neither flushes nor acknowledges). */
-extern u32 tlb_deaf_cpu; /* INVALID_CPU when off */
-
-/* Watchdog: how long a shootdown may wait for its targets. */
-extern u64 tlb_ack_timeout_us;
-
-extern struct tlb_backend tlb_backend_ipi;
-extern struct tlb_backend tlb_backend_hv_flush, tlb_backend_hv_space, tlb_backend_hv_list,
-	tlb_backend_hv_space_ex, tlb_backend_hv_list_ex, tlb_backend_hv_space_xmm, tlb_backend_hv_ipi,
-	tlb_backend_hv_ipi_ex, tlb_backend_kvm_flush, tlb_backend_kvm_ipi;
-extern bool kvm_flush_forget_flag; /* test hook (kvm/tlb_kvm.c) */
 
 #endif

@@ -7,7 +7,6 @@
 #include "kernel/console.h"
 #include "kernel/errno.h"
 #include "kernel/kernel.h"
-#include "kernel/options.h"
 #include "kernel/record.h"
 #include "kernel/string.h"
 #include "kernel/time.h"
@@ -29,6 +28,7 @@ static u32 nr_listed;
 static u32 failed_ids[MAX_CPUS], nr_failed;
 static u32 nr_asked = 1; /* CPUs this boot should have: the listed ones, at most cpus= */
 static const char *topology_source = "none";
+static struct smp_settings settings = { .max_cpus = MAX_CPUS, .ap_timeout_ms = 1000 };
 
 u32 cpu_to_apic_id(u32 cpu)
 {
@@ -120,7 +120,7 @@ static bool start_ap(u32 cpu, u32 apic_id)
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
 			return true;
 	}
-	deadline = deadline_after_us(cfg.ap_timeout_ms * 1000);
+	deadline = deadline_after_us(settings.ap_timeout_ms * 1000);
 	while (!deadline_passed(deadline)) {
 		/* pairs with the release in ap_entry() */
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
@@ -153,7 +153,7 @@ static void ap_entry(struct percpu *p)
  * never checked in. */
 static bool start_or_lose_ap(u32 cpu, u32 apic_id)
 {
-	if (cfg.lose_cpu && apic_id == cfg.lose_cpu) {
+	if (settings.lose_cpu && apic_id == settings.lose_cpu) {
 		kprintf("smp: not starting APIC ID %u (lose_cpu= test hook)\n", apic_id);
 		return false;
 	}
@@ -179,7 +179,7 @@ static void bring_up(u32 bsp_apic_id)
 			nr_cpus++;
 		} else {
 			kprintf("smp: APIC ID %u did not check in within %lu ms; left out\n", id,
-				cfg.ap_timeout_ms);
+				settings.ap_timeout_ms);
 			failed_ids[nr_failed++] = id;
 		}
 	}
@@ -203,17 +203,18 @@ int smp_send_ipi_mask(const struct cpumask *targets, u8 vector)
 	return ret ? -EIO : 0;
 }
 
-void smp_init(void)
+void smp_init(const struct smp_settings *s)
 {
 	u32 bsp_apic_id;
 	u64 lapic_phys;
 
+	settings = *s;
 	cpumask_set(&cpu_online_mask, 0);
 	apic_init_bsp(0);
 	bsp_apic_id = apic_read_id();
 	percpu_bsp.apic_id = bsp_apic_id;
 	lapic_phys = read_topology(bsp_apic_id);
-	nr_asked = MIN(MAX(nr_listed, 1u), MIN(cfg.cpus, MAX_CPUS));
+	nr_asked = MIN(MAX(nr_listed, 1u), MIN(settings.max_cpus, MAX_CPUS));
 	if (lapic_phys && lapic_phys != APIC_DEFAULT_PHYS && !apic_x2apic_mode())
 		apic_init_bsp(lapic_phys);
 	smp_call_init();

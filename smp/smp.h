@@ -41,7 +41,13 @@ static inline u32 smp_cpu(void)
 /* A fixed-vector IPI to every CPU in the set (never the caller). 0, or -EIO if one failed. */
 int smp_send_ipi_mask(const struct cpumask *targets, u8 vector);
 
-void smp_init(void);  /* topology from the MADT, APIC, bring-up; prints the topology */
+struct smp_settings {
+	u64 max_cpus;      /* bring up at most this many CPUs */
+	u64 ap_timeout_ms; /* how long an AP may take to check in */
+	u64 lose_cpu;      /* test hook: the AP with this APIC ID is never started (0: off) */
+};
+/* Topology from the MADT, APIC, bring-up; prints the topology. */
+void smp_init(const struct smp_settings *s);
 void smp_report(void); /* the topology record */
 /* Listed CPUs that were asked for (all, or at most cpus=) but are not online: a run with any is
  * an error, whatever it measured. smp_report_missing() prints the one line naming them. */

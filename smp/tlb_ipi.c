@@ -19,21 +19,20 @@
 #include "smp/percpu.h"
 #include "smp/smp.h"
 
-struct tlb_ack {
+struct tlb_ack_slot {
 	u64 seq; /* the request acknowledged */
 	u64 tsc; /* the target's TSC at the acknowledgement */
 } __attribute__((aligned(CACHE_LINE)));
 
-bool tlb_ipi_early_ack = true;
-static struct tlb_ack *acks; /* [initiator * nr_cpus + target] */
+static struct tlb_ack_slot *acks; /* [initiator * nr_cpus + target] */
 static u32 ack_stride;
 
-static struct tlb_ack *ack_slot(u32 initiator, u32 target)
+static struct tlb_ack_slot *ack_slot(u32 initiator, u32 target)
 {
 	return &acks[initiator * ack_stride + target];
 }
 
-static void acknowledge(struct tlb_ack *a, u64 seq)
+static void acknowledge(struct tlb_ack_slot *a, u64 seq)
 {
 	a->tsc = rdtsc();
 	__atomic_store_n(&a->seq, seq, __ATOMIC_RELEASE); /* pairs with tlb_ipi_finish() */
@@ -44,7 +43,7 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 	struct percpu *me = this_cpu();
 
 	(void)frame;
-	if (me->cpu == __atomic_load_n(&tlb_deaf_cpu, __ATOMIC_RELAXED)) {
+	if (me->cpu == __atomic_load_n(&tlb_settings.deaf_cpu, __ATOMIC_RELAXED)) {
 		apic_eoi(); /* test hook: never answer */
 		return;
 	}
@@ -59,7 +58,7 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 			continue;
 		f = out->f;
 		seq = out->seq;
-		early = tlb_ipi_early_ack && !f.freed_tables;
+		early = f.ack == TLB_ACK_EARLY && !f.freed_tables;
 		if (early)
 			acknowledge(ack_slot(initiator, me->cpu), seq);
 		tlb_flush_local(&f);
@@ -71,7 +70,7 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 
 int tlb_ipi_init(void)
 {
-	u64 bytes = (u64)nr_cpus * nr_cpus * sizeof(struct tlb_ack);
+	u64 bytes = (u64)nr_cpus * nr_cpus * sizeof(struct tlb_ack_slot);
 
 	if (acks)
 		return 0; /* shared by every backend built on this one */
@@ -127,7 +126,7 @@ static void watchdog(const struct cpumask *late)
 	struct percpu *me = this_cpu();
 
 	kprintf("tlb: watchdog: shootdown from cpu %u not acknowledged after %lu ms by:", me->cpu,
-		tlb_ack_timeout_us / 1000);
+		tlb_settings.ack_timeout_us / 1000);
 	for_each_cpu(cpu, late) {
 		kprintf(" cpu %u (APIC ID %u)", cpu, cpu_to_apic_id(cpu));
 		cpumask_test_and_clear_atomic(&percpu_of(cpu)->tlb_inbox, me->cpu);
@@ -140,13 +139,13 @@ int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, str
 {
 	struct percpu *me = this_cpu();
 	const struct tlb_ipi_out *out = &me->tlb_out;
-	u64 deadline = out->t0 + ns_to_tsc(tlb_ack_timeout_us * 1000);
+	u64 deadline = out->t0 + ns_to_tsc(tlb_settings.ack_timeout_us * 1000);
 	struct cpumask late;
 
 	(void)f;
 	cpumask_clear_all(&late);
 	for_each_cpu(cpu, targets) {
-		const struct tlb_ack *a = ack_slot(me->cpu, cpu);
+		const struct tlb_ack_slot *a = ack_slot(me->cpu, cpu);
 		u64 latency;
 
 		while (__atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq) {
@@ -179,3 +178,4 @@ struct tlb_backend tlb_backend_ipi = {
 	.start = ipi_start,
 	.finish = tlb_ipi_finish,
 };
+TLB_BACKEND(tlb_backend_ipi, 90); /* last: `auto` falls back to it */

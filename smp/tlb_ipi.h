@@ -17,7 +17,7 @@ struct tlb_ipi_out {
 typedef int (*tlb_kick_fn)(const struct cpumask *targets);
 #define TLB_KICK_FELL_BACK 1
 
-extern bool tlb_ipi_early_ack;
+extern struct tlb_backend tlb_backend_ipi; /* the plain one: usable everywhere */
 
 int tlb_ipi_init(void);
 int tlb_ipi_kick_apic(const struct cpumask *targets);

@@ -108,7 +108,7 @@ static void test_watchdog(struct test_ctx *t)
 	struct tlb_sample s;
 	paddr_t f1 = guest_tagged_frame(1), f2 = guest_tagged_frame(2);
 	u32 victim = nr_cpus - 1;
-	u64 timeouts = tlb_stats.watchdog_timeouts, saved = tlb_ack_timeout_us;
+	u64 timeouts = tlb_stats.watchdog_timeouts, saved = tlb_settings.ack_timeout_us;
 	struct tlb_backend *was = tlb_active();
 	int ret;
 
@@ -123,12 +123,12 @@ static void test_watchdog(struct test_ctx *t)
 		selftest_error(t, "the IPI backend cannot be used");
 		goto out;
 	}
-	tlb_ack_timeout_us = 50000;
-	__atomic_store_n(&tlb_deaf_cpu, victim, __ATOMIC_RELEASE); /* its handler now ignores us */
+	tlb_settings.ack_timeout_us = 50000;
+	__atomic_store_n(&tlb_settings.deaf_cpu, victim, __ATOMIC_RELEASE); /* its handler now ignores us */
 	aspace_replace(&h.as, TEST_VA, PAGE_SIZE, f2, &rq.gen);
 	ret = tlb_shootdown(&rq, &s, NULL, NULL);
-	__atomic_store_n(&tlb_deaf_cpu, INVALID_CPU, __ATOMIC_RELEASE);
-	tlb_ack_timeout_us = saved;
+	__atomic_store_n(&tlb_settings.deaf_cpu, INVALID_CPU, __ATOMIC_RELEASE);
+	tlb_settings.ack_timeout_us = saved;
 	CHECK(t, ret == -ETIMEDOUT, "a shootdown to a CPU that never acknowledges times out (%d)", ret);
 	CHECK(t, s.late == 1 && tlb_stats.watchdog_timeouts == timeouts + 1,
 	      "the watchdog counted it and named one late CPU");

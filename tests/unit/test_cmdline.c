@@ -22,6 +22,7 @@ struct cfg {
 	bool pause;
 	u64 cpus;
 	u64 mem;
+	struct opt_list modes, sizes;
 };
 
 static struct cfg cfg;
@@ -44,11 +45,18 @@ static const struct opt num_opts[] = {
 	  .dst = &cfg.mem },
 };
 
+static const struct opt list_opts[] = {
+	{ .key = "modes", .type = OPT_ENUM_LIST, .help = "modes", .choices = mode_choices,
+	  .dst = &cfg.modes },
+	{ .key = "sizes", .type = OPT_UINT_LIST, .help = "sizes", .min = 1, .max = 16384,
+	  .dst = &cfg.sizes },
+};
+
 static int setup(void **state)
 {
 	(void)state;
 	cfg = (struct cfg){ .mode = 0, .test = "default", .fault = 0, .pause = false,
-			    .cpus = 4, .mem = 7 };
+			    .cpus = 4, .mem = 7, .modes = { 1, { 1 } }, .sizes = { 2, { 1, 64 } } };
 	memset(scratch, 0x5a, sizeof(scratch));
 	memset(err, 0x5a, sizeof(err));
 	err[0] = '\0';
@@ -316,6 +324,62 @@ static void test_err_buffer_limits(void **state)
 				   sizeof(err)), "cmdline: unknown option 'mode' (valid: )");
 }
 
+static int parse_list(const char *line)
+{
+	return cmdline_parse(line, list_opts, 2, scratch, sizeof(scratch), err, sizeof(err));
+}
+
+static void test_lists(void **state)
+{
+	(void)state;
+	assert_int_equal(parse_list("modes=selftest,info,selftest sizes=16384"), 0);
+	assert_int_equal(cfg.modes.n, 3);
+	assert_int_equal(cfg.modes.v[0], 1);
+	assert_int_equal(cfg.modes.v[1], 0);
+	assert_int_equal(cfg.modes.v[2], 1);
+	assert_int_equal(cfg.sizes.n, 1);
+	assert_int_equal(cfg.sizes.v[0], 16384);
+	/* the last one wins, as a whole list */
+	assert_int_equal(parse_list("sizes=1,2,3 sizes=0x10,4k"), 0);
+	assert_int_equal(cfg.sizes.n, 2);
+	assert_int_equal(cfg.sizes.v[0], 16);
+	assert_int_equal(cfg.sizes.v[1], 4096);
+	/* sixteen values fit, seventeen do not */
+	assert_int_equal(parse_list("sizes=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"), 0);
+	assert_int_equal(cfg.sizes.n, OPT_LIST_MAX);
+	assert_int_equal(cfg.sizes.v[15], 16);
+}
+
+static void test_list_errors(void **state)
+{
+	(void)state;
+	expect_error(parse_list("modes=info,bogus"),
+		     "cmdline: bad value 'bogus' for modes (valid: info, selftest)");
+	expect_error(parse_list("sizes=1,99999"), "cmdline: bad value '99999' for sizes (valid: 1..16384)");
+	expect_error(parse_list("sizes=0"), "cmdline: bad value '0' for sizes (valid: 1..16384)");
+	expect_error(parse_list("sizes=1,,2"), "cmdline: empty value in the list for sizes");
+	expect_error(parse_list("sizes=1,"), "cmdline: empty value in the list for sizes");
+	expect_error(parse_list("sizes="), "cmdline: empty value in the list for sizes");
+	expect_error(parse_list("modes=,info"), "cmdline: empty value in the list for modes");
+	expect_error(parse_list("sizes=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"),
+		     "cmdline: too many values for sizes (at most 16)");
+	/* a bad line changes nothing, even the lists before the bad token */
+	expect_error(parse_list("modes=info sizes=7,x"), "cmdline: bad value 'x' for sizes (valid: 1..16384)");
+	assert_int_equal(cfg.modes.n, 1);
+	assert_int_equal(cfg.modes.v[0], 1);
+	assert_int_equal(cfg.sizes.n, 2);
+	assert_int_equal(cfg.sizes.v[1], 64);
+}
+
+static void test_list_usage(void **state)
+{
+	char buf[256];
+
+	(void)state;
+	cmdline_usage(buf, sizeof(buf), list_opts, 2);
+	assert_string_equal(buf, "  modes=<info|selftest,...>  modes\n  sizes=<1..16384,...>  sizes\n");
+}
+
 static void test_usage(void **state)
 {
 	(void)state;
@@ -366,6 +430,9 @@ int main(void)
 		T(test_atomic),
 		T(test_err_buffer_limits),
 		T(test_usage),
+		T(test_lists),
+		T(test_list_errors),
+		T(test_list_usage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
