@@ -134,7 +134,7 @@ def test_cold_build(linux_guest, tmp_path):
     module = importlib.util.module_from_spec(
         importlib.util.spec_from_file_location("linuxguest", path, loader=loader))
     loader.exec_module(module)  # its own list of the kernel files it compiles in
-    for rel in ["scripts/linuxguest", "scripts/hvlab", "scripts/linuxpeer"] + \
+    for rel in ["scripts/linuxguest", "scripts/tlbrun", "scripts/linuxpeer"] + \
             module.KERNEL_SOURCES + module.KERNEL_HEADERS:
         src, dst = ROOT / rel, tmp_path / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
