@@ -60,7 +60,7 @@ param(
 Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
 $Marker = 'Created by Invoke-TlbstormHyperV.ps1 (tlbstorm serial capture)'
-# Terminal escape sequences (GRUB's menu) and C0 controls but tab: scripts/tlbrun.py's clean_line().
+# Terminal escape sequences (GRUB's menu) and C0 controls but tab: scripts/tlbrun/serial.py's clean_line().
 $Escapes = '\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]|[\x00-\x08\x0b-\x1f\x7f]'
 
 # Every error is one line on stderr, then the exit status.
