@@ -32,8 +32,8 @@
 #endif
 
 #define PAGE 4096ul
-#define MAX_LIST 16         /* items per option list, as in bench/bench.c */
-#define MAX_PAGES 16384
+#define MAX_LIST 16         /* items per option list, as OPT_LIST_MAX (kernel/cmdline.h) */
+#define MAX_PAGES 16384     /* as SCENARIO_MAX_PAGES (bench/scenario.h); tests/boot/test_static.py */
 #define MAX_CPUS 512
 #define MAX_ITERS 10000000
 #define MAX_WARMUP 1000000
@@ -557,21 +557,10 @@ static void run_with_readers(struct scenario *s)
 
 static struct sysinfo_env env;
 
-static void put_env(struct jw *w)
+/* The env fields only the Linux peer has. */
+static void put_linux_env(struct jw *w, const void *ctx)
 {
-	jw_obj_begin(w, "env");
-	jw_str(w, "version", TLBSTORM_VERSION);
-	jw_str(w, "hypervisor", env.hypervisor);
-	jw_str(w, "hypervisor_vendor", env.hypervisor_vendor);
-	jw_str(w, "cpu_brand", env.cpu_brand);
-	jw_u64(w, "cpus", ncpus);
-	jw_u64(w, "tsc_khz", tsc_khz);
-	jw_str(w, "tsc_source", "linux-calibrated");
-	jw_bool(w, "tsc_invariant", env.tsc_invariant);
-	jw_str(w, "apic_mode", env.x2apic ? "x2APIC" : "xAPIC");
-	jw_bool(w, "pcid", env.pcid);
-	jw_bool(w, "invpcid", env.invpcid);
-	jw_u64(w, "flush_threshold", env.flush_ceiling);
+	(void)ctx;
 	jw_str(w, "guest", "linux");
 	jw_str(w, "linux_kernel", env.kernel_release);
 	jw_str(w, "linux_flush", env.flush);
@@ -583,7 +572,20 @@ static void put_env(struct jw *w)
 	jw_u64(w, "linux_tsc_khz", env.kernel_tsc_khz);
 	jw_str(w, "linux_flush_threshold_source", env.flush_ceiling_read ? "debugfs" : "default");
 	jw_bool(w, "linux_pti", env.pti);
-	jw_obj_end(w);
+}
+
+static const struct bench_env *peer_env(void)
+{
+	static struct bench_env e;
+
+	e = (struct bench_env){
+		.version = TLBSTORM_VERSION, .hypervisor = env.hypervisor,
+		.hypervisor_vendor = env.hypervisor_vendor, .cpu_brand = env.cpu_brand, .cpus = ncpus,
+		.tsc_khz = tsc_khz, .tsc_source = "linux-calibrated", .tsc_invariant = env.tsc_invariant,
+		.apic_mode = env.x2apic ? "x2APIC" : "xAPIC", .pcid = env.pcid, .invpcid = env.invpcid,
+		.flush_threshold = env.flush_ceiling, .put_more = put_linux_env,
+	};
+	return &e;
 }
 
 static void bench_record(u64 tmin, u64 tp50)
@@ -592,9 +594,20 @@ static void bench_record(u64 tmin, u64 tp50)
 	struct jw w;
 
 	record_begin(&w, buf, sizeof(buf), "bench");
-	jw_str(&w, "backends", "linux");
-	jw_str(&w, "workloads", cfg.workload_arg);
-	jw_str(&w, "pages", cfg.pages_arg);
+	jw_arr_begin(&w, "backends");
+	jw_str(&w, NULL, "linux");
+	jw_arr_end(&w);
+	jw_arr_begin(&w, "workloads");
+	for (unsigned i = 0; i < cfg.nworkloads; i++)
+		jw_str(&w, NULL, workloads[cfg.workload[i]].name);
+	jw_arr_end(&w);
+	jw_arr_begin(&w, "pages");
+	for (unsigned i = 0; i < cfg.npages; i++)
+		jw_u64(&w, NULL, cfg.pages[i]);
+	jw_arr_end(&w);
+	jw_arr_begin(&w, "acks");
+	jw_str(&w, NULL, "early");
+	jw_arr_end(&w);
 	jw_u64(&w, "iterations", cfg.iters);
 	jw_u64(&w, "warmup", cfg.warmup);
 	jw_str(&w, "skip_flush", "none");
@@ -603,77 +616,69 @@ static void bench_record(u64 tmin, u64 tp50)
 	jw_u64(&w, "timer_overhead_min_cycles", tmin);
 	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
 	jw_u64(&w, "ipi_floor_p50_cycles", 0);
-	put_env(&w);
+	bench_put_env(&w, peer_env());
 	record_end(&w);
+}
+
+/* The scenario's settings: Linux's call, its tlbstorm equivalent, and what Linux fixes. */
+static void put_config(struct jw *w, const void *ctx)
+{
+	const struct scenario *s = ctx;
+
+	jw_str(w, "workload", workloads[s->workload].name);
+	jw_str(w, "equivalent", workloads[s->workload].equivalent);
+	jw_u64(w, "pages", s->pages);
+	jw_bool(w, "full", false);
+	jw_str(w, "initiators", "one");
+	jw_u64(w, "aspaces", 1);
+	jw_str(w, "ack", "early");
+	jw_str(w, "skip_flush", "none");
+	jw_str(w, "observe", "free");
+	jw_u64(w, "iterations", cfg.iters);
+	jw_u64(w, "warmup", cfg.warmup);
+}
+
+static void put_detection(struct jw *w, const void *ctx)
+{
+	(void)ctx;
+	jw_obj_begin(w, "detection");
+	jw_str(w, "status", "not shown");
+	jw_null(w, "by");
+	jw_str(w, "reason", "the Linux peer has no oracle");
+	jw_u64(w, "retention_largest_shown", 0);
+	jw_null(w, "canary");
+	jw_obj_end(w);
+}
+
+/* What only the peer measures: the single-threaded reference and the readers' faults. */
+static void put_reference(struct jw *w, const void *ctx)
+{
+	const struct scenario *s = ctx;
+	struct summary mt, st;
+
+	hist_summary(&s->mt, &mt);
+	hist_summary(&s->st, &st);
+	bench_put_summary(w, "reference_latency_cycles", &st, 0);
+	bench_put_summary(w, "reference_latency_ns", &st, tsc_khz);
+	jw_s64(w, "shootdown_cost_cycles_p50", (s64)mt.p50 - (s64)st.p50);
+	jw_s64(w, "shootdown_cost_ns_p50", (s64)to_ns(mt.p50) - (s64)to_ns(st.p50));
+	jw_u64(w, "reader_faults", s->reader_faults);
 }
 
 static void shootdown_record(unsigned idx, const struct scenario *s)
 {
-	static char buf[RECORD_MAX * 2];
-	struct summary mt, st, none = { 0 };
-	struct jw w;
+	static const struct oracle_tally no_oracle;
+	struct shootdown_rec rec = {
+		.scenario = idx, .backend = "linux", .put_config = put_config, .status = "ok",
+		.targets = 0, .tsc_khz = tsc_khz, .ratio_milli = -1, .oracle = &no_oracle,
+		.put_detection = put_detection, .put_extra = put_reference, .ctx = s, .env = peer_env(),
+	};
 
-	hist_summary(&s->mt, &mt);
-	hist_summary(&s->st, &st);
-	record_begin(&w, buf, sizeof(buf), "shootdown");
-	jw_u64(&w, "scenario", idx);
-	jw_str(&w, "backend", "linux");
-	jw_str(&w, "workload", workloads[s->workload].name);
-	jw_str(&w, "equivalent", workloads[s->workload].equivalent);
-	jw_u64(&w, "pages", s->pages);
-	jw_bool(&w, "full", false);
-	jw_str(&w, "initiators", "one");
-	jw_u64(&w, "aspaces", 1);
-	jw_str(&w, "ack", "early");
-	jw_str(&w, "skip_flush", "none");
-	jw_str(&w, "observe", "free");
-	jw_u64(&w, "iterations", cfg.iters);
-	jw_u64(&w, "warmup", cfg.warmup);
-	jw_str(&w, "status", "ok");
-	jw_null(&w, "error");
-	jw_u64(&w, "shootdowns", mt.count);
-	jw_u64(&w, "targets_per_shootdown_milli", 1000ull * (ncpus - 1));
-	jw_u64(&w, "skipped_targets", 0);
-	jw_u64(&w, "fallbacks", 0);
-	jw_u64(&w, "steal_ns", 0);
-	bench_put_summary(&w, "latency_cycles", &mt, 0);
-	bench_put_summary(&w, "latency_ns", &mt, tsc_khz);
-	bench_put_summary(&w, "ack_cycles", &none, 0);
-	jw_u64(&w, "shootdowns_per_s", s->mt_elapsed ?
-		   (u64)((unsigned __int128)mt.count * tsc_khz * 1000 / s->mt_elapsed) : 0);
-	jw_u64(&w, "ipi_floor_p50_cycles", 0);
-	jw_null(&w, "ratio_to_ipi_floor_p50");
-	jw_obj_begin(&w, "oracle");
-	jw_u64(&w, "checks", 0);
-	jw_u64(&w, "changes", 0);
-	jw_u64(&w, "opportunities", 0);
-	jw_u64(&w, "opportunities_per_shootdown_milli", 0);
-	jw_u64(&w, "stale_reads", 0);
-	jw_u64(&w, "writes_after_readonly", 0);
-	jw_u64(&w, "reads_after_unmap", 0);
-	jw_u64(&w, "unexpected_faults", 0);
-	jw_u64(&w, "transition_faults", 0);
-	jw_u64(&w, "violations", 0);
-	jw_arr_begin(&w, "events");
-	jw_arr_end(&w);
-	jw_obj_end(&w);
-	jw_obj_begin(&w, "detection");
-	jw_str(&w, "status", "not shown");
-	jw_null(&w, "by");
-	jw_str(&w, "reason", "the Linux peer has no oracle");
-	jw_u64(&w, "retention_largest_shown", 0);
-	jw_null(&w, "canary");
-	jw_obj_end(&w);
-	jw_u64(&w, "watchdog_timeouts", 0);
-	jw_u64(&w, "deferred_flushes", 0);
-	jw_u64(&w, "noflush_switches", 0);
-	bench_put_summary(&w, "reference_latency_cycles", &st, 0);
-	bench_put_summary(&w, "reference_latency_ns", &st, tsc_khz);
-	jw_s64(&w, "shootdown_cost_cycles_p50", (s64)mt.p50 - (s64)st.p50);
-	jw_s64(&w, "shootdown_cost_ns_p50", (s64)to_ns(mt.p50) - (s64)to_ns(st.p50));
-	jw_u64(&w, "reader_faults", s->reader_faults);
-	put_env(&w);
-	record_end(&w);
+	hist_summary(&s->mt, &rec.latency);
+	rec.shootdowns = rec.latency.count;
+	rec.targets = rec.shootdowns * (ncpus - 1);
+	rec.per_s = s->mt_elapsed ? (u64)((unsigned __int128)rec.shootdowns * tsc_khz * 1000 / s->mt_elapsed) : 0;
+	bench_shootdown_record(&rec);
 }
 
 /* ---- main */
