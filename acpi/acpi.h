@@ -1,7 +1,7 @@
 /* ACPI tables (ACPI 6.5 ch. 5): finding and validating the RSDP, RSDT/XSDT and the tables they
  * list; the FADT's power-management registers and \_S5 for power-off. */
-#ifndef KERNEL_ACPI_H
-#define KERNEL_ACPI_H
+#ifndef ACPI_ACPI_H
+#define ACPI_ACPI_H
 
 #include "boot/bootinfo.h"
 #include "kernel/types.h"

@@ -1,7 +1,7 @@
 /* MADT (ACPI 6.5 5.2.12): the processors the firmware says exist, by APIC ID. Pure logic,
  * unit-tested on the host. */
-#ifndef SMP_MADT_H
-#define SMP_MADT_H
+#ifndef ACPI_MADT_H
+#define ACPI_MADT_H
 
 #include "kernel/types.h"
 

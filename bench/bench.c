@@ -329,7 +329,7 @@ static int prologue(void)
 
 	if (nr_cpus < 2)
 		kprintf("bench: one CPU online: shootdowns have no remote targets\n");
-	if (ipi_floor_run())
+	if (ipi_floor_run(cfg.ipi_iters))
 		verdict = EXIT_FAIL;
 	timer_overhead(&tmin, &tp50);
 	kprintf("bench: reading the clock costs %lu cycles (min), %lu (median); not subtracted\n", tmin, tp50);

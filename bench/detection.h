@@ -1,8 +1,8 @@
 /* Whether a scenario showed that it could have seen a broken flush (bench/detection.c,
  * docs/records.md "Detection"): its own negative control caught, or its canary caught; otherwise
  * not shown, with the most precise reason known. */
-#ifndef KERNEL_DETECTION_H
-#define KERNEL_DETECTION_H
+#ifndef BENCH_DETECTION_H
+#define BENCH_DETECTION_H
 
 #include "kernel/json.h"
 #include "bench/retention.h"

@@ -3,7 +3,6 @@
  * workers do, so halt wake-up is not measured. IPI shootdowns are later read as ratios to this. */
 #include "bench/ipibench.h"
 #include "kernel/console.h"
-#include "kernel/options.h"
 #include "kernel/record.h"
 #include "kernel/stats.h"
 #include "kernel/time.h"
@@ -144,11 +143,11 @@ static void report(u32 iters, const struct summary *bcast)
 	record_end(&w);
 }
 
-int ipi_floor_run(void)
+int ipi_floor_run(u64 round_trips)
 {
 	struct cpumask others = cpu_online_mask;
 	struct summary bcast = { 0 };
-	u32 iters = MIN(cfg.ipi_iters, MAX_ITERS);
+	u32 iters = MIN(round_trips, MAX_ITERS);
 	int ret = 0;
 
 	if (nr_cpus < 2) {

@@ -7,8 +7,8 @@
  * published state, reads a tag older than it or a retired frame (remap), writes while read-only
  * is published (protect) or reads while unmapped is published (unmap) has used a translation the
  * shootdown should have removed. */
-#ifndef KERNEL_ORACLE_H
-#define KERNEL_ORACLE_H
+#ifndef BENCH_ORACLE_H
+#define BENCH_ORACLE_H
 
 #include "bench/stress.h"
 #include "kernel/types.h"

@@ -3,8 +3,8 @@
  * another frame with no flush, a read still reaches the old frame. Under TCG and in the Hyper-V
  * lab the TLB keeps them; a host that shadows guest page tables (this build machine's KVM)
  * applies every PTE write at once and keeps none. */
-#ifndef KERNEL_RETENTION_H
-#define KERNEL_RETENTION_H
+#ifndef BENCH_RETENTION_H
+#define BENCH_RETENTION_H
 
 #include "kernel/types.h"
 

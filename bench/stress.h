@@ -3,8 +3,8 @@
  * on its own slice, every CPU checking that it never uses a translation older than what was
  * published after the last shootdown. A short canary before it (a negative control) shows whether
  * a missing flush can be seen at all in this configuration on this platform. */
-#ifndef KERNEL_STRESS_H
-#define KERNEL_STRESS_H
+#ifndef BENCH_STRESS_H
+#define BENCH_STRESS_H
 
 #include "bench/scenario.h"
 #include "kernel/benchrec.h"

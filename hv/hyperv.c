@@ -26,7 +26,7 @@ void hv_detect(void)
 {
 	u32 a, b, c, d;
 
-	if (strcmp(hypervisor.vendor, "Microsoft Hv") || hypervisor.max_leaf < HV_CPUID_IMPLEMENT_LIMITS ||
+	if (hypervisor.kind != HYPERVISOR_HYPERV || hypervisor.max_leaf < HV_CPUID_IMPLEMENT_LIMITS ||
 	    cpuid_eax(HV_CPUID_INTERFACE) != HV_INTERFACE_SIGNATURE)
 		return;
 	hv.present = true;

@@ -7,6 +7,7 @@
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define HV_LEAF_BASE 0x40000000
 #define HV_LEAF_SECOND 0x40000100
+#define KVM_VENDOR "KVMKVMKVM"
 
 struct hypervisor_info hypervisor;
 
@@ -22,6 +23,29 @@ static u32 vendor_leaf(u32 leaf, char out[13])
 	return a;
 }
 
+static const struct {
+	const char *vendor;
+	int kind;
+} known[] = {
+	{ "Microsoft Hv", HYPERVISOR_HYPERV }, { KVM_VENDOR, HYPERVISOR_KVM },
+	{ "TCGTCGTCGTCG", HYPERVISOR_TCG },    { "VMwareVMware", HYPERVISOR_VMWARE },
+	{ "XenVMMXenVMM", HYPERVISOR_XEN },    { "Linux KVM Hv", HYPERVISOR_KVM },
+};
+
+static const char *const kind_names[HYPERVISOR_COUNT] = {
+	[HYPERVISOR_NONE] = "none", [HYPERVISOR_HYPERV] = "hyperv", [HYPERVISOR_KVM] = "kvm",
+	[HYPERVISOR_TCG] = "tcg",   [HYPERVISOR_VMWARE] = "vmware", [HYPERVISOR_XEN] = "xen",
+	[HYPERVISOR_OTHER] = "other",
+};
+
+static int kind_of(const char *vendor)
+{
+	for (u32 i = 0; i < ARRAY_SIZE(known); i++)
+		if (!strcmp(vendor, known[i].vendor))
+			return known[i].kind;
+	return HYPERVISOR_OTHER;
+}
+
 void hypervisor_detect(void)
 {
 	u32 a, b, c, d;
@@ -32,6 +56,11 @@ void hypervisor_detect(void)
 		hypervisor.max_leaf = vendor_leaf(HV_LEAF_BASE, hypervisor.vendor);
 		if (vendor_leaf(HV_LEAF_SECOND, hypervisor.vendor2) < HV_LEAF_SECOND)
 			hypervisor.vendor2[0] = 0;
+		hypervisor.kind = kind_of(hypervisor.vendor);
+		if (!strcmp(hypervisor.vendor, KVM_VENDOR))
+			hypervisor.kvm_leaf = HV_LEAF_BASE;
+		else if (!strcmp(hypervisor.vendor2, KVM_VENDOR))
+			hypervisor.kvm_leaf = HV_LEAF_SECOND;
 	}
 	kprintf("hypervisor: %s%s%s%s\n", hypervisor.present ? "\"" : "none",
 		hypervisor.vendor, hypervisor.present ? "\"" : "",
@@ -40,17 +69,5 @@ void hypervisor_detect(void)
 
 const char *hypervisor_name(void)
 {
-	static const struct {
-		const char *vendor, *name;
-	} known[] = {
-		{ "Microsoft Hv", "hyperv" }, { "KVMKVMKVM", "kvm" },  { "TCGTCGTCGTCG", "tcg" },
-		{ "VMwareVMware", "vmware" }, { "XenVMMXenVMM", "xen" }, { "Linux KVM Hv", "kvm" },
-	};
-
-	if (!hypervisor.present)
-		return "none";
-	for (u32 i = 0; i < ARRAY_SIZE(known); i++)
-		if (!strcmp(hypervisor.vendor, known[i].vendor))
-			return known[i].name;
-	return "other";
+	return kind_names[hypervisor.kind];
 }

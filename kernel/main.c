@@ -187,10 +187,10 @@ void kmain(u32 magic, u32 info_phys)
 		.deaf_cpu = cfg.deaf_cpu ? (u32)cfg.deaf_cpu : INVALID_CPU });
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)
-		verdict = selftest_run();
+		verdict = selftest_run(cfg.tests);
 	else if (cfg.mode == MODE_BENCH)
 		verdict = bench_run();
-	else if (ipi_floor_run())
+	else if (ipi_floor_run(cfg.ipi_iters))
 		verdict = EXIT_FAIL;
 	if (smp_missing_cpus()) {                            /* a lost CPU: not a whole pass */
 		smp_report_missing();

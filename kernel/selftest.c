@@ -3,7 +3,6 @@
 #include "kernel/selftest.h"
 #include "kernel/console.h"
 #include "kernel/exit.h"
-#include "kernel/options.h"
 #include "kernel/printf.h"
 #include "kernel/record.h"
 #include "kernel/string.h"
@@ -125,16 +124,16 @@ static void test_record(const struct selftest *s, const struct test_ctx *t)
 	record_end(&w);
 }
 
-int selftest_run(void)
+int selftest_run(const char *selection)
 {
 	int verdict = EXIT_PASS;
 	u32 ran = 0;
 
-	validate_selection(cfg.tests);
+	validate_selection(selection);
 	for (const struct selftest *s = __selftests_start; s < __selftests_end; s++) {
 		struct test_ctx t = { .result = TEST_PASS };
 
-		if (!selected(cfg.tests, s->name))
+		if (!selected(selection, s->name))
 			continue;
 		kprintf("selftest: %s: %s\n", s->name, s->what);
 		s->fn(&t);

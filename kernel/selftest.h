@@ -33,7 +33,7 @@ __attribute__((format(printf, 2, 3))) void selftest_skip(struct test_ctx *t, con
 /* The test itself could not run properly. */
 __attribute__((format(printf, 2, 3))) void selftest_error(struct test_ctx *t, const char *fmt, ...);
 
-/* Run the tests cfg.tests selects; returns the verdict code. */
-int selftest_run(void);
+/* Run the tests selection ("all" or a comma-separated list of names) picks; returns the verdict. */
+int selftest_run(const char *selection);
 
 #endif

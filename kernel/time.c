@@ -27,11 +27,11 @@
 
 static struct tsc_info info;
 
-static u64 from_hyperv(const char *vendor, u32 max)
+static u64 from_hyperv(u32 max)
 {
 	u64 hz;
 
-	if (strcmp(vendor, "Microsoft Hv") || max < HV_CPUID_FEATURES ||
+	if (hypervisor.kind != HYPERVISOR_HYPERV || max < HV_CPUID_FEATURES ||
 	    !(cpuid_eax(HV_CPUID_FEATURES) & HV_ACCESS_FREQUENCY_MSRS))
 		return 0;
 	hz = rdmsr(HV_X64_MSR_TSC_FREQUENCY);
@@ -106,13 +106,12 @@ static u64 from_pm_timer(void)
 void time_init(void)
 {
 	/* kernel/hypervisor.c has read the hypervisor leaves already (hypervisor_detect()). */
-	const char *vendor = hypervisor.vendor;
 	u32 max = hypervisor.present ? hypervisor.max_leaf : 0;
 
 	info.invariant = cpuid_eax(0x80000000) >= 0x80000007 &&
 			 (cpuid_edx(0x80000007) & CPUID_80000007_EDX_INVTSC);
 	info.pit_khz = from_pit();
-	if ((info.khz = from_hyperv(vendor, max)))
+	if ((info.khz = from_hyperv(max)))
 		info.source = "hyperv-msr";
 	else if ((info.khz = from_timing_leaf(max)))
 		info.source = "cpuid-0x40000010";

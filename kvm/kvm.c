@@ -6,7 +6,6 @@
 #include "kernel/console.h"
 #include "kernel/cpu.h"
 #include "kernel/hypervisor.h"
-#include "kernel/options.h"
 #include "kernel/string.h"
 #include "kernel/trap.h"
 #include "kernel/x86.h"
@@ -25,11 +24,8 @@ static bool use_vmmcall;
 
 void kvm_detect(void)
 {
-	if (!strcmp(hypervisor.vendor, KVM_SIGNATURE))
-		kvm.base = 0x40000000;
-	else if (!strcmp(hypervisor.vendor2, KVM_SIGNATURE))
-		kvm.base = 0x40000100;
-	else
+	kvm.base = hypervisor.kvm_leaf;
+	if (!kvm.base)
 		return;
 	kvm.present = true;
 	kvm.features = cpuid_eax(kvm.base + KVM_CPUID_FEATURES_OFFSET);

@@ -7,7 +7,6 @@
 
 #include "kernel/types.h"
 
-#define KVM_SIGNATURE "KVMKVMKVM"
 #define KVM_CPUID_FEATURES_OFFSET 1 /* leaf base + 1: EAX features */
 #define KVM_FEATURE_STEAL_TIME 5
 #define KVM_FEATURE_PV_TLB_FLUSH 9

@@ -1,7 +1,7 @@
 /* The IPI shootdown backend's parts, shared with the paravirtual IPI backends that only change
  * how targets are kicked. */
-#ifndef MM_TLB_IPI_H
-#define MM_TLB_IPI_H
+#ifndef SMP_TLB_IPI_H
+#define SMP_TLB_IPI_H
 
 #include "mm/tlb.h"
 
