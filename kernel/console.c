@@ -102,11 +102,9 @@ void console_init_serial(void)
 	uart_init();
 }
 
-void console_init_screen(const struct bootinfo *bi)
+void console_set_screen(const struct screen_ops *s)
 {
-	screen = fbcon_init(bi);
-	if (!screen)
-		screen = vgacon_init(bi);
+	screen = s;
 }
 
 const char *console_screen_name(void)

@@ -5,7 +5,6 @@
 
 #include <stdarg.h>
 
-#include "boot/bootinfo.h"
 #include "kernel/types.h"
 
 #define CON_SERIAL (1u << 0)
@@ -18,7 +17,8 @@ struct screen_ops {
 };
 
 void console_init_serial(void);
-void console_init_screen(const struct bootinfo *bi);
+/* The screen the console also writes to (a driver from kernel/screen.h; NULL: none). */
+void console_set_screen(const struct screen_ops *s);
 const char *console_screen_name(void); /* "none" without a screen */
 
 __attribute__((format(printf, 1, 2))) void kprintf(const char *fmt, ...);
@@ -30,10 +30,6 @@ void console_write(unsigned sinks, const char *s, size_t n);
 void console_flush(void);
 /* Wait up to about `seconds` for a byte on the serial input; false on timeout. */
 bool console_wait_input(u32 seconds);
-
-/* Screen drivers (kernel/fbcon.c, kernel/vgacon.c): return NULL when they cannot drive bi. */
-const struct screen_ops *fbcon_init(const struct bootinfo *bi);
-const struct screen_ops *vgacon_init(const struct bootinfo *bi);
 
 /* COM1 (kernel/uart.c) */
 bool uart_init(void);

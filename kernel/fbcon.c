@@ -1,7 +1,7 @@
 /* Text console on the linear framebuffer GRUB sets up (the only screen a UEFI guest such as a
  * Hyper-V Gen2 VM has), drawn with the embedded PSF font and scrolled in place. */
 #include "boot/multiboot2.h"
-#include "kernel/console.h"
+#include "kernel/screen.h"
 #include "kernel/psf.h"
 #include "kernel/string.h"
 #include "mm/mm.h"

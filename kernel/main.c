@@ -5,6 +5,7 @@
 #include "kvm/kvm.h"
 #include "bench/bench.h"
 #include "kernel/console.h"
+#include "kernel/screen.h"
 #include "kernel/cpu.h"
 #include "kernel/hypervisor.h"
 #include "kernel/exit.h"
@@ -164,7 +165,7 @@ void kmain(u32 magic, u32 info_phys)
 	parse_boot_info(magic, info_phys);                   /* Multiboot2 or v1 → bootinfo */
 	mm_cpu_init();                                       /* PAT, global pages, PCIDs */
 	mm_init(&bootinfo);                                  /* frames, direct map, page tables */
-	console_init_screen(&bootinfo);                      /* framebuffer or VGA text */
+	console_set_screen(fbcon_init(&bootinfo) ?: vgacon_init(&bootinfo)); /* or VGA text */
 	kprintf("\ntlbstorm %s: TLB shootdown benchmark\n", TLBSTORM_VERSION);
 	options_parse(bootinfo.args);                        /* usage errors end here */
 	exit_set_pause(cfg.pause);

@@ -1,7 +1,7 @@
 /* VGA text console (80x25 cells at 0xb8000, or the EGA text mode a loader reports): the screen
  * of a BIOS guest booted without a framebuffer, e.g. QEMU -kernel. */
 #include "boot/multiboot2.h"
-#include "kernel/console.h"
+#include "kernel/screen.h"
 #include "kernel/string.h"
 #include "mm/mm.h"
 

@@ -4,7 +4,7 @@
  * rodata read-only, data and bss read-write no-execute, guard pages not present. */
 #include "kernel/string.h"
 #include "kernel/x86.h"
-#include "mm/mm.h"
+#include "mm/early.h"
 
 #define EARLY_PTS 8 /* page tables for the image: 16 MiB, as linker.ld asserts */
 #define ENTRIES 512

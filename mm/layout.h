@@ -34,4 +34,19 @@
 #define BOOT_STACK_SIZE 0x8000
 #define IST_STACK_SIZE 0x2000
 
+#ifndef __ASSEMBLER__
+#include "kernel/types.h"
+
+static inline void *phys_to_virt(paddr_t pa)
+{
+	return (void *)(DIRECT_MAP_BASE + pa);
+}
+
+/* Physical address of something inside the kernel image (text, data, bss). */
+static inline paddr_t kimg_to_phys(const void *p)
+{
+	return (u64)p - KERNEL_VMA_BASE;
+}
+#endif
+
 #endif

@@ -10,7 +10,7 @@
 #include "kernel/trap.h"
 #include "kernel/x86.h"
 #include "smp/apic.h"
-#include "smp/smp.h"
+#include "smp/call.h"
 
 static void call_ipi(struct trap_frame *f)
 {

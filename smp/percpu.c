@@ -5,6 +5,8 @@
 
 struct percpu percpu_areas[MAX_CPUS];
 bool percpu_ready;
+u32 nr_cpus = 1;
+struct cpumask cpu_online_mask;
 
 void percpu_load(struct percpu *p)
 {

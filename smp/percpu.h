@@ -68,6 +68,15 @@ static inline struct percpu *percpu_of(u32 cpu)
 	return &percpu_areas[cpu];
 }
 
+/* The calling CPU's dense index (0 = the boot CPU). */
+static inline u32 smp_cpu(void)
+{
+	return this_cpu()->cpu;
+}
+
+extern u32 nr_cpus;                 /* CPUs online: dense indices 0 .. nr_cpus - 1 (smp/smp.c) */
+extern struct cpumask cpu_online_mask;
+
 /* Before percpu_init_bsp() GS is not set up; code that may run that early checks this. */
 extern bool percpu_ready;
 

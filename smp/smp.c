@@ -21,8 +21,6 @@
 
 extern const u8 trampoline_start[], trampoline_end[], trampoline_params[];
 
-u32 nr_cpus = 1;
-struct cpumask cpu_online_mask;
 static u32 madt_ids[MAX_CPUS];
 static u32 nr_listed;
 static u32 failed_ids[MAX_CPUS], nr_failed;

@@ -17,6 +17,7 @@
 #ifndef __ASSEMBLER__
 #include "kernel/types.h"
 #include "smp/cpumask.h"
+#include "smp/call.h"
 #include "smp/percpu.h"
 
 #define INVALID_CPU 0xffffffffu
@@ -28,15 +29,8 @@ struct tramp_params {
 } __attribute__((packed));
 _Static_assert(sizeof(struct tramp_params) == TP_SIZE, "trampoline parameter block");
 
-extern u32 nr_cpus;                 /* CPUs online: dense indices 0 .. nr_cpus - 1 */
-extern struct cpumask cpu_online_mask;
-
 u32 cpu_to_apic_id(u32 cpu);      /* INVALID_APIC_ID for a CPU that is not online */
 u32 apic_id_to_cpu(u32 apic_id);  /* INVALID_CPU for an APIC ID that is not online */
-static inline u32 smp_cpu(void)
-{
-	return this_cpu()->cpu;
-}
 
 /* A fixed-vector IPI to every CPU in the set (never the caller). 0, or -EIO if one failed. */
 int smp_send_ipi_mask(const struct cpumask *targets, u8 vector);
@@ -54,17 +48,6 @@ void smp_report(void); /* the topology record */
 u32 smp_missing_cpus(void);
 void smp_report_missing(void);
 
-/* Cross-CPU calls (smp/call.c): run fn(arg) on every CPU in `targets` (the caller too, if it is
- * in the set) in thread context with interrupts on, and wait for all of them. Returns 0, or
- * -ETIMEDOUT after timeout_us, naming the CPUs that did not answer (also left in *late). */
-int smp_call(const struct cpumask *targets, smp_call_fn fn, void *arg, u64 timeout_us,
-	     struct cpumask *late);
-/* Start without waiting (the caller must not be a target); smp_call_wait() finishes it. */
-int smp_call_start(const struct cpumask *targets, smp_call_fn fn, void *arg);
-int smp_call_wait(u64 timeout_us, struct cpumask *late);
-void smp_call_init(void);
-__attribute__((noreturn)) void smp_call_loop(void); /* what an idle AP runs */
-void smp_call_poll(void);                           /* serve pending calls now */
 #endif
 
 #endif
