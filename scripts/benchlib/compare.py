@@ -5,7 +5,11 @@ compared. The run-to-run noise is estimated from the repetitions themselves: the
 spread (max - min) / median of each side's repetitions. A change counts only when it is larger
 than NOISE_FACTOR times the larger of the two spreads and larger than min_change; with a single
 repetition on either side the noise is unknown and SINGLE_REP_NOISE stands in for it (said in
-the table). A correctness difference (stale translations, watchdog) is always flagged."""
+the table). A correctness difference (stale translations, watchdog) is always flagged, and so is
+a run whose records do not match the schema (its scenarios cannot be compared).
+
+Scenarios are matched by scenarios.SCENARIO_KEY: the boot's configuration and every scenario
+option of the schema (ack, full, ...), so ack=early is compared with ack=early only."""
 
 from __future__ import annotations
 
@@ -15,8 +19,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .results import ResultsDir, scenario_rows
+from .scenarios import SCENARIO_KEY, options_text, sort_key, varying
 
-KEY = ("guest", "platform", "firmware", "vcpus", "overcommit", "backend", "workload", "pages")
+KEY = SCENARIO_KEY
 NOISE_FACTOR = 2.0
 SINGLE_REP_NOISE = 0.25
 MIN_CHANGE = 0.05
@@ -67,10 +72,15 @@ def sides(rd: ResultsDir) -> Dict[Tuple, Side]:
     return out
 
 
+def _invalid(rd: ResultsDir, side: str) -> List[Finding]:
+    return [Finding((), "records", None, None, None, None, False, True,
+                    f"{side}: run {r['id']}: {r['invalid']}") for r in rd.runs() if r.get("invalid")]
+
+
 def compare(a: ResultsDir, b: ResultsDir, min_change: float = MIN_CHANGE) -> List[Finding]:
     sa, sb = sides(a), sides(b)
-    findings: List[Finding] = []
-    for key in sorted(set(sa) | set(sb), key=lambda k: tuple(str(x) for x in k)):
+    findings: List[Finding] = _invalid(a, "A") + _invalid(b, "B")
+    for key in sorted(set(sa) | set(sb), key=lambda k: tuple(sort_key(x) for x in k)):
         if key not in sa or key not in sb:
             findings.append(Finding(key, "-", None, None, None, None, False, True,
                                     f"only in {'A' if key in sa else 'B'}"))
@@ -95,10 +105,15 @@ def compare(a: ResultsDir, b: ResultsDir, min_change: float = MIN_CHANGE) -> Lis
     return findings
 
 
-def _key_text(key: Tuple) -> str:
-    guest, platform, fw, vcpus, oc, backend, workload, pages = key
-    return (f"{guest} {platform}/{fw} {vcpus} vCPUs x{oc:g} {backend} {workload} "
-            f"{pages}p")
+def _key_text(key: Tuple, options: List[str]) -> str:
+    """A scenario for people, with the options (ack, ...) that vary among the findings."""
+    if not key:
+        return "—"
+    k = dict(zip(KEY, key))
+    oc = "—" if k["overcommit"] is None else f"{k['overcommit']:g}"
+    text = options_text(k, options)
+    return (f"{k['guest']} {k['platform']}/{k['firmware']} {k['vcpus']} vCPUs x{oc} "
+            f"{k['backend']} {k['workload']} {k['pages']}p" + (f" {text}" if text else ""))
 
 
 def render(findings: List[Finding], a: Path, b: Path, everything: bool = False) -> str:
@@ -109,6 +124,7 @@ def render(findings: List[Finding], a: Path, b: Path, everything: bool = False) 
              f"larger relative spread of the repetitions (at least {MIN_CHANGE:.0%}; "
              f"{SINGLE_REP_NOISE:.0%} stands in for the spread of a single repetition).", ""]
     shown = findings if everything else flagged
+    options = varying([dict(zip(KEY, f.key)) for f in findings if f.key])
     if not shown:
         lines.append("No difference beyond the noise.")
         return "\n".join(lines) + "\n"
@@ -116,12 +132,14 @@ def render(findings: List[Finding], a: Path, b: Path, everything: bool = False) 
               "|---|---|---:|---:|---:|---:|---|"]
     for f in shown:
         if f.change is None:
-            lines.append(f"| {_key_text(f.key)} | {f.metric} | {f.a if f.a is not None else ''}"
-                         f" | {f.b if f.b is not None else ''} | | | **{f.note}** |")
+            va, vb = ("" if v is None else v for v in (f.a, f.b))
+            note = f.note.replace("|", "\\|")
+            lines.append(f"| {_key_text(f.key, options)} | {f.metric} | {va} | {vb} | | | "
+                         f"**{note}** |")
             continue
         verdict = ("**slower**" if f.change > 0 else "**faster**") if f.flagged else "noise"
         if f.note:
             verdict += f" ({f.note})"
-        lines.append(f"| {_key_text(f.key)} | {f.metric} | {f.a:.0f} ns | {f.b:.0f} ns | "
-                     f"{f.change:+.1%} | {f.threshold:.1%} | {verdict} |")
+        lines.append(f"| {_key_text(f.key, options)} | {f.metric} | {f.a:.0f} ns | "
+                     f"{f.b:.0f} ns | {f.change:+.1%} | {f.threshold:.1%} | {verdict} |")
     return "\n".join(lines) + "\n"

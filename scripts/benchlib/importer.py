@@ -7,10 +7,9 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from .results import ResultsDir, host_environment
+from . import records
+from .results import NOT_SHOWN, ResultsDir, host_environment
 from .runner import now, tlbrun
-
-VERDICT_OUTCOMES = ("pass", "fail", "usage", "skip", "error")
 
 
 class ImportError_(Exception):
@@ -18,7 +17,8 @@ class ImportError_(Exception):
 
 
 def parse_capture(path: Path):
-    """-> the tlbrun.SerialParser fed with the whole capture (records, verdict, lines)."""
+    """-> the tlbrun.SerialParser fed with the whole capture (records, verdict, lines), and its
+    records as Records (records.load: an invalid one refuses the capture)."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -29,7 +29,57 @@ def parse_capture(path: Path):
     if not parser.records:
         raise ImportError_(f"{path}: no TLBSTORM records in the capture (is it tlbstorm's COM1 "
                            f"output?)")
-    return parser
+    try:
+        recs = records.load(parser.records)
+    except records.RecordError as e:
+        raise ImportError_(f"{path}: invalid record: {e}")
+    return parser, recs
+
+
+def _config(recs, platform: str, firmware: str, vcpus: int, memory: Optional[int], rep: int,
+            capture: Path) -> dict:
+    """The run's `config`, as far as the capture's records tell it (the bench record's lists)."""
+    bench, boot = records.first(recs, "bench"), records.first(recs, "boot")
+    env = _env(recs)
+    lists = {name: records.bench_list(bench, name) if bench else []
+             for name in ("backends", "workloads", "pages")}
+    return {"guest": "tlbstorm", "platform": platform, "firmware": firmware, "vcpus": vcpus,
+            "overcommit": 1, "rep": rep, "host_cpus": None, "effective_overcommit": None,
+            "memory": memory, "timeout": None, **lists,
+            "iterations": bench["iterations"] if bench else None,
+            "warmup": bench["warmup"] if bench else None,
+            "cmdline": boot["cmdline"] if boot else None, "imported_from": str(capture),
+            "hyperv_host_cpu": env["cpu_brand"] if env else None,
+            "hypervisor_vendor": env["hypervisor_vendor"] if env else None}
+
+
+def _env(recs) -> Optional[records.Record]:
+    """The guest's environment: the first bench or shootdown record's `env`."""
+    rec = next((r for r in recs if r.kind in ("bench", "shootdown")), None)
+    return rec["env"] if rec else None
+
+
+def _new_run_id(rd: ResultsDir, platform: str, firmware: str, vcpus: int,
+                label: Optional[str]) -> tuple:
+    """(run id, repetition): the next free repetition of this shape, or `label`."""
+    base = f"tlbstorm-{platform}-{firmware}-v{vcpus}-o1-r"
+    rep = 0
+    while rd.run_dir(f"{base}{rep}").exists():
+        rep += 1
+    run_id = label or f"{base}{rep}"
+    if rd.run_dir(run_id).exists():
+        raise ImportError_(f"{rd.path} already has a run {run_id}")
+    return run_id, rep
+
+
+def _results_dir(out: Path) -> ResultsDir:
+    rd = ResultsDir(out)
+    if not rd.exists():
+        if out.exists() and any(Path(out).iterdir()):
+            raise ImportError_(f"{out} exists and is not a results directory")
+        rd.create("# imported Hyper-V captures (scripts/bench import-hyperv)\n", ".toml", [],
+                  host_environment(), "hyperv-import")
+    return rd
 
 
 def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int],
@@ -39,57 +89,33 @@ def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int
     brand, hypervisor vendor, vCPUs); the importing machine is recorded separately."""
     if generation not in (1, 2):
         raise ImportError_(f"--generation must be 1 or 2, not {generation}")
-    parser = parse_capture(capture)
-    recs = parser.records
-    env = next((r["env"] for r in recs if r.get("record") in ("bench", "shootdown")
-                and isinstance(r.get("env"), dict)), {})
-    seen_cpus = env.get("cpus")
+    parser, recs = parse_capture(capture)
+    env = _env(recs)
+    seen_cpus = env["cpus"] if env else None
     if vcpus is not None and seen_cpus is not None and vcpus != seen_cpus:
         raise ImportError_(f"--vcpus {vcpus} but the capture's records say {seen_cpus} CPUs "
                            f"were online")
     vcpus = vcpus or seen_cpus or 1
     verdict = parser.verdict[0] if parser.verdict else None
-    detection, detection_warning = tlbrun.run_detection(
-        next((r for r in recs if r.get("record") == "verdict"), None), parser)
-    rd = ResultsDir(out)
-    if not rd.exists():
-        if out.exists() and any(Path(out).iterdir()):
-            raise ImportError_(f"{out} exists and is not a results directory")
-        rd.create("# imported Hyper-V captures (scripts/bench import-hyperv)\n", ".toml", [],
-                  host_environment(), "hyperv-import")
+    vrec = records.first(recs, "verdict")
+    detection, detection_warning = tlbrun.run_detection(vrec.data if vrec else None, parser)
+    rd = _results_dir(out)
     platform = f"hyperv-gen{generation}"
     firmware = "bios" if generation == 1 else "uefi"
-    boot = next((r for r in recs if r.get("record") == "boot"), {})
-    base = f"tlbstorm-{platform}-{firmware}-v{vcpus}-o1-r"
-    rep = 0
-    while rd.run_dir(f"{base}{rep}").exists():
-        rep += 1
-    run_id = label or f"{base}{rep}"
-    if rd.run_dir(run_id).exists():
-        raise ImportError_(f"{out} already has a run {run_id}")
-    bench = next((r for r in recs if r.get("record") == "bench"), {})
-    config = {"guest": "tlbstorm", "platform": platform, "firmware": firmware, "vcpus": vcpus,
-              "overcommit": 1, "rep": rep, "host_cpus": None, "effective_overcommit": None,
-              "memory": memory, "timeout": None,
-              "backends": str(bench.get("backends", "")).split(",") if bench else [],
-              "workloads": str(bench.get("workloads", "")).split(",") if bench else [],
-              "pages": [int(p) for p in str(bench.get("pages", "")).split(",") if p.isdigit()],
-              "iterations": bench.get("iterations"), "warmup": bench.get("warmup"),
-              "cmdline": boot.get("cmdline"), "imported_from": str(capture),
-              "hyperv_host_cpu": env.get("cpu_brand"),
-              "hypervisor_vendor": env.get("hypervisor_vendor")}
-    result = {"id": run_id, "config": config,
-              "outcome": verdict if verdict in VERDICT_OUTCOMES else "no-verdict",
+    run_id, rep = _new_run_id(rd, platform, firmware, vcpus, label)
+    result = {"id": run_id,
+              "config": _config(recs, platform, firmware, vcpus, memory, rep, capture),
+              "outcome": verdict if verdict in records.VERDICTS else "no-verdict",
               "status": parser.verdict[1] if parser.verdict else None, "verdict": verdict,
               "detection": detection,
               "attempts": 1, "duration_s": 0.0, "accel": "hyperv",
               "summary": f"imported from {capture}: verdict {verdict or 'none'}"
                          + (", detection not shown" if verdict == "pass"
-                            and detection == "not shown" else ""),
+                            and detection == NOT_SHOWN else ""),
               "error": None if verdict else "the capture ends without a verdict line",
               "warnings": [f"unparsable record: {line[:120]}" for line, _ in parser.bad_records]
                           + ([detection_warning] if detection_warning else []),
-              "qemu_argv": [], "inner_argv": [], "host": rd.host(), "records": recs,
+              "qemu_argv": [], "inner_argv": [], "host": rd.host(), "records": parser.records,
               "log": "serial.log", "finished": now()}
     rd.save_run(result)
     shutil.copyfile(capture, rd.run_dir(run_id) / "serial.log")

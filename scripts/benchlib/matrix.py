@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from . import records
+
 # Harness platform -> (tlbrun platform, accelerator, CPU flags). On the Hyper-V platforms
 # kvm=off hides KVM's own CPUID leaves, as on a real Hyper-V host: with them Linux prefers KVM's
 # paravirtual flush to Hyper-V's hypercalls (docs/linux.md), and both guests should see the
@@ -28,9 +30,9 @@ PLATFORMS = {
 }
 GUESTS = ("tlbstorm", "linux")
 FIRMWARES = ("direct", "bios", "uefi")
-WORKLOADS = ("remap", "protect", "unmap")
-# What the Linux peer runs for each tlbstorm workload (docs/linux.md).
-LINUX_OPS = {"remap": "madvise", "protect": "mprotect", "unmap": "munmap"}
+# tlbstorm's workloads, and what the Linux peer runs for each (docs/linux.md): the schema's.
+WORKLOADS = records.WORKLOADS
+LINUX_OPS = records.LINUX_OPS
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BACKEND_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
@@ -45,7 +47,7 @@ FIELDS = {
     "overcommit": ("a list of numbers >= 1 (vCPUs per host CPU)", [1]),
     "backends": ("a list of tlbstorm backend names (auto, all, ipi, hv-flush, kvm-flush, ...)",
                  ["auto"]),
-    "workloads": (f"a list of {', '.join(WORKLOADS)}", ["remap"]),
+    "workloads": (f"a list of {', '.join(WORKLOADS)}", [WORKLOADS[0]]),   # remap
     "pages": ("a list of page counts (1..16384)", [1]),
     "iterations": ("a whole number (1..1000000)", 300),
     "warmup": ("a whole number (0..1000000)", 20),

@@ -1,6 +1,6 @@
 """The plots of a results directory (plots/<kind>-<platform>.png), from the same aggregated
-scenarios as the summary (report.py). matplotlib (Debian's python3-matplotlib) is imported only
-inside write_plots, so everything else works without it."""
+scenarios as the summary (scenarios.py). Without matplotlib (Debian's python3-matplotlib)
+write_plots raises PlotsUnavailable; the CSV and the summary need nothing beyond jsonschema."""
 
 from __future__ import annotations
 
@@ -10,16 +10,44 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import results
-from .report import (PLOT_DPI, PLOT_KINDS, _fmt_num, _guest_order, _sort_key, _workload_key,
-                     aggregate, valid)
+from . import records, results
 from .results import ResultsDir
+from .scenarios import aggregate, guest_order, options_text, sort_key, valid, varying, workload_key
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
+    MISSING = None
+except ImportError as e:
+    plt = None
+    MISSING = f"matplotlib is not available ({e})"
+
+PLOT_DPI = 110
+# Plot file name prefixes (plots/<prefix>-<platform>.png) and their captions.
+PLOT_KINDS = {
+    "latency_vs_vcpus": "shootdown latency p50 (solid) and p99 (dashed) vs vCPUs, per backend "
+                        "and workload, at the smallest range",
+    "latency_vs_pages": "shootdown latency p50 vs range size (pages) at the largest vCPU count "
+                        "that was not overcommitted",
+    "cdf": "latency CDF at the smallest range and the largest vCPU count that was not "
+           "overcommitted, repetitions pooled",
+    "floor_ratio": "shootdown latency p50 / IPI broadcast floor p50 vs vCPUs",
+}
+
+
+class PlotsUnavailable(Exception):
+    """Why there can be no plots here (matplotlib missing)."""
 
 
 def _line_label(a: dict) -> str:
+    """A line per backend (and per scenario option that varies: `options`, set by
+    write_plots), one for the Linux peer per flush mechanism."""
     if a["guest"] == "linux":
         return f"linux ({a['linux_flush'] or 'unknown flush'})"
-    return a["backend"]
+    text = options_text(a, a.get("options", ()))
+    return f"{a['backend']} ({text})" if text else a["backend"]
 
 
 def _baseline(aggs: List[dict]) -> Tuple[List[dict], str]:
@@ -33,7 +61,7 @@ def _baseline(aggs: List[dict]) -> Tuple[List[dict], str]:
     fws = Counter(a["firmware"] for a in aggs)
     fw = "direct" if "direct" in fws else fws.most_common(1)[0][0]
     aggs = [a for a in aggs if a["firmware"] == fw]
-    return aggs, f"overcommit {_fmt_num(oc)}, firmware {fw}"
+    return aggs, f"overcommit {'—' if oc is None else f'{oc:g}'}, firmware {fw}"
 
 
 def _reps_text(aggs: List[dict]) -> str:
@@ -45,7 +73,7 @@ def _reps_text(aggs: List[dict]) -> str:
 
 
 def _guests_text(aggs: List[dict]) -> str:
-    return "+".join(sorted({a["guest"] for a in aggs}, key=lambda g: (_guest_order(g), g)))
+    return "+".join(sorted({a["guest"] for a in aggs}, key=lambda g: (guest_order(g), g)))
 
 
 def _widest(items: List[dict]) -> int:
@@ -65,8 +93,6 @@ def _time_unit(values: Iterable[Optional[float]]) -> Tuple[float, str]:
 def _log_scale(ax, axis: str) -> None:
     """A log axis labelled with plain numbers (12, 20, 50) rather than powers of ten: the
     ranges here rarely span more than two decades, so the minor ticks carry the labels."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
     getattr(ax, f"set_{axis}scale")("log")
     a = ax.xaxis if axis == "x" else ax.yaxis
     a.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -79,7 +105,7 @@ def _spans_decades(values: Iterable[float]) -> bool:
     return bool(vals) and max(vals) / min(vals) >= 20
 
 
-def _subplots(plt, n: int, title: str):
+def _subplots(n: int, title: str):
     cols = min(n, 3)
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 2.2, 3.8 * rows + 0.8),
@@ -90,7 +116,7 @@ def _subplots(plt, n: int, title: str):
     return fig, list(axes.flat[:n])
 
 
-def _save(plt, fig, path: Path) -> Path:
+def _save(fig, path: Path) -> Path:
     # One legend for the figure, right of the axes, so it never covers data.
     handles, labels = [], []
     for ax in fig.axes:
@@ -109,22 +135,22 @@ def _save(plt, fig, path: Path) -> Path:
 
 def _workloads(aggs: List[dict]) -> List[str]:
     # Subplots by the tlbstorm workload, so a Linux operation lands next to its equivalent.
-    return sorted({a["equivalent"] for a in aggs if a["equivalent"]}, key=_workload_key)
+    return sorted({a["equivalent"] for a in aggs if a["equivalent"]}, key=workload_key)
 
 
 def _lines(aggs: List[dict], x: str) -> Dict[str, List[dict]]:
     out: Dict[str, List[dict]] = {}
-    for a in sorted(aggs, key=lambda a: (_guest_order(a["guest"]), a["backend"] or "",
-                                         _sort_key(a[x]))):
+    for a in sorted(aggs, key=lambda a: (guest_order(a["guest"]), a["backend"] or "",
+                                         sort_key(a[x]))):
         out.setdefault(_line_label(a), []).append(a)
     return out
 
 
-def _palette(plt, aggs: List[dict]) -> Dict[str, object]:
+def _palette(aggs: List[dict]) -> Dict[str, object]:
     """One colour per line label for all of a platform's plots, so a backend keeps its colour
     from plot to plot (tlbstorm backends first, then Linux)."""
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    labels = sorted({(_guest_order(a["guest"]), _line_label(a)) for a in aggs})
+    labels = sorted({(guest_order(a["guest"]), _line_label(a)) for a in aggs})
     return {l: cycle[i % len(cycle)] for i, (_, l) in enumerate(labels)}
 
 
@@ -138,13 +164,13 @@ def _smallest_range(aggs: List[dict]) -> Tuple[List[dict], str, Optional[int]]:
     return [a for a in aggs if a["pages"] == small], base, small
 
 
-def _plot_vs_vcpus(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+def _plot_vs_vcpus(platform: str, aggs: List[dict], colors: dict, path: Path
                  ) -> Optional[Path]:
     aggs, base, small = _smallest_range([a for a in aggs if a["p50_ns"] is not None])
     if not aggs:
         return None
     wls = _workloads(aggs)
-    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): shootdown latency "
+    fig, axes = _subplots(len(wls), f"{platform} ({_guests_text(aggs)}): shootdown latency "
                           f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
     for ax, wl in zip(axes, wls):
         sel = [a for a in aggs if a["equivalent"] == wl]
@@ -164,10 +190,10 @@ def _plot_vs_vcpus(plt, platform: str, aggs: List[dict], colors: dict, path: Pat
         ax.set_ylabel(f"latency ({unit})")
         ax.set_xticks(sorted({a["vcpus"] for a in sel}))
         ax.grid(True, alpha=0.3)
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
-def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+def _plot_vs_pages(platform: str, aggs: List[dict], colors: dict, path: Path
                  ) -> Optional[Path]:
     aggs, base = _baseline([a for a in aggs if a["p50_ns"] is not None])
     if not aggs:
@@ -177,7 +203,7 @@ def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Pat
     if len({a["pages"] for a in aggs}) < 2:
         return None  # one range size: nothing to draw a line through
     wls = _workloads(aggs)
-    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 latency vs "
+    fig, axes = _subplots(len(wls), f"{platform} ({_guests_text(aggs)}): p50 latency vs "
                           f"range size, {top} vCPUs, {base}, {_reps_text(aggs)}")
     for ax, wl in zip(axes, wls):
         sel = [a for a in aggs if a["equivalent"] == wl]
@@ -195,17 +221,17 @@ def _plot_vs_pages(plt, platform: str, aggs: List[dict], colors: dict, path: Pat
         ax.set_xlabel("pages per shootdown (4 KiB each)")
         ax.set_ylabel(f"p50 latency ({unit})")
         ax.grid(True, alpha=0.3, which="both")
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
-def _plot_floor_ratio(plt, platform: str, aggs: List[dict], colors: dict, path: Path
+def _plot_floor_ratio(platform: str, aggs: List[dict], colors: dict, path: Path
                  ) -> Optional[Path]:
     aggs, base, small = _smallest_range([a for a in aggs if a["ratio_to_floor"] is not None
                                          and a["guest"] != "linux"])
     if not aggs:
         return None
     wls = _workloads(aggs)
-    fig, axes = _subplots(plt, len(wls), f"{platform} ({_guests_text(aggs)}): p50 / IPI floor "
+    fig, axes = _subplots(len(wls), f"{platform} ({_guests_text(aggs)}): p50 / IPI floor "
                           f"vs vCPUs, {small} page(s), {base}, {_reps_text(aggs)}")
     for ax, wl in zip(axes, wls):
         sel = [a for a in aggs if a["equivalent"] == wl]
@@ -219,62 +245,70 @@ def _plot_floor_ratio(plt, platform: str, aggs: List[dict], colors: dict, path: 
         ax.set_xticks(sorted({a["vcpus"] for a in sel}))
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
-    return _save(plt, fig, path)
+    return _save(fig, path)
+
+
+def _cdf_rows(runs: List[dict], platform: str) -> List[Tuple[records.Record, dict, dict]]:
+    """(shootdown record, its row, its run's histograms) of the valid, placeable scenarios of
+    one platform that have a latency histogram, at the baseline, the smallest range and the
+    widest vCPU count (_widest)."""
+    rows = []
+    for run in runs:
+        if (run.get("config") or {}).get("platform") != platform:
+            continue
+        hists = results.histograms(run)
+        for rec in records.of_kind(results.run_records(run), "shootdown"):
+            row = results.scenario_row(run, rec)
+            ok = row["status"] == "ok" and not row["violations"] and not row["watchdog"]
+            if ok and row["vcpus"] is not None and row["tsc_khz"] \
+                    and (rec["scenario"], "latency") in hists:
+                rows.append((rec, row, hists))
+    if not rows:
+        return []
+    base_aggs, _ = _baseline([r[1] for r in rows])
+    keep = {(a["overcommit"], a["firmware"]) for a in base_aggs}
+    rows = [r for r in rows if (r[1]["overcommit"], r[1]["firmware"]) in keep]
+    small = min(r[1]["pages"] for r in rows)
+    rows = [r for r in rows if r[1]["pages"] == small]
+    top = _widest([r[1] for r in rows])
+    return [r for r in rows if r[1]["vcpus"] == top]
 
 
 def cdf_series(runs: List[dict], platform: str) -> Tuple[Dict[tuple, List[Tuple[float, int]]],
                                                           dict]:
-    """The CDF data of one platform: {(equivalent workload, label): [(high_ns, count), ...]}
-    with the repetitions' buckets pooled, for the baseline overcommit/firmware, the smallest
-    range and the widest vCPU count (_widest) among the rows that have histograms; plus a description
-    dict (pages, vcpus, base, reps, guests). Empty when there is nothing to plot."""
-    rows = []   # (run, shootdown record, its row, the run's histograms)
-    for run in runs:
-        cfg = run.get("config") or {}
-        if cfg.get("platform") != platform:
-            continue
-        hists = results.histograms(run)
-        recs = [r for r in run.get("records", []) if r.get("record") == "shootdown"]
-        for rec, row in zip(recs, results.scenario_rows([run])):
-            ok = (row.get("status") == "ok" and not row.get("violations")
-                  and not row.get("watchdog"))
-            placed = row.get("pages") is not None and row.get("vcpus") is not None
-            if ok and placed and (rec.get("scenario"), "latency") in hists \
-                    and row.get("tsc_khz"):
-                rows.append((run, rec, row, hists))
+    """The CDF data of one platform (_cdf_rows): {(equivalent workload, label): [(high_ns,
+    count), ...]} with the repetitions' buckets pooled, plus a description dict (pages,
+    vcpus, base, reps, guests). Empty when there is nothing to plot."""
+    rows = _cdf_rows(runs, platform)
     if not rows:
         return {}, {}
-    base_aggs, base = _baseline([r[2] for r in rows])
-    keep = {(a["overcommit"], a["firmware"]) for a in base_aggs}
-    rows = [r for r in rows if (r[2]["overcommit"], r[2]["firmware"]) in keep]
-    small = min(r[2]["pages"] for r in rows)
-    rows = [r for r in rows if r[2]["pages"] == small]
-    top = _widest([r[2] for r in rows])
-    rows = [r for r in rows if r[2]["vcpus"] == top]
+    options = varying([row for _, row, _ in rows])
     series: Dict[tuple, List[Tuple[float, int]]] = {}
     reps: Dict[tuple, set] = {}
-    for run, rec, row, hists in rows:
-        khz = row["tsc_khz"]
-        flush = row.get("linux_flush") or "unknown flush"
-        kinds = [("latency", f"linux MT ({flush})" if row["guest"] == "linux" else row["backend"]),
+    for rec, row, hists in rows:
+        flush = row["linux_flush"] or "unknown flush"
+        kinds = [("latency", f"linux MT ({flush})" if row["guest"] == "linux"
+                  else _line_label(dict(row, options=options))),
                  ("reference", f"linux ST reference ({flush})")]
         for of, label in kinds:
-            buckets = hists.get((rec.get("scenario"), of))
+            buckets = hists.get((rec["scenario"], of))
             if not buckets:
                 continue
             key = (row["equivalent"], label)
             # A bucket's upper bound: the CDF at x says "this share took at most x".
-            series.setdefault(key, []).extend((results.cycles_to_ns(b[1], khz), int(b[2]))
-                                              for b in buckets)
-            reps.setdefault(key, set()).add(row.get("rep"))
-    desc = {"pages": small, "vcpus": top, "base": base,
+            series.setdefault(key, []).extend(
+                (results.cycles_to_ns(b[1], row["tsc_khz"]), int(b[2])) for b in buckets)
+            reps.setdefault(key, set()).add(row["rep"])
+    first = rows[0][1]
+    desc = {"pages": first["pages"], "vcpus": first["vcpus"],
+            "base": _baseline([row for _, row, _ in rows])[1],
             "reps": sorted({len(v) for v in reps.values()}),
-            "guests": "+".join(sorted({r[2]["guest"] for r in rows},
-                                      key=lambda g: (_guest_order(g), g)))}
+            "guests": "+".join(sorted({row["guest"] for _, row, _ in rows},
+                                      key=lambda g: (guest_order(g), g)))}
     return series, desc
 
 
-def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
+def _plot_cdf(platform: str, runs: List[dict], colors: dict, path: Path
               ) -> Optional[Path]:
     series, d = cdf_series(runs, platform)
     series = {k: v for k, v in series.items() if sum(c for _, c in v) > 0}
@@ -283,7 +317,7 @@ def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
     wls = _workloads([{"equivalent": k[0]} for k in series])
     reps = "-".join(str(n) for n in (d["reps"][0], d["reps"][-1])) if len(d["reps"]) > 1 \
         else str(d["reps"][0])
-    fig, axes = _subplots(plt, len(wls), f"{platform} ({d['guests']}): latency CDF, "
+    fig, axes = _subplots(len(wls), f"{platform} ({d['guests']}): latency CDF, "
                           f"{d['pages']} page(s), {d['vcpus']} vCPUs, {d['base']}, {reps} reps "
                           f"pooled")
     for ax, wl in zip(axes, wls):
@@ -309,7 +343,7 @@ def _plot_cdf(plt, platform: str, runs: List[dict], colors: dict, path: Path
         ax.set_xlabel(f"latency ({unit})")
         ax.set_ylabel("fraction of shootdowns ≤ x")
         ax.grid(True, alpha=0.3, which="both")
-    return _save(plt, fig, path)
+    return _save(fig, path)
 
 
 def _safe_name(s: str) -> str:
@@ -318,11 +352,9 @@ def _safe_name(s: str) -> str:
 
 def write_plots(rd: ResultsDir) -> List[Path]:
     """plots/<kind>-<platform>.png for each kind of PLOT_KINDS that has data. Raises
-    ImportError without matplotlib (write_reports turns that into a note)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    PlotsUnavailable without matplotlib (write_reports turns that into a note)."""
+    if plt is None:
+        raise PlotsUnavailable(MISSING)
     out_dir = rd.path / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
     # Plots of an earlier report that have no data now must not linger as if current.
@@ -330,21 +362,22 @@ def write_plots(rd: ResultsDir) -> List[Path]:
         for old in out_dir.glob(f"{kind}-*.png"):
             old.unlink()
     runs = rd.runs()
-    # A plot needs a position on its axes: rows without vCPUs or pages cannot be placed.
+    # A plot needs a position on its axes: rows without vCPUs cannot be placed.
     aggs = [a for a in aggregate(results.scenario_rows(runs))
-            if valid(a) and a["vcpus"] is not None and a["pages"] is not None]
-    platforms = sorted({a["platform"] for a in aggs if a["platform"]})
+            if valid(a) and a["vcpus"] is not None]
     made = []
-    for p in platforms:
+    for p in sorted({a["platform"] for a in aggs if a["platform"]}):
         pa = [a for a in aggs if a["platform"] == p]
-        colors = _palette(plt, pa)
+        options = varying(pa)
+        pa = [dict(a, options=options) for a in pa]
+        colors = _palette(pa)
         name = _safe_name(p)
         for kind, fn, arg in (("latency_vs_vcpus", _plot_vs_vcpus, pa),
                               ("latency_vs_pages", _plot_vs_pages, pa),
                               ("cdf", _plot_cdf, runs),
                               ("floor_ratio", _plot_floor_ratio, pa)):
             try:
-                path = fn(plt, p, arg, colors, out_dir / f"{kind}-{name}.png")
+                path = fn(p, arg, colors, out_dir / f"{kind}-{name}.png")
             except Exception as e:  # noqa: BLE001 - odd data costs one plot, not the report
                 plt.close("all")
                 warnings.warn(f"plot {kind}-{name}.png skipped: {type(e).__name__}: {e}")

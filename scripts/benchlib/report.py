@@ -3,8 +3,7 @@ explains the numbers they are made of).
 
 Everything here is derived from runs/*/result.json and can be rebuilt at any time; every
 function works on partial results (missing runs, failed runs without records, no runs at all).
-matplotlib is imported only inside write_plots, so the CSV and the summary need nothing beyond
-the standard library."""
+Scenarios are grouped across repetitions by scenarios.py, the plots drawn by plots.py."""
 
 from __future__ import annotations
 
@@ -13,33 +12,15 @@ import datetime
 import json
 import os
 import re
-import statistics
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import results
+from . import plots, records, results
 from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
-
-# The fields that name one scenario of a matrix: aggregation is across repetitions only.
-SCENARIO_KEY = ("guest", "platform", "firmware", "vcpus", "overcommit", "backend", "workload",
-                "pages")
-# Medians reported per scenario key.
-MEDIAN_FIELDS = ("p50_ns", "p99_ns", "max_ns", "per_s", "ratio_to_floor", "reference_p50_ns",
-                 "shootdown_cost_p50_ns")
-
-PLOT_DPI = 110
-# Plot file name prefixes (plots/<prefix>-<platform>.png) and their captions.
-PLOT_KINDS = {
-    "latency_vs_vcpus": "shootdown latency p50 (solid) and p99 (dashed) vs vCPUs, per backend "
-                        "and workload, at the smallest range",
-    "latency_vs_pages": "shootdown latency p50 vs range size (pages) at the largest vCPU count "
-                        "that was not overcommitted",
-    "cdf": "latency CDF at the smallest range and the largest vCPU count that was not "
-           "overcommitted, repetitions pooled",
-    "floor_ratio": "shootdown latency p50 / IPI broadcast floor p50 vs vCPUs",
-}
+from .scenarios import (OTHER_OPTIONS, aggregate, by_config, options_text, sort_key, valid,
+                        varying, workload_key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,11 +31,6 @@ def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def _median(values: Iterable) -> Optional[float]:
-    vals = [v for v in values if v is not None]
-    return statistics.median(vals) if vals else None
 
 
 def fmt_ns(ns: Optional[float]) -> str:
@@ -93,38 +69,12 @@ def _fmt_num(v) -> str:
     return "—" if v is None else f"{v:g}"
 
 
-def _sort_key(value) -> tuple:
-    # Keys mix None, numbers and strings; order them without comparing across types.
-    if value is None:
-        return (2, "")
-    if isinstance(value, (int, float)):
-        return (0, value)
-    return (1, str(value))
-
-
 def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
     # Pipes inside cells (error messages) would split the cell.
     clean = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in clean]
     return lines
-
-
-def _guest_order(guest: Optional[str]) -> int:
-    return 0 if guest == "tlbstorm" else 1
-
-
-WORKLOAD_ORDER = {"remap": 0, "protect": 1, "unmap": 2}
-
-
-def _workload_key(w: Optional[str]) -> tuple:
-    return (WORKLOAD_ORDER.get(w, 9), w or "")
-
-
-def valid(a: dict) -> bool:
-    """A scenario whose numbers mean something: no stale-TLB violation, no watchdog, status ok
-    in every repetition. Plots show only these (the tables show everything, flagged)."""
-    return not (a["violations"] or a["watchdog"] or a["not_ok"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,65 +92,6 @@ def write_csv(rd: ResultsDir) -> Path:
             w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in ROW_FIELDS})
     os.replace(tmp, path)
     return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Aggregation across repetitions
-
-
-def aggregate(rows: Iterable[dict]) -> List[dict]:
-    """One dict per scenario key (SCENARIO_KEY), in order of first appearance: the key fields,
-    `n` (repetitions), medians of MEDIAN_FIELDS, the p50 spread (`p50_min`, `p50_max`,
-    `p50_spread` = (max - min) / median, None with fewer than two values), total `violations`
-    and `watchdog`, `not_ok` (scenarios whose status was not ok), `equivalent`, `linux_flush`
-    (the mechanisms seen, joined with '/'), `reps` (the rep numbers), `run_ids`, and the
-    detection of the repetitions: `detection_known` (how many say), `not_shown` (how many did
-    not show it), `detection_by` (what showed it, joined with '/'), `detection_reasons` (why
-    not, distinct, in order of appearance)."""
-    groups: Dict[tuple, List[dict]] = {}
-    for r in rows:
-        groups.setdefault(tuple(r.get(k) for k in SCENARIO_KEY), []).append(r)
-    out = []
-    for key, rs in groups.items():
-        a = dict(zip(SCENARIO_KEY, key))
-        a["n"] = len(rs)
-        for f in MEDIAN_FIELDS:
-            a[f] = _median(r.get(f) for r in rs)
-        p50s = [r["p50_ns"] for r in rs if r.get("p50_ns") is not None]
-        a["p50_min"] = min(p50s) if p50s else None
-        a["p50_max"] = max(p50s) if p50s else None
-        a["p50_spread"] = ((a["p50_max"] - a["p50_min"]) / a["p50_ns"]
-                           if len(p50s) > 1 and a["p50_ns"] else None)
-        a["violations"] = sum(int(r.get("violations") or 0) for r in rs)
-        a["watchdog"] = sum(int(r.get("watchdog") or 0) for r in rs)
-        a["not_ok"] = sum(1 for r in rs if r.get("status") not in (None, "ok"))
-        a["equivalent"] = rs[0].get("equivalent")
-        a["effective_overcommit"] = rs[0].get("effective_overcommit")
-        flushes = sorted({r["linux_flush"] for r in rs if r.get("linux_flush")})
-        a["linux_flush"] = "/".join(flushes) or None
-        a["reps"] = sorted({r.get("rep") for r in rs}, key=_sort_key)
-        a["run_ids"] = [r.get("run_id") for r in rs]
-        known = [r for r in rs if r.get("detection") is not None]
-        a["detection_known"] = len(known)
-        a["not_shown"] = sum(1 for r in known if r["detection"] == NOT_SHOWN)
-        a["detection_by"] = "/".join(sorted({str(r["detection_by"]) for r in known
-                                             if r["detection"] != NOT_SHOWN
-                                             and r.get("detection_by")})) or None
-        a["detection_reasons"] = list(dict.fromkeys(r.get("detection_reason") or "no reason given"
-                                                    for r in known
-                                                    if r["detection"] == NOT_SHOWN))
-        out.append(a)
-    return out
-
-
-def _by_config(aggs: List[dict]) -> List[dict]:
-    """Config order: platform, guest (tlbstorm first), firmware, overcommit, vCPUs, workload,
-    pages, then backend, so backends of one scenario sit next to each other."""
-    def key(a):
-        return (_sort_key(a["platform"]), _guest_order(a["guest"]), _sort_key(a["firmware"]),
-                _sort_key(a["overcommit"]), _sort_key(a["vcpus"]), _workload_key(a["equivalent"]),
-                _sort_key(a["pages"]), _sort_key(a["backend"]))
-    return sorted(aggs, key=key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,12 +172,21 @@ def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
                      f"yet** "
                      f"(interrupted or still running; `scripts/bench run MATRIX --out DIR "
                      f"--resume` finishes it).")
+    invalid = [r for r in runs if r.get("invalid")]
+    if invalid:
+        lines.append(f"**⚠ {len(invalid)} run{'s have' if len(invalid) > 1 else ' has'} a "
+                     f"record that does not match docs/records.schema.json: "
+                     f"{'their' if len(invalid) > 1 else 'its'} scenarios are left out of "
+                     f"every table and plot** (the reason is below).")
     bad = [r for r in runs if outcome_label(r) != "pass"]
     if bad:
-        lines += ["", "Runs that did not pass, or passed without showing detection:", ""]
+        lines += ["", "Runs that did not pass, passed without showing detection, or whose "
+                  "records are invalid:", ""]
         rows = []
         for r in bad:
-            if outcome_label(r) == results.PASS_NOT_SHOWN:
+            if r.get("invalid"):
+                why = r["invalid"]
+            elif outcome_label(r) == results.PASS_NOT_SHOWN:
                 why = _not_shown_reason(r)
             else:
                 why = (r.get("error") or r.get("summary") or "; ".join(r.get("warnings") or [])
@@ -300,11 +200,11 @@ def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
 def _not_shown_reason(run: dict) -> str:
     """Why a pass did not show detection: its scenarios' reasons, each with where it held."""
     where: Dict[str, List[str]] = {}
-    for rec in run.get("records") or []:
-        det = rec.get("detection") if rec.get("record") == "shootdown" else None
-        if isinstance(det, dict) and det.get("status") == NOT_SHOWN:
-            where.setdefault(det.get("reason") or "no reason given", []).append(
-                f"{rec.get('backend')} {rec.get('workload')} {rec.get('pages')}p")
+    for rec in records.of_kind(results.run_records(run), "shootdown"):
+        det = rec["detection"]
+        if det["status"] == NOT_SHOWN:
+            where.setdefault(det["reason"], []).append(
+                f"{rec['backend']} {rec['workload']} {rec['pages']}p")
     if not where:
         return "detection not shown (no scenario ran)"
     return "detection not shown: " + "; ".join(f"{reason} ({', '.join(w)})"
@@ -340,21 +240,29 @@ def _spread_cell(a: dict) -> str:
 
 
 def _detection_cell(a: dict) -> str:
-    """shown (and by what), not shown with the reasons (how many repetitions when not all), or
-    — when no record says (records from before detection existed)."""
-    known, not_shown = a.get("detection_known", 0), a.get("not_shown", 0)
-    if not known:
-        return "—"
+    """shown (and by what), or not shown with the reasons (how many repetitions when not
+    all)."""
+    not_shown = a["not_shown"]
     if not not_shown:
         return "shown" + (f" ({a['detection_by']})" if a.get("detection_by") else "")
     count = "" if not_shown == a["n"] else f" ×{not_shown} of {a['n']}"
     return f"not shown{count}: " + "; ".join(a["detection_reasons"])
 
 
-def main_table_header(show_firmware: bool) -> List[str]:
+def main_table_header(show_firmware: bool, options: Sequence[str] = ()) -> List[str]:
+    """The scenario table's columns; `options`: the scenario options that vary (varying())."""
     return (["guest", "platform"] + (["firmware"] if show_firmware else [])
-            + ["vCPUs", "overcommit", "backend", "workload", "pages", "p50", "p99", "x floor",
-               "per s", "reps", "p50 spread", "stale", "detection"])
+            + ["vCPUs", "overcommit", "backend", "workload", "pages"] + list(options)
+            + ["p50", "p99", "x floor", "per s", "reps", "p50 spread", "stale", "detection"])
+
+
+def _main_row(a: dict, show_fw: bool, options: Sequence[str]) -> List[str]:
+    return ([a["guest"], a["platform"]] + ([a["firmware"]] if show_fw else [])
+            + [str(a["vcpus"]), _overcommit_cell(a), a["backend"], a["workload"],
+               str(a["pages"])] + [str(a[f]) for f in options]
+            + [fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]), _fmt_ratio(a["ratio_to_floor"]),
+               _fmt_int(a["per_s"]), str(a["n"]), _spread_cell(a), _stale_cell(a),
+               _detection_cell(a)])
 
 
 def _main_section(aggs: List[dict]) -> List[str]:
@@ -374,14 +282,9 @@ def _main_section(aggs: List[dict]) -> List[str]:
                   f"not show that a broken flush would have been seen here** (the detection "
                   f"column says why).", ""]
     show_fw = len({a["firmware"] for a in aggs}) > 1
-    rows = []
-    for a in _by_config(aggs):
-        rows.append([a["guest"], a["platform"]] + ([a["firmware"]] if show_fw else [])
-                    + [str(a["vcpus"]), _overcommit_cell(a), a["backend"], a["workload"],
-                       str(a["pages"]), fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]),
-                       _fmt_ratio(a["ratio_to_floor"]), _fmt_int(a["per_s"]), str(a["n"]),
-                       _spread_cell(a), _stale_cell(a), _detection_cell(a)])
-    lines += _table(main_table_header(show_fw), rows)
+    options = varying(aggs)
+    lines += _table(main_table_header(show_fw, options),
+                    [_main_row(a, show_fw, options) for a in by_config(aggs)])
     lines += ["", "p50/p99: the initiator's latency from the start to the completion of a "
               "shootdown; x floor: p50 / the boot's IPI broadcast round-trip p50; per s: "
               "shootdowns per second of the whole loop (in lockstep it includes waiting for the "
@@ -389,12 +292,16 @@ def _main_section(aggs: List[dict]) -> List[str]:
               "p50s; stale: stale-TLB oracle violations summed over repetitions (must be 0); "
               "detection: whether the scenario showed that its oracle could have seen a broken "
               "flush, in every repetition (shown by the canary or by its own negative control), "
-              "else why not (docs/records.md, \"Detection\"); — for records without it.",
-              ""]
+              "else why not (docs/records.md, \"Detection\"). Scenario options that vary "
+              "between scenarios (ack, full, ...) have a column each.", ""]
     return lines
 
 
-COMPARE_KEY = ("platform", "firmware", "vcpus", "overcommit", "equivalent", "pages")
+# tlbstorm's scenario next to the Linux peer's: the same boot configuration, workload and range;
+# Linux's fixed options (one initiator, one address space, range flushes) must match too. ack,
+# skip_flush and observe are tlbstorm's own: each tlbstorm scenario gets its row.
+COMPARE_KEY = ("platform", "firmware", "vcpus", "overcommit", "equivalent", "pages", "full",
+               "initiators", "aspaces")
 
 COMPARE_HEADER = ["platform", "vCPUs", "overcommit", "workload", "pages", "tlbstorm backend",
                   "tlbstorm p50", "Linux MT p50", "Linux ST p50", "Linux cost (MT - ST)",
@@ -412,11 +319,17 @@ def linux_cost(lx: dict) -> Optional[float]:
     return None
 
 
+def _backend_cell(a: dict, options: Sequence[str]) -> str:
+    """The backend, with the scenario options that tell it from its neighbours."""
+    text = options_text(a, options)
+    return f"{a['backend']} ({text})" if text else a["backend"]
+
+
 def comparisons(aggs: List[dict]) -> List[Tuple[dict, dict]]:
     """(tlbstorm aggregate, Linux aggregate) pairs with equal COMPARE_KEY, in config order."""
     linux = {tuple(a[k] for k in COMPARE_KEY): a for a in aggs if a["guest"] == "linux"}
     pairs = []
-    for a in _by_config(aggs):
+    for a in by_config(aggs):
         if a["guest"] == "linux":
             continue
         lx = linux.get(tuple(a[k] for k in COMPARE_KEY))
@@ -439,11 +352,13 @@ def _compare_section(aggs: List[dict]) -> List[str]:
              "shoots down remote TLBs); Linux ST is the same operation single-threaded (no "
              "remote shootdown); their difference is what the shootdown costs Linux.", ""]
     rows = []
+    options = varying([t for t, _ in pairs])
     for t, lx in pairs:
         cost = linux_cost(lx)
         cost_ratio = _div(t["p50_ns"], cost)
         rows.append([t["platform"], str(t["vcpus"]), _fmt_num(t["overcommit"]),
-                     f"{t['equivalent']} / {lx['workload']}", str(t["pages"]), t["backend"],
+                     f"{t['equivalent']} / {lx['workload']}", str(t["pages"]),
+                     _backend_cell(t, options),
                      fmt_ns(t["p50_ns"]), fmt_ns(lx["p50_ns"]), fmt_ns(lx["reference_p50_ns"]),
                      fmt_ns(cost),
                      _fmt_ratio(cost_ratio) if cost is None or cost > 0 else "— (cost ≤ 0)",
@@ -470,25 +385,28 @@ def _floor_section(aggs: List[dict]) -> List[str]:
     for a in aggs:
         smallest[a["platform"]] = min(smallest.get(a["platform"], a["pages"]), a["pages"])
     aggs = [a for a in aggs if a["pages"] == smallest[a["platform"]]]
-    vcpus = sorted({a["vcpus"] for a in aggs}, key=_sort_key)
+    vcpus = sorted({a["vcpus"] for a in aggs}, key=sort_key)
     show_fw = len({a["firmware"] for a in aggs}) > 1
+    options = varying(aggs)
     cells: Dict[tuple, Dict[int, str]] = {}
-    pages_of: Dict[tuple, int] = {}
-    for a in _by_config(aggs):
-        key = (a["platform"], a["firmware"], a["overcommit"], a["backend"], a["workload"])
+    first: Dict[tuple, dict] = {}
+    for a in by_config(aggs):
+        # One row per scenario but its vCPUs: every option that is not shown in it is equal.
+        key = (sort_key(a["platform"]), sort_key(a["firmware"]), sort_key(a["overcommit"]),
+               sort_key(a["backend"]), workload_key(a["workload"])) + tuple(
+                   sort_key(a[f]) for f in OTHER_OPTIONS)
         # An invalid scenario's ratio is shown but flagged, as in the main table.
         cells.setdefault(key, {})[a["vcpus"]] = (_fmt_ratio(a["ratio_to_floor"])
                                                  + ("" if valid(a) else " ⚠"))
-        pages_of[key] = a["pages"]
-    keys = sorted(cells, key=lambda k: (_sort_key(k[0]), _sort_key(k[1]), _sort_key(k[2]),
-                                        _sort_key(k[3]), _workload_key(k[4])))
+        first.setdefault(key, a)
     header = (["platform"] + (["firmware"] if show_fw else [])
               + ["overcommit", "backend", "workload", "pages"] + [f"{v} vCPUs" for v in vcpus])
     rows = []
-    for k in keys:
-        rows.append([k[0]] + ([k[1]] if show_fw else [])
-                    + [_fmt_num(k[2]), k[3], k[4], str(pages_of[k])]
-                    + [cells[k].get(v, "—") for v in vcpus])
+    for k in sorted(cells):
+        a = first[k]
+        rows.append([a["platform"]] + ([a["firmware"]] if show_fw else [])
+                    + [_fmt_num(a["overcommit"]), _backend_cell(a, options), a["workload"],
+                       str(a["pages"])] + [cells[k].get(v, "—") for v in vcpus])
     return (["## Ratio to the IPI floor", "",
              "Median p50 latency / the boot's IPI broadcast round-trip p50 (1x: a shootdown "
              "costs no more than interrupting every other CPU once; ⚠: the scenario had "
@@ -498,24 +416,24 @@ def _floor_section(aggs: List[dict]) -> List[str]:
 
 def _plot_caption(path: Path) -> str:
     prefix, _, platform = path.stem.partition("-")
-    what = PLOT_KINDS.get(prefix, path.stem)
+    what = plots.PLOT_KINDS.get(prefix, path.stem)
     return f"{platform}: {what}." if platform else f"{what}."
 
 
-def _plots_section(plots: Sequence[Path], note: Optional[str]) -> List[str]:
+def _plots_section(paths: Sequence[Path], note: Optional[str]) -> List[str]:
     lines = ["## Plots", "", "Scenarios with stale-TLB violations, watchdog timeouts or a failed "
              "status are left out of the plots.", ""]
     if note:
         lines += [note, ""]
-    if not plots:
+    if not paths:
         return lines + ["No plots (no data to plot)." if not note else "", ""]
-    for p in plots:
+    for p in paths:
         cap = _plot_caption(Path(p))
         lines += [f"![{Path(p).stem}](plots/{Path(p).name})", "", f"*{cap}*", ""]
     return lines
 
 
-def write_summary(rd: ResultsDir, plots: Sequence[Path], plots_note: Optional[str] = None
+def write_summary(rd: ResultsDir, plot_paths: Sequence[Path], plots_note: Optional[str] = None
                   ) -> Path:
     """summary.md: host, run outcomes, the aggregated tables and the plots (paths from
     write_plots; `plots_note` says why there are none, e.g. matplotlib missing)."""
@@ -529,7 +447,7 @@ def write_summary(rd: ResultsDir, plots: Sequence[Path], plots_note: Optional[st
     lines += _main_section(aggs)
     lines += _compare_section(aggs)
     lines += _floor_section(aggs)
-    lines += _plots_section(plots, plots_note)
+    lines += _plots_section(plot_paths, plots_note)
     lines += ["Every run's configuration, host and records are in results.csv (one line per "
               "scenario) and records.jsonl (every record); raw serial output is in "
               "runs/<id>/serial.log.", ""]
@@ -552,13 +470,13 @@ def write_reports(rd: ResultsDir) -> Dict[str, object]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            from .plots import write_plots  # imports report: not at module level
-            plots = write_plots(rd)
+            made = plots.write_plots(rd)
         skipped = [str(w.message) for w in caught if "skipped" in str(w.message)]
         if skipped:
             note = "Some plots failed: " + "; ".join(skipped) + "."
-    except ImportError as e:
-        plots, note = [], f"Plots skipped: matplotlib is not available ({e})."
-    summary = write_summary(rd, plots, note)
+    except plots.PlotsUnavailable as e:
+        made, note = [], f"Plots skipped: {e}."
+    summary = write_summary(rd, made, note)
+    invalid = [r for r in rd.runs() if r.get("invalid")]
     return {"records_jsonl": rd.path / "records.jsonl", "records": n, "csv": csv_path,
-            "plots": plots, "summary": summary}
+            "plots": made, "summary": summary, "invalid": invalid}

@@ -23,6 +23,8 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from . import records
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORMAT = 1          # bump when the layout of a results directory changes
 
@@ -91,6 +93,9 @@ def _os_release() -> Optional[str]:
 class ResultsDir:
     def __init__(self, path: Path):
         self.path = Path(path)
+        # result.json -> ((mtime, size), loaded run): validating records is not free, and one
+        # report reads the runs several times. Treat the loaded runs as read-only.
+        self._loaded: Dict[Path, tuple] = {}
 
     # -- layout
     @property
@@ -115,7 +120,8 @@ class ResultsDir:
     def save_run(self, result: dict) -> None:
         d = self.run_dir(result["id"])
         d.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(d / "result.json", result)
+        write_json_atomic(d / "result.json", {k: v for k, v in result.items()
+                                              if k not in DERIVED})
 
     # -- reading
     def plan(self) -> List[dict]:
@@ -135,98 +141,124 @@ class ResultsDir:
             return {}
 
     def runs(self) -> List[dict]:
-        """Every finished run, in plan order (runs not in the plan, e.g. imports, at the end)."""
+        """Every finished run (load_run: run_records(run) are its records typed, `invalid` says
+        why when one is not), in plan order (runs not in the plan, e.g. imports, at the end)."""
         found: Dict[str, dict] = {}
         if self.runs_dir.is_dir():
             for f in sorted(self.runs_dir.glob("*/result.json")):
                 try:
-                    found[f.parent.name] = json.loads(f.read_text())
+                    found[f.parent.name] = self._load(f)
                 except (OSError, ValueError):
                     continue  # a torn write cannot happen (atomic), but a hand edit can
         order = {c["id"]: i for i, c in enumerate(self.plan())} if self.exists() else {}
         return sorted(found.values(), key=lambda r: (order.get(r["id"], len(order)), r["id"]))
 
+    def _load(self, f: Path) -> dict:
+        st = f.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+        if self._loaded.get(f, (None,))[0] != stamp:
+            self._loaded[f] = (stamp, load_run(json.loads(f.read_text())))
+        return self._loaded[f][1]
+
     def done_ids(self) -> set:
         return {r["id"] for r in self.runs()}
 
     def write_records_jsonl(self) -> int:
-        """records.jsonl: every record of every run, with the run's id, configuration and the
-        host environment, one JSON object per line. Returns the number of lines."""
+        """records.jsonl: every record of every run whose records are valid, with the run's
+        id, configuration and the host environment, one JSON object per line. Returns the
+        number of lines."""
         host = self.host()
         n = 0
         tmp = self.path / ".records.jsonl.tmp"
         with open(tmp, "w") as f:
             for run in self.runs():
-                for rec in run.get("records") or []:
+                for rec in run_records(run):
                     f.write(json.dumps({"run_id": run["id"], "config": run["config"],
-                                        "host": run.get("host", host), **rec}) + "\n")
+                                        "host": run.get("host", host), **rec.data}) + "\n")
                     n += 1
         os.replace(tmp, self.path / "records.jsonl")
         return n
 
 
 # ---------------------------------------------------------------------------------------------
+# Loading runs: their records through the typed layer (records.py)
+
+
+def records_problem(raw_records: Iterable[dict]) -> Optional[str]:
+    """None when every record matches the schema, else the one-line reason of the first that
+    does not (the run is then invalid: docs/bench.md, "Invalid records")."""
+    try:
+        records.load(raw_records)
+    except records.RecordError as e:
+        return f"invalid record: {e}"
+    return None
+
+
+# Keys load_run adds to a result.json dict; save_run leaves them out.
+DERIVED = ("_records", "invalid")
+
+
+def load_run(data: dict) -> dict:
+    """result.json as the reports read it: `records` stay the plain dicts stored, and
+    `_records` (read it through run_records) holds them as Records. A run with a record the
+    schema refuses gets none and `invalid`, the one-line reason."""
+    try:
+        data["_records"] = records.load(data.get("records") or [])
+    except records.RecordError as e:
+        data["_records"], data["invalid"] = [], f"invalid record: {e}"
+    return data
+
+
+def run_records(run: dict) -> List[records.Record]:
+    """A run's records as Records (none when one is invalid: run["invalid"] says why)."""
+    if "_records" not in run:
+        load_run(run)
+    return run["_records"]
+
+
+# ---------------------------------------------------------------------------------------------
 # Scenario rows: one flat dict per shootdown record, what every report is made of
 
-
-ROW_FIELDS = ["run_id", "guest", "platform", "accel", "firmware", "vcpus", "overcommit",
-              "effective_overcommit", "host_cpus", "rep", "backend", "workload", "equivalent", "pages", "iterations",
-              "status", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns", "mean_ns",
-              "p50_cycles", "p99_cycles", "per_s", "floor_p50_ns", "ratio_to_floor",
-              "violations", "detection", "detection_by", "detection_reason", "opportunities",
-              "canary_violations", "watchdog", "fallbacks", "skipped_targets", "steal_ns",
-              "reference_p50_ns", "shootdown_cost_p50_ns", "tsc_khz", "hypervisor",
-              "linux_flush", "version"]
-
-# The Linux peer's operations and the tlbstorm workloads they correspond to.
-EQUIVALENT = {"madvise": "remap", "mprotect": "protect", "munmap": "unmap"}
-
-
-def _violations(rec: dict) -> int:
-    o = rec.get("oracle") or {}
-    return sum(int(o.get(k, 0)) for k in ("stale_reads", "writes_after_readonly",
-                                          "reads_after_unmap", "unexpected_faults"))
-
-
-def _detection(rec: dict) -> Dict[str, object]:
-    """The row's detection columns (docs/records.md, "Detection"); None where the record has
-    no such field (records from before detection existed: unknown)."""
-    det = rec.get("detection")
-    det = det if isinstance(det, dict) else {}
-    canary = det.get("canary")
-    return {"detection": det.get("status"), "detection_by": det.get("by"),
-            "detection_reason": det.get("reason"),
-            "opportunities": (rec.get("oracle") or {}).get("opportunities"),
-            "canary_violations": canary.get("violations") if isinstance(canary, dict) else None}
-
+# Of the run (its configuration in the matrix), then the scenario's own configuration (the
+# shootdown record's fields marked "x-scenario" in the schema, in schema order), then results.
+RUN_FIELDS = ["run_id", "guest", "platform", "accel", "firmware", "vcpus", "overcommit",
+              "effective_overcommit", "host_cpus", "rep"]
+RESULT_FIELDS = ["equivalent", "status", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
+                 "max_ns", "mean_ns", "p50_cycles", "p99_cycles", "per_s", "floor_p50_ns",
+                 "ratio_to_floor", "violations", "detection", "detection_by",
+                 "detection_reason", "opportunities", "canary_violations", "watchdog",
+                 "fallbacks", "skipped_targets", "steal_ns", "reference_p50_ns",
+                 "shootdown_cost_p50_ns", "tsc_khz", "hypervisor", "linux_flush", "version"]
+ROW_FIELDS = RUN_FIELDS + list(records.SCENARIO_FIELDS) + RESULT_FIELDS
 
 NOT_SHOWN = "not shown"
 PASS_NOT_SHOWN = "pass, detection not shown"
+RECORDS_INVALID = "records invalid"
 
 
 def run_detection(run: dict) -> Optional[str]:
-    """A run's detection claim ("shown", "not shown", None: none made or unknown): the result's
-    own `detection`, else its verdict record's (result.json files from before it was kept)."""
+    """A run's detection claim ("shown", "not shown", None: none made): the result's own
+    `detection`, else its verdict record's (result.json files from before it was kept)."""
     if "detection" in run:
         return run["detection"]
-    vrec = next((r for r in run.get("records") or [] if r.get("record") == "verdict"), None)
-    return vrec.get("detection") if vrec else None
+    verdict = records.first(run_records(run), "verdict")
+    return verdict["detection"] if verdict else None
 
 
 def outcome_label(run: dict) -> str:
     """The outcome as people read it: a pass that did not show detection is never a plain
-    pass (docs/bench.md)."""
+    pass, and a run with an invalid record says so (docs/bench.md)."""
     outcome = run.get("outcome", "unknown")
+    if run.get("invalid"):
+        return f"{outcome}, {RECORDS_INVALID}"
     if outcome == "pass" and run_detection(run) == NOT_SHOWN:
         return PASS_NOT_SHOWN
     return outcome
 
 
 def _floor_ns(run: dict) -> Optional[int]:
-    for rec in run.get("records") or []:
-        if rec.get("record") == "ipi_floor":
-            return (rec.get("broadcast") or {}).get("p50_ns")
-    return None
+    floor = records.first(run_records(run), "ipi_floor")
+    return floor["broadcast"]["p50_ns"] if floor else None
 
 
 def cycles_to_ns(cycles: Optional[float], tsc_khz: Optional[int]) -> Optional[float]:
@@ -235,59 +267,59 @@ def cycles_to_ns(cycles: Optional[float], tsc_khz: Optional[int]) -> Optional[fl
     return cycles * 1e6 / tsc_khz
 
 
+def _run_columns(run: dict) -> dict:
+    cfg = run["config"]
+    return {"run_id": run["id"], "guest": cfg.get("guest", "tlbstorm"),
+            "platform": cfg.get("platform"), "accel": run.get("accel"),
+            "firmware": cfg.get("firmware"), "vcpus": cfg.get("vcpus"),
+            "overcommit": cfg.get("overcommit"),
+            # what the boot really had: vCPUs per host CPU QEMU was pinned to
+            "effective_overcommit": cfg.get("effective_overcommit"),
+            "host_cpus": len(cfg.get("host_cpus") or []) or None, "rep": cfg.get("rep", 0)}
+
+
+def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
+    lat, cyc, env = rec["latency_ns"], rec["latency_cycles"], rec["env"]
+    det, ref = rec["detection"], rec.opt("reference_latency_ns")
+    linux = rec["backend"] == "linux"
+    return {
+        "equivalent": rec.opt("equivalent") or rec["workload"], "status": rec["status"],
+        **{f"{k}_ns": lat[k] for k in ("min", "p50", "p90", "p99", "p999", "max", "mean")},
+        "p50_cycles": cyc["p50"], "p99_cycles": cyc["p99"], "per_s": rec["shootdowns_per_s"],
+        "floor_p50_ns": None if linux else floor,
+        "ratio_to_floor": rec["ratio_to_ipi_floor_p50"],
+        # the kernel's own total (docs/records.md, `oracle`), summed once, there
+        "violations": rec["oracle"]["violations"],
+        "detection": det["status"], "detection_by": det["by"], "detection_reason": det["reason"],
+        "opportunities": rec["oracle"]["opportunities"],
+        "canary_violations": det["canary"]["violations"] if det["canary"] else None,
+        "watchdog": rec["watchdog_timeouts"], "fallbacks": rec["fallbacks"],
+        "skipped_targets": rec["skipped_targets"], "steal_ns": rec["steal_ns"],
+        "reference_p50_ns": ref["p50"] if ref else None,
+        "shootdown_cost_p50_ns": rec.opt("shootdown_cost_ns_p50"),
+        "tsc_khz": env["tsc_khz"], "hypervisor": env["hypervisor"],
+        "linux_flush": env.opt("linux_flush"), "version": env["version"]}
+
+
+def scenario_row(run: dict, rec: records.Record, floor: Optional[int] = None) -> dict:
+    """The row of one shootdown record of a loaded run (load_run)."""
+    return {**_run_columns(run), **{f: rec[f] for f in records.SCENARIO_FIELDS},
+            **_result_columns(rec, floor)}
+
+
 def scenario_rows(runs: Iterable[dict]) -> List[dict]:
+    """One row per shootdown record of loaded runs, in order (invalid runs have none)."""
     rows = []
     for run in runs:
-        cfg = run["config"]
         floor = _floor_ns(run)
-        for rec in run.get("records") or []:
-            if rec.get("record") != "shootdown":
-                continue
-            env = rec.get("env") or {}
-            lat = rec.get("latency_ns") or {}
-            cyc = rec.get("latency_cycles") or {}
-            ref = rec.get("reference_latency_ns") or {}
-            workload = rec.get("workload")
-            rows.append({
-                "run_id": run["id"], "guest": cfg.get("guest", "tlbstorm"),
-                "platform": cfg.get("platform"), "accel": run.get("accel"),
-                "firmware": cfg.get("firmware"), "vcpus": cfg.get("vcpus"),
-                "overcommit": cfg.get("overcommit"),
-                # what the boot really had: vCPUs per host CPU QEMU was pinned to
-                "effective_overcommit": cfg.get("effective_overcommit"),
-                "host_cpus": len(cfg.get("host_cpus") or []) or None,
-                "rep": cfg.get("rep", 0), "backend": rec.get("backend"), "workload": workload,
-                "equivalent": rec.get("equivalent", EQUIVALENT.get(workload, workload)),
-                "pages": rec.get("pages"), "iterations": rec.get("iterations"),
-                "status": rec.get("status"),
-                "min_ns": lat.get("min"), "p50_ns": lat.get("p50"), "p90_ns": lat.get("p90"),
-                "p99_ns": lat.get("p99"), "p999_ns": lat.get("p999"), "max_ns": lat.get("max"),
-                "mean_ns": lat.get("mean"), "p50_cycles": cyc.get("p50"),
-                "p99_cycles": cyc.get("p99"), "per_s": rec.get("shootdowns_per_s"),
-                "floor_p50_ns": floor if rec.get("backend") != "linux" else None,
-                "ratio_to_floor": rec.get("ratio_to_ipi_floor_p50"),
-                "violations": _violations(rec), **_detection(rec),
-                "watchdog": rec.get("watchdog_timeouts", 0),
-                "fallbacks": rec.get("fallbacks", 0),
-                "skipped_targets": rec.get("skipped_targets", 0),
-                "steal_ns": rec.get("steal_ns", 0),
-                "reference_p50_ns": ref.get("p50"),
-                "shootdown_cost_p50_ns": rec.get("shootdown_cost_ns_p50"),
-                "tsc_khz": env.get("tsc_khz"), "hypervisor": env.get("hypervisor"),
-                "linux_flush": env.get("linux_flush"), "version": env.get("version"),
-            })
+        rows += [scenario_row(run, rec, floor)
+                 for rec in records.of_kind(run_records(run), "shootdown")]
     return rows
 
 
 def histograms(run: dict) -> Dict[tuple, List[List[int]]]:
     """(scenario, of) -> buckets [[low, high, count], ...] in cycles, parts joined."""
     out: Dict[tuple, List[List[int]]] = {}
-    for rec in run.get("records") or []:
-        if rec.get("record") == "latency_hist":
-            key = (rec["scenario"], rec.get("of", "latency"))
-            out.setdefault(key, []).extend(rec["buckets"])
+    for rec in records.of_kind(run_records(run), "latency_hist"):
+        out.setdefault((rec["scenario"], rec["of"]), []).extend(rec["buckets"])
     return out
-
-
-def scenario_histogram(run: dict, rec: dict, of: str = "latency") -> List[List[int]]:
-    return histograms(run).get((rec.get("scenario"), of), [])

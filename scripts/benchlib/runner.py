@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, TextIO
 
 from . import matrix as mx
-from .results import REPO_ROOT, ResultsDir, ResultsError, host_environment, outcome_label
+from .results import (REPO_ROOT, ResultsDir, ResultsError, host_environment, outcome_label,
+                      records_problem)
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import tlbrun  # noqa: E402
@@ -25,10 +26,13 @@ EXIT_NOTHING = 3      # no configuration could run on this host
 EXIT_ERROR = 4        # a configuration ended in error, timeout or without a verdict
 EXIT_INTERRUPTED = 130
 
-# Outcomes of one configuration, from the run script's status (docs/run.md).
-OUTCOMES = {0: "pass", 1: "fail", 2: "usage", 3: "skip", 4: "error", 5: "timeout",
-            6: "no-verdict", 7: "host-problem"}
-RETRIED = {5, 6, 7}   # statuses worth one more boot: the run, not the guest, went wrong
+# Outcomes of one configuration, from the run script's status (docs/run.md): the kernel's
+# verdict codes (kernel/exit.h), then the run script's own.
+OUTCOMES = {**{code: name for name, code in tlbrun.load_exit_codes().items()},
+            tlbrun.STATUS_TIMEOUT: "timeout", tlbrun.STATUS_NO_VERDICT: "no-verdict",
+            tlbrun.STATUS_HOST: "host-problem"}
+# Statuses worth one more boot: the run, not the guest, went wrong.
+RETRIED = {tlbrun.STATUS_TIMEOUT, tlbrun.STATUS_NO_VERDICT, tlbrun.STATUS_HOST}
 # A first guess at a boot's duration (s) before any has finished, for the time-left estimate.
 FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "kvm-hyperv": 30.0}
 LINUX_EXTRA_S = 20.0  # the Linux guest's own boot
@@ -102,6 +106,9 @@ def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
     # A platform that cannot run the guest at all is a fact about the platform, like a missing
     # /dev/kvm: reported with its reason, not counted as a failed run.
     outcome = "unavailable" if platform_refuses(res.error) else OUTCOMES.get(res.status, "error")
+    problem = records_problem(res.records)
+    if problem:   # saved as it came; the reports mark the run invalid (results.load_run)
+        say(f"bench: {c['id']}: {problem}")
     return {
         "id": c["id"], "config": {k: v for k, v in c.items() if k != "id"},
         "outcome": outcome, "status": res.status,
@@ -170,24 +177,23 @@ def fmt_s(s: float) -> str:
 
 
 def exit_status(runs: List[dict]) -> int:
+    """Of loaded runs (ResultsDir.runs): a run with an invalid record counts as an error."""
     outcomes = [r["outcome"] for r in runs]
     if not outcomes or all(o == "unavailable" for o in outcomes):
         return EXIT_NOTHING
     if any(o in ("fail",) for o in outcomes):
         return EXIT_FAIL
-    if any(o in ("error", "timeout", "no-verdict", "host-problem", "usage") for o in outcomes):
+    if any(o in ("error", "timeout", "no-verdict", "host-problem", "usage") for o in outcomes) \
+            or any(r.get("invalid") for r in runs):
         return EXIT_ERROR
     return EXIT_OK
 
 
-def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.stderr,
-               report: Optional[Callable[[ResultsDir], object]] = None,
-               runner: Callable = tlbrun.run) -> int:
-    """Run every configuration of m not yet in `out`; write the reports at the end (also after
-    Ctrl-C). Returns the harness exit status."""
-    say = lambda msg: print(msg, file=messages, flush=True)  # noqa: E731
-    rd = ResultsDir(out)
-    plan = mx.expand(m)
+def _prepare(m: mx.Matrix, rd: ResultsDir, plan: List[dict], resume: bool,
+             say: Callable[[str], None]) -> Optional[int]:
+    """Create the results directory, or check that a resumed one is this matrix's. None when
+    the run may go on, else the exit status."""
+    out = rd.path
     if rd.exists():
         if not resume:
             say(f"bench: error: {out} already holds results: pass --resume to finish it, or "
@@ -209,8 +215,64 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
     else:
         rd.create(m.text, m.source.suffix if m.source else ".toml", plan, host_environment(),
                   m.name)
-    host = rd.host()
+    return None
 
+
+def _run_all(todo: List[dict], rd: ResultsDir, host: dict, say: Callable[[str], None],
+             messages: TextIO, runner: Callable) -> None:
+    """Boot every configuration of todo in order, saving each result as it ends."""
+    avail = availability(sorted({c["platform"] for c in todo}, key=list(mx.PLATFORMS).index),
+                         sorted({c["guest"] for c in todo}), say)
+    problem = build_images(todo, say) if todo else None
+    progress = Progress(todo, messages)
+    if todo:
+        say(f"bench: about {fmt_s(progress.left_s())} to go")
+    refused: Dict[tuple, str] = {}  # (platform, guest) -> why the platform cannot run it
+    for c in todo:
+        reason = avail[c["platform"]] or (problem if c["guest"] == "tlbstorm" else None) \
+            or refused.get((c["platform"], c["guest"]))
+        if reason:
+            result = unavailable(c, reason, host)
+        else:
+            progress.starting(c)
+            try:
+                result = boot(c, rd, host, say, runner)
+            except Exception as e:  # a harness bug: record it, keep going
+                result = unavailable(c, f"harness error: {type(e).__name__}: {e}", host)
+                result["outcome"] = "error"
+        rd.save_run(result)
+        progress.finished(c, result)
+        if result["attempts"] and platform_refuses(result.get("error")):
+            refused[(c["platform"], c["guest"])] = (
+                f"{c['platform']} cannot run the {c['guest']} guest here: {result['error']} "
+                f"(in {c['id']})")
+
+
+def _report(rd: ResultsDir, report: Callable[[ResultsDir], object],
+            say: Callable[[str], None]) -> bool:
+    """Write the reports; False when that failed (the results are saved all the same)."""
+    try:
+        paths = report(rd)
+        say(f"bench: reports written: {rd.path}/summary.md"
+            + (f" ({len(paths.get('plots', []))} plots)" if isinstance(paths, dict) else ""))
+        return True
+    except Exception as e:  # a report bug must not lose the results: they are saved
+        say(f"bench: error: writing the reports failed: {type(e).__name__}: {e}; the "
+            f"results are in {rd.path}/runs (retry with scripts/bench report {rd.path})")
+        return False
+
+
+def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.stderr,
+               report: Optional[Callable[[ResultsDir], object]] = None,
+               runner: Callable = tlbrun.run) -> int:
+    """Run every configuration of m not yet in `out`; write the reports at the end (also after
+    Ctrl-C). Returns the harness exit status."""
+    say = lambda msg: print(msg, file=messages, flush=True)  # noqa: E731
+    rd = ResultsDir(out)
+    plan = mx.expand(m)
+    refusal = _prepare(m, rd, plan, resume, say)
+    if refusal is not None:
+        return refusal
     # Resuming runs what is missing, and again what could not run here last time (the host may
     # have changed: KVM usable now, the lab built).
     done = {r["id"] for r in rd.runs() if r["outcome"] != "unavailable"} if resume else set()
@@ -219,46 +281,14 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
         f"{len(todo)} to run; results in {out}")
     status = EXIT_OK
     try:
-        avail = availability(sorted({c["platform"] for c in todo}, key=list(mx.PLATFORMS).index),
-                             sorted({c["guest"] for c in todo}), say)
-        problem = build_images(todo, say) if todo else None
-        progress = Progress(todo, messages)
-        if todo:
-            say(f"bench: about {fmt_s(progress.left_s())} to go")
-        refused: Dict[tuple, str] = {}  # (platform, guest) -> why the platform cannot run it
-        for c in todo:
-            reason = avail[c["platform"]] or (problem if c["guest"] == "tlbstorm" else None) \
-                or refused.get((c["platform"], c["guest"]))
-            if reason:
-                result = unavailable(c, reason, host)
-            else:
-                progress.starting(c)
-                try:
-                    result = boot(c, rd, host, say, runner)
-                except Exception as e:  # a harness bug: record it, keep going
-                    result = unavailable(c, f"harness error: {type(e).__name__}: {e}", host)
-                    result["outcome"] = "error"
-            rd.save_run(result)
-            progress.finished(c, result)
-            if result["attempts"] and platform_refuses(result.get("error")):
-                refused[(c["platform"], c["guest"])] = (
-                    f"{c['platform']} cannot run the {c['guest']} guest here: {result['error']} "
-                    f"(in {c['id']})")
+        _run_all(todo, rd, rd.host(), say, messages, runner)
     except KeyboardInterrupt:
-        n = len(rd.done_ids())
-        say(f"\nbench: interrupted: {n} of {len(plan)} configurations saved; resume with "
-            f"scripts/bench run {m.source or 'MATRIX'} --out {out} --resume")
+        say(f"\nbench: interrupted: {len(rd.done_ids())} of {len(plan)} configurations saved; "
+            f"resume with scripts/bench run {m.source or 'MATRIX'} --out {out} --resume")
         status = EXIT_INTERRUPTED
     finally:
-        if report is not None:
-            try:
-                paths = report(rd)
-                say(f"bench: reports written: {out}/summary.md"
-                    + (f" ({len(paths.get('plots', []))} plots)" if isinstance(paths, dict) else ""))
-            except Exception as e:  # a report bug must not lose the results: they are saved
-                say(f"bench: error: writing the reports failed: {type(e).__name__}: {e}; the "
-                    f"results are in {out}/runs (retry with scripts/bench report {out})")
-                status = status or EXIT_ERROR
+        if report is not None and not _report(rd, report, say):
+            status = status or EXIT_ERROR
     if status == EXIT_INTERRUPTED:
         return status
     return exit_status(rd.runs()) if status == EXIT_OK else status
