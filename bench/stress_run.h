@@ -1,0 +1,65 @@
+/* What the stress run's two halves share (bench/change.c: the run's state, one change, its
+ * shootdown and the lockstep wait for readers; bench/stress.c: setup, parts and workers, which
+ * call into it). Private to them. */
+#ifndef BENCH_STRESS_RUN_H
+#define BENCH_STRESS_RUN_H
+
+#include "bench/oracle.h"
+#include "bench/stress.h"
+#include "mm/aspace.h"
+#include "smp/percpu.h"
+
+#define STRESS_VA 0x0000008000000000ull /* PML4 slot 1: nothing else lives there */
+#define NSETS 3
+#define MAX_STRESS_ASPACES 8
+#define SWITCH_STATES 4 /* published states seen between address-space switches (naspaces > 1) */
+#define PRIME_ROUNDS 4  /* QEMU's TLB at most doubles at each flush after a busy period */
+#define BARRIER_TIMEOUT_US 10000000
+#define OBSERVE_TIMEOUT_US 10000000 /* a reader must show progress within this (lockstep) */
+#define OBSERVE_MAX_FACTOR 10       /* and see a published state within this many of them */
+
+struct cpu_counts {
+	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
+	u32 next_slice, cur_as;
+} __attribute__((aligned(CACHE_LINE)));
+
+/* One part of the run: who initiates on which slice, with which control and observation. */
+struct part {
+	u64 warmup, iters;
+	u8 skip;
+	bool lockstep, all_initiators;
+};
+
+
+struct stress_state {
+	const struct scenario *c;
+	struct stress_result *r;
+	const struct part *part;  /* the one running */
+	struct aspace as[MAX_STRESS_ASPACES];
+	u32 nas, nslices;
+	struct oracle o;
+	struct slice slices[MAX_CPUS];
+	struct cpu_counts counts[MAX_CPUS];
+	struct oracle_counts ocounts[2][MAX_CPUS]; /* [0] canary, [1] measured */
+	u64 epoch[MAX_CPUS];
+	paddr_t *frames;          /* [set][slice][page] */
+	struct histogram *hists;  /* [cpu][0: latency, 1: ack] */
+	struct slice_obs *obs;
+	u64 frames_bytes, hists_bytes, obs_bytes;
+	u32 ready, reset_in, reset_out, done[2];
+	bool stop[2], abort;
+};
+
+extern struct stress_state stress;
+
+bool stress_aborted(void);
+void stress_abort(const char *why); /* stop every worker; the first reason is reported */
+
+paddr_t *stress_frame_slot(u32 set, u32 slice, u64 k);
+void stress_set_tag(paddr_t pa, u64 tag);
+void stress_switch_to(u32 a);
+void stress_sweep_next(u32 me);
+/* One iteration on slice s by its initiator. */
+void stress_initiate(u32 s, bool measure);
+
+#endif
