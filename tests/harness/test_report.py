@@ -124,7 +124,8 @@ def boot_record(version="v0.9-12-gabcdef0"):
 
 
 def bench_record(platform, vcpus, floor_cycles, backends, workloads, acks=("late",)):
-    """The kernel's bench record (lists as arrays); the Linux peer's passes strings."""
+    """A bench record: lists as arrays (today's kernel), or as strings (the older form the
+    schema still accepts: the synthetic Linux peer's uses it)."""
     return {"record": "bench", "backends": backends, "workloads": workloads,
             "pages": PAGES if isinstance(backends, list) else ",".join(map(str, PAGES)),
             **({"acks": list(acks)} if isinstance(backends, list) else {}),
