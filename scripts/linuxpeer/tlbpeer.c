@@ -25,23 +25,10 @@
 #include "kernel/json.h"
 #include "kernel/record.h"
 #include "kernel/stats.h"
+#include "scripts/linuxpeer/peer.h"
 #include "scripts/linuxpeer/sysinfo.h"
 
-#ifndef TLBSTORM_VERSION
-#define TLBSTORM_VERSION "unknown"
-#endif
 
-#define PAGE 4096ul
-#define MAX_LIST 16         /* items per option list, as OPT_LIST_MAX (kernel/cmdline.h) */
-#define MAX_PAGES 16384     /* as SCENARIO_MAX_PAGES (bench/scenario.h); tests/boot/test_static.py */
-#define MAX_CPUS 512
-#define MAX_ITERS 10000000
-#define MAX_WARMUP 1000000
-#define CALIBRATE_NS 200000000l  /* TSC calibration against CLOCK_MONOTONIC_RAW */
-#define READER_WAIT_S 30         /* readers must answer a phase change within this */
-#define SWEEP_CHECK_PAGES 64     /* readers look for a phase change this often */
-#define TIMER_SAMPLES 1000
-#define PINNED_ENV "TLBPEER_PINNED"
 
 /* ---- options */
 
@@ -64,77 +51,6 @@ static struct {
 	unsigned npages;
 	unsigned long iters, warmup;
 } cfg = { .workload_arg = "madvise", .pages_arg = "1,64", .iters = 1000, .warmup = 100 };
-
-/* ---- output */
-
-static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* One line to stdout (the serial console) in one write, so lines never interleave. */
-static void out(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (write(STDOUT_FILENO, line, (size_t)n) < 0)
-		return;
-}
-
-/* kernel/record.h's interface, printing to stdout instead of COM1. */
-void record_begin(struct jw *w, char *buf, size_t len, const char *kind)
-{
-	jw_init(w, buf, len);
-	jw_obj_begin(w, NULL);
-	jw_str(w, "record", kind);
-}
-
-void record_end(struct jw *w)
-{
-	static char line[sizeof(RECORD_MARKER) + RECORD_MAX * 2];
-	const char *text;
-	size_t n;
-
-	jw_obj_end(w);
-	text = jw_finish(w);
-	if (!text || strlen(text) + sizeof(RECORD_MARKER) > sizeof(line))
-		text = "{\"record\":\"error\",\"detail\":\"record too large or malformed\"}";
-	/* marker, text and newline in one write (only the main thread prints records) */
-	n = (size_t)snprintf(line, sizeof(line), "%s%s\n", RECORD_MARKER, text);
-	if (write(STDOUT_FILENO, line, n) < 0)
-		return;
-}
-
-static const char *const verdict_names[] = {
-	[EXIT_PASS] = "pass", [EXIT_FAIL] = "fail", [EXIT_USAGE] = "usage",
-	[EXIT_SKIP] = "skip", [EXIT_ERROR] = "error",
-};
-
-static __attribute__((noreturn)) void finish(int code)
-{
-	char buf[128];
-	struct jw w;
-
-	record_begin(&w, buf, sizeof(buf), "verdict");
-	jw_str(&w, "verdict", verdict_names[code]);
-	jw_u64(&w, "code", (u64)code);
-	jw_null(&w, "detection"); /* no oracle here: no claim either way (docs/records.md) */
-	record_end(&w);
-	out("tlbstorm: verdict %s (exit %d)\n", verdict_names[code], code);
-	_exit(code);
-}
-
-static __attribute__((noreturn)) void die(const char *what)
-{
-	out("tlbpeer: error: %s: %s\n", what, strerror(errno));
-	finish(EXIT_ERROR);
-}
 
 /* ---- option parsing */
 
@@ -226,228 +142,6 @@ static void parse_options(int argc, char **argv)
 	parse_lists();
 }
 
-/* ---- time */
-
-static inline u64 rdtsc_ordered(void)
-{
-	u32 lo, hi;
-
-	/* the same clock read as the kernel's (kernel/time.h): LFENCE, then RDTSC */
-	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
-	return ((u64)hi << 32) | lo;
-}
-
-static u64 tsc_khz;
-
-static u64 to_ns(u64 cycles)
-{
-	return (u64)((unsigned __int128)cycles * 1000000 / tsc_khz);
-}
-
-static s64 mono_raw_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
-	return (s64)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* TSC ticks over ~200 ms of CLOCK_MONOTONIC_RAW (the clock source without NTP slewing). */
-static u64 calibrate_tsc(void)
-{
-	struct timespec nap = { 0, CALIBRATE_NS };
-	s64 n0, n1;
-	u64 t0, t1;
-
-	n0 = mono_raw_ns();
-	t0 = rdtsc_ordered();
-	nanosleep(&nap, NULL);
-	n1 = mono_raw_ns();
-	t1 = rdtsc_ordered();
-	if (n1 <= n0 || t1 <= t0)
-		return 0;
-	return (u64)((unsigned __int128)(t1 - t0) * 1000000 / (u64)(n1 - n0));
-}
-
-static void timer_overhead(u64 *min, u64 *p50)
-{
-	static u64 v[TIMER_SAMPLES];
-
-	for (unsigned i = 0; i < TIMER_SAMPLES; i++) {
-		u64 a = rdtsc_ordered();
-
-		v[i] = rdtsc_ordered() - a;
-	}
-	stats_sort(v, TIMER_SAMPLES);
-	*min = v[0];
-	*p50 = stats_percentile(v, TIMER_SAMPLES, 500);
-}
-
-static bool deadline_passed(s64 deadline)
-{
-	return mono_raw_ns() > deadline;
-}
-
-/* ---- CPUs */
-
-static int cpus[MAX_CPUS];
-static unsigned ncpus;
-
-static int pin_to(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set);
-}
-
-/* ---- readers: one per other CPU, reading one word of every page of the region */
-
-static struct {
-	_Atomic unsigned long phase;  /* odd: sweep the region; even: stay off it; ~0: exit */
-	char *_Atomic base;           /* the region (valid while phase is odd) */
-	_Atomic unsigned long npages;
-	_Atomic unsigned long faults; /* SIGSEGVs taken on the region (munmap) */
-	_Atomic bool failed;          /* a reader could not start (it said why) */
-	_Atomic unsigned long seen[MAX_CPUS]; /* the phase each reader last acknowledged */
-} shared;
-
-#define PHASE_EXIT (~0ul)
-
-static __thread sigjmp_buf reader_jmp;
-static __thread volatile sig_atomic_t reader_armed;
-
-/*
- * A reader's load from a page that munmap just removed faults; jump back into the reader's
- * sweep and count it. SA_NODEFER keeps SIGSEGV unblocked across the jump (sigsetjmp does not
- * save the mask: a syscall per sweep would disturb the measurement). Any other SIGSEGV gets
- * the default action (the process dies; init reports the verdict error).
- */
-static void segv_handler(int sig, siginfo_t *si, void *uc)
-{
-	char *base = atomic_load_explicit(&shared.base, memory_order_relaxed);
-	char *addr = si->si_addr;
-	unsigned long n = atomic_load_explicit(&shared.npages, memory_order_relaxed);
-
-	(void)uc;
-	if (reader_armed && base && addr >= base && addr < base + n * PAGE)
-		siglongjmp(reader_jmp, 1);
-	signal(sig, SIG_DFL); /* returning re-executes the access, which now kills us */
-}
-
-static void *reader(void *arg)
-{
-	unsigned idx = (unsigned)(unsigned long)arg;
-	volatile unsigned long i = 0;
-
-	if (pin_to(cpus[idx]) || sched_getcpu() != cpus[idx]) {
-		out("tlbpeer: error: cannot pin a reader to CPU %d\n", cpus[idx]);
-		atomic_store(&shared.failed, true);
-		return (void *)1;
-	}
-	for (;;) {
-		unsigned long ph = atomic_load_explicit(&shared.phase, memory_order_acquire);
-		char *base;
-		unsigned long n;
-
-		if (ph == PHASE_EXIT)
-			break;
-		if (atomic_load_explicit(&shared.seen[idx], memory_order_relaxed) != ph)
-			/* pairs with the acquire in wait_readers() */
-			atomic_store_explicit(&shared.seen[idx], ph, memory_order_release);
-		if (!(ph & 1)) {
-			__builtin_ia32_pause();
-			continue;
-		}
-		base = atomic_load_explicit(&shared.base, memory_order_relaxed);
-		n = atomic_load_explicit(&shared.npages, memory_order_relaxed);
-		if (sigsetjmp(reader_jmp, 0)) {
-			reader_armed = 0;
-			atomic_fetch_add_explicit(&shared.faults, 1, memory_order_relaxed);
-			i++; /* go on with the next page */
-		}
-		reader_armed = 1;
-		for (; i < n; i++) {
-			(void)*(volatile unsigned long *)(base + i * PAGE);
-			if (i % SWEEP_CHECK_PAGES == SWEEP_CHECK_PAGES - 1 &&
-			    atomic_load_explicit(&shared.phase, memory_order_relaxed) != ph)
-				break;
-		}
-		reader_armed = 0;
-		i = 0;
-	}
-	return NULL;
-}
-
-/* Wait until every reader has acknowledged the current phase; false on timeout. */
-static bool wait_readers(unsigned long ph)
-{
-	s64 deadline = mono_raw_ns() + (s64)READER_WAIT_S * 1000000000;
-
-	for (unsigned r = 1; r < ncpus; r++) {
-		/* pairs with the release in reader() */
-		while (atomic_load_explicit(&shared.seen[r], memory_order_acquire) != ph) {
-			if (atomic_load(&shared.failed))
-				return false;
-			if (deadline_passed(deadline)) {
-				out("tlbpeer: error: the reader on CPU %d did not answer within %d s\n",
-				    cpus[r], READER_WAIT_S);
-				return false;
-			}
-			__builtin_ia32_pause();
-		}
-	}
-	return true;
-}
-
-static void set_phase(unsigned long ph)
-{
-	atomic_store_explicit(&shared.phase, ph, memory_order_release);
-	if (!wait_readers(ph))
-		finish(EXIT_ERROR);
-}
-
-static pthread_t threads[MAX_CPUS];
-
-static void start_readers(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = segv_handler;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGSEGV, &sa, NULL))
-		die("sigaction(SIGSEGV)");
-	atomic_store(&shared.phase, 0);
-	for (unsigned r = 1; r < ncpus; r++) {
-		atomic_store(&shared.seen[r], PHASE_EXIT);
-		errno = pthread_create(&threads[r], NULL, reader, (void *)(unsigned long)r);
-		if (errno)
-			die("pthread_create");
-	}
-	if (!wait_readers(0))
-		finish(EXIT_ERROR);
-}
-
-static void stop_readers(void)
-{
-	struct timespec until;
-	void *ret;
-
-	atomic_store_explicit(&shared.phase, PHASE_EXIT, memory_order_release);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += READER_WAIT_S;
-	for (unsigned r = 1; r < ncpus; r++) {
-		errno = pthread_timedjoin_np(threads[r], &ret, &until);
-		if (errno)
-			die("joining a reader thread");
-		if (ret)
-			finish(EXIT_ERROR);
-	}
-}
-
 /* ---- the workloads */
 
 struct scenario {
@@ -536,19 +230,18 @@ static void run_reference(struct scenario *s)
 
 static void run_with_readers(struct scenario *s)
 {
-	unsigned long ph = atomic_load(&shared.phase);
+	unsigned long ph = readers_phase();
 	char *region = map_region(s->pages, NULL);
 	unsigned long f0;
 
 	/* readers are off the memory (even phase); publish the region, then let them sweep */
-	atomic_store_explicit(&shared.base, region, memory_order_relaxed);
-	atomic_store_explicit(&shared.npages, s->pages, memory_order_relaxed);
-	f0 = atomic_load(&shared.faults);
+	readers_publish(region, s->pages);
+	f0 = readers_faults();
 	set_phase(ph + 1);
 	run_loop(s, &region, &s->mt, &s->mt_elapsed);
 	set_phase(ph + 2);
-	s->reader_faults = atomic_load(&shared.faults) - f0;
-	atomic_store_explicit(&shared.base, NULL, memory_order_relaxed);
+	s->reader_faults = readers_faults() - f0;
+	readers_publish(NULL, 0);
 	if (munmap(region, s->pages * PAGE))
 		die("munmap");
 }
