@@ -49,7 +49,7 @@ def check_run(res, smp, iters=ITERS):
     assert res.records[-1]["detection"] is None and res.detection is None, res.records[-1]
     assert not res.detection_not_shown and "detection" not in res.summary, res.summary
     bench = res.records[0]
-    assert bench["backends"] == "linux" and bench["ipi_floor_p50_cycles"] == 0, bench
+    assert bench["backends"] == ["linux"] and bench["acks"] == ["early"] and bench["pages"] == PAGES and bench["ipi_floor_p50_cycles"] == 0, bench
     assert bench["timer_overhead_min_cycles"] <= bench["timer_overhead_p50_cycles"], bench
     shootdowns = res.records_of("shootdown")
     assert [(r["workload"], r["pages"]) for r in shootdowns] == \
