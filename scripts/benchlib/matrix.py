@@ -32,6 +32,7 @@ GUESTS = ("tlbstorm", "linux")
 FIRMWARES = ("direct", "bios", "uefi")
 # tlbstorm's workloads, and what the Linux peer runs for each (docs/linux.md): the schema's.
 WORKLOADS = records.WORKLOADS
+MAX_PAGES = records.MAX_PAGES
 LINUX_OPS = records.LINUX_OPS
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BACKEND_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -48,7 +49,7 @@ FIELDS = {
     "backends": ("a list of tlbstorm backend names (auto, all, ipi, hv-flush, kvm-flush, ...)",
                  ["auto"]),
     "workloads": (f"a list of {', '.join(WORKLOADS)}", [WORKLOADS[0]]),   # remap
-    "pages": ("a list of page counts (1..16384)", [1]),
+    "pages": (f"a list of page counts (1..{MAX_PAGES})", [1]),
     "iterations": ("a whole number (1..1000000)", 300),
     "warmup": ("a whole number (0..1000000)", 20),
     "repetitions": ("a whole number (1..100)", 1),
@@ -154,7 +155,7 @@ def parse_matrix(data: Dict[str, Any], source: Optional[Path] = None, text: str 
                        desc("backends"), where),
         workloads=_list("workloads", get("workloads"), str, lambda v: v in WORKLOADS,
                         desc("workloads"), where),
-        pages=_list("pages", get("pages"), int, lambda v: 1 <= v <= 16384, desc("pages"), where),
+        pages=_list("pages", get("pages"), int, lambda v: 1 <= v <= MAX_PAGES, desc("pages"), where),
         iterations=_int("iterations", get("iterations"), 1, 1000000, desc("iterations"), where),
         warmup=_int("warmup", get("warmup"), 0, 1000000, desc("warmup"), where),
         repetitions=_int("repetitions", get("repetitions"), 1, 100, desc("repetitions"), where),

@@ -197,6 +197,8 @@ WORKLOADS = enum("equivalent")                   # tlbstorm's workloads, in sche
 # The Linux peer's operation for each tlbstorm workload (docs/linux.md).
 LINUX_OPS: Dict[str, str] = SCHEMA["$defs"]["equivalent"]["x-linux-operations"]
 VERDICTS = tuple(resolve(KINDS["verdict"].fields["verdict"])["enum"])
+# The largest range a scenario may ask for (the kernel's SCENARIO_MAX_PAGES; test_contract.py).
+MAX_PAGES: int = SCHEMA["$defs"]["pages"]["maximum"]
 
 
 def bench_list(bench: Record, name: str) -> list:

@@ -10,8 +10,10 @@
 #endif
 
 #define PAGE 4096ul
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAX_LIST 16         /* items per option list, as OPT_LIST_MAX (kernel/cmdline.h) */
-#define MAX_PAGES 16384     /* as SCENARIO_MAX_PAGES (bench/scenario.h); tests/boot/test_static.py */
+#define MAX_PAGES 16384     /* as SCENARIO_MAX_PAGES (bench/scenario.h); tests/boot/test_layout.py */
 #define MAX_CPUS 512
 #define MAX_ITERS 10000000
 #define MAX_WARMUP 1000000

@@ -111,7 +111,7 @@ static void parse_lists(void)
 	n = split(cfg.pages_arg, buf, sizeof(buf), items);
 	for (unsigned i = 0; i < n; i++)
 		if (!parse_ulong(items[i], 1, MAX_PAGES, &cfg.pages[cfg.npages++]))
-			bad_value("pages", items[i], "1..16384, comma-separated");
+			bad_value("pages", items[i], "1.." STR(MAX_PAGES) ", comma-separated");
 }
 
 static void parse_options(int argc, char **argv)

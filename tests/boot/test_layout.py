@@ -4,6 +4,7 @@ that two programs restate agreeing with their one definition. Each checker is al
 on a planted example, so a green run means the tree passed, not that the checker saw nothing."""
 
 import ast
+import json
 import re
 import subprocess
 
@@ -240,9 +241,11 @@ def c_define(path, name):
 
 
 def test_the_peer_restates_the_kernels_limits():
-    peer = "scripts/linuxpeer/tlbpeer.c"
+    peer = "scripts/linuxpeer/peer.h"
     assert c_define(peer, "MAX_PAGES") == c_define("bench/scenario.h", "SCENARIO_MAX_PAGES")
     assert c_define(peer, "MAX_LIST") == c_define("kernel/cmdline.h", "OPT_LIST_MAX")
+    schema = json.loads((ROOT / "docs/records.schema.json").read_text())
+    assert schema["$defs"]["pages"]["maximum"] == c_define("bench/scenario.h", "SCENARIO_MAX_PAGES")
 
 
 # ---- the checkers fail where they must

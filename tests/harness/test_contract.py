@@ -139,7 +139,7 @@ def test_linux_peer_exit_codes():
     # The verdict records init prints itself, when tlbpeer died.
     for verdict, code in re.findall(r'"verdict":"(\w+)","code":(\d+)', init):
         assert EXIT_CODES[verdict] == int(code)
-    pairs = re.findall(r"\[EXIT_(\w+)\]\s*=\s*\"(\w+)\"", read("scripts/linuxpeer/tlbpeer.c"))
+    pairs = re.findall(r"\[EXIT_(\w+)\]\s*=\s*\"(\w+)\"", read("scripts/linuxpeer/peer.c"))
     assert pairs and {exit_h_define(f"EXIT_{n}"): s for n, s in pairs} == \
         {c: n for n, c in EXIT_CODES.items()}
 
