@@ -27,9 +27,14 @@ struct config cfg = {
 	.flush_threshold = 33,
 };
 
-static const char *const modes[] = { "bench", "info", "selftest", NULL };
-static const char *const pvs[] = { "auto", "hyperv", "kvm", NULL };
-static const char *const faults[] = { "none", "ud", "gp", "pf", "de", "df", "bp", NULL };
+static const char *const modes[] = {
+	[MODE_BENCH] = "bench", [MODE_INFO] = "info", [MODE_SELFTEST] = "selftest", NULL,
+};
+static const char *const pvs[] = { [PV_AUTO] = "auto", [PV_HYPERV] = "hyperv", [PV_KVM] = "kvm", NULL };
+static const char *const faults[] = {
+	[FAULT_NONE] = "none", [FAULT_UD] = "ud", [FAULT_GP] = "gp", [FAULT_PF] = "pf",
+	[FAULT_DE] = "de",     [FAULT_DF] = "df", [FAULT_BP] = "bp", NULL,
+};
 /* "auto", "all", then the registered backends (filled before parsing) */
 static const char *backend_choices[BACKEND_FIRST + 32 + 1] = { "auto", "all" };
 

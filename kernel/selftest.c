@@ -11,7 +11,9 @@
 
 extern const struct selftest __selftests_start[], __selftests_end[];
 
-static const char *const result_names[] = { "pass", "skip", "error", "fail" };
+static const char *const result_names[] = {
+	[TEST_PASS] = "pass", [TEST_SKIP] = "skip", [TEST_ERROR] = "error", [TEST_FAIL] = "fail",
+};
 static const int result_codes[] = { EXIT_PASS, EXIT_SKIP, EXIT_ERROR, EXIT_FAIL };
 
 static void set_result(struct test_ctx *t, enum test_result r, const char *fmt, va_list ap)
