@@ -1,4 +1,4 @@
-"""Run a matrix: every configuration through scripts/tlbrun.py, one boot each, with a timeout and
+"""Run a matrix: every configuration through the runner package (scripts/tlbrun/), one boot each, with a timeout and
 one retry, progress with an estimate of the time left, and every finished boot saved at once
 into the results directory (results.py), so nothing is lost and a rerun resumes."""
 
@@ -15,8 +15,7 @@ from . import matrix as mx
 from .results import (REPO_ROOT, ResultsDir, ResultsError, host_environment, outcome_label,
                       records_problem)
 
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-import tlbrun  # noqa: E402
+import tlbrun  # scripts/ is on the path: scripts/bench runs from there, pytest.ini adds it
 
 # Harness exit statuses (docs/bench.md).
 EXIT_OK = 0           # every configuration ran and passed (or was skipped or unavailable here)

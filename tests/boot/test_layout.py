@@ -273,3 +273,13 @@ def test_circle_checker_finds_circles():
     assert circles(py_edges(py, {"pkg"})) == [["pkg.a", "pkg.b"]]
     py["pkg/b.py"] = "import os\n"
     assert circles(py_edges(py, {"pkg"})) == []
+
+
+def test_no_sys_path_edits():
+    """scripts/ is a directory of packages: its scripts find them where they are, and pytest.ini
+    puts scripts/ on the path for the tests."""
+    out = subprocess.run(["git", "ls-files", "*.py", "scripts"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.split()
+    edits = [p for p in set(out) if (ROOT / p).is_file() and
+             re.search(r"sys\.path\.(insert|append)", (ROOT / p).read_text(errors="replace"))]
+    assert not edits, edits

@@ -10,16 +10,13 @@ harness code (docs/bench.md): file and function sizes, imports."""
 
 import ast
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import tlbrun  # noqa: E402
-from benchlib import matrix, records, runner  # noqa: E402
+import tlbrun
+from benchlib import matrix, records, runner
 
 KERNEL_DIRS = ("kernel", "mm", "smp", "hv", "kvm", "bench", "acpi", "boot")
 EXIT_CODES = tlbrun.load_exit_codes()                      # {"pass": 0, ...}, kernel/exit.h

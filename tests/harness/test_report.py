@@ -8,15 +8,12 @@ import random
 import re
 import statistics
 import struct
-import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from benchlib import plots, report, results, scenarios  # noqa: E402
+from benchlib import plots, report, results, scenarios
 
 TSC_KHZ = {"kvm": 2_900_000, "hvlab": 2_100_000}
 BACKENDS = {"kvm": ["ipi", "kvm-flush"], "hvlab": ["ipi", "hv-flush"]}
