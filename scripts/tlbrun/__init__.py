@@ -62,5 +62,3 @@ from .screens import ppm_complete, ppm_info
 from .serial import (PAUSE_LINE, RECORD_PREFIX, VERDICT_RE, SerialParser, clean_line,
                      decide_status, parse_record, parse_verdict_line, run_detection,
                      verdict_line_detection)
-
-_summary = summary_line  # the name tests/boot/test_boot.py checks the summary line by

@@ -528,7 +528,7 @@ def test_verdict_summary_line_detection_not_shown(verdict, detection, head):
                            duration_s=0.4, log_path=Path("build/logs/x.log"))
     assert res.detection_not_shown is (verdict == "pass" and detection == "not shown")
     assert re.fullmatch(rf"run: {re.escape(head)} in 0\.4 s \[tcg, direct, q35, 2 vCPUs, "
-                        rf"512 MiB\] log: .*x\.log", tlbrun._summary(res)), tlbrun._summary(res)
+                        rf"512 MiB\] log: .*x\.log", tlbrun.summary_line(res)), tlbrun.summary_line(res)
 
 
 def test_pause_detection():
