@@ -65,7 +65,8 @@ static void shoot(u32 a, u32 s, u64 gen, bool freed_tables, bool measure)
 	ret = tlb_shootdown(&rq, &smp, measure ? record_ack : NULL, &h[1]);
 	if (ret) {
 		__atomic_fetch_add(ret == -ETIMEDOUT ? &stress.r->timeouts : &stress.r->failed, 1, __ATOMIC_RELAXED);
-		stress_abort(ret == -ETIMEDOUT ? NULL : "a shootdown failed");
+		stress_abort(ret == -ETIMEDOUT ? "the watchdog fired: a target did not acknowledge a shootdown"
+					  : "a shootdown failed");
 	}
 	if (measure) {
 		hist_add(&h[0], smp.cycles);

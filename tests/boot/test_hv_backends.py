@@ -109,8 +109,10 @@ LAB_CONTROLS = {  # control: (inner vCPUs, the forms, whether this lab can show 
 }
 
 
-def lab_control_run(boot, control, workloads, pages, timeout, initiators="one", aspaces=1):
-    cpus, forms, must = LAB_CONTROLS[control]
+def lab_control_run(boot, control, workloads, pages, timeout, initiators="one", aspaces=1,
+                    forms=None):
+    cpus, all_forms, must = LAB_CONTROLS[control]
+    forms = forms or all_forms
     res = lab_run(boot, cpus, f"backend={','.join(forms)} workload={','.join(workloads)} "
                               f"pages={','.join(map(str, pages))} skip_flush={control} iters=200 warmup=1 "
                               f"initiators={initiators} aspaces={aspaces} ipi_iters=5 ack_timeout_ms=500",
@@ -135,7 +137,14 @@ def lab_control_run(boot, control, workloads, pages, timeout, initiators="one", 
 @pytest.mark.detection
 @pytest.mark.parametrize("control", ["highest", "last"])
 def test_controls_for_every_form(built, boot, lab, control):
-    lab_control_run(boot, control, ["remap", "protect"], [1, 64], timeout=900)
+    cpus, forms, must = LAB_CONTROLS[control]
+    ipi_forms = [f for f in forms if f.startswith("hv-ipi")]
+    flush_forms = [f for f in forms if f not in ipi_forms]
+    lab_control_run(boot, control, ["remap", "protect"], [1, 64], timeout=900, forms=flush_forms)
+    # The cluster IPIs leaving a target out end in the watchdog (about 20 s a scenario in the lab,
+    # and the nested stack has been seen to die in that path on long runs): the cut here is remap
+    # at both sizes; the full matrix (make detection-tests) runs every workload.
+    lab_control_run(boot, control, ["remap"], [1, 64], timeout=600, forms=ipi_forms)
 
 
 @pytest.mark.detection_full
