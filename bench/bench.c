@@ -26,7 +26,7 @@
 #include "smp/apic.h"
 #include "smp/smp.h"
 
-#define MAX_BACKENDS 32
+#define MAX_BACKENDS 32 /* backends in one boot's resolved list (names may repeat) */
 #define MAX_AXES 8
 #define MAX_SCENARIOS 128
 

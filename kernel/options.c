@@ -36,7 +36,7 @@ static const char *const faults[] = {
 	[FAULT_DE] = "de",     [FAULT_DF] = "df", [FAULT_BP] = "bp", NULL,
 };
 /* "auto", "all", then the registered backends (filled before parsing) */
-static const char *backend_choices[BACKEND_FIRST + 32 + 1] = { "auto", "all" };
+static const char *backend_choices[BACKEND_FIRST + TLB_MAX_BACKENDS + 1] = { "auto", "all" };
 
 /* Where a scenario setting lives, checked against the option's type. */
 #define MEMBER(m, type)                                                                         \

@@ -25,7 +25,6 @@ struct tlb_settings tlb_settings = { .ack_timeout_us = 2000000, .flush_threshold
 
 /* The registry: TLB_BACKEND() entries, sorted by their order. */
 extern struct tlb_backend *const __tlb_backends_start[], *const __tlb_backends_end[];
-#define MAX_BACKENDS 32
 
 static struct tlb_backend *active;
 
@@ -59,12 +58,12 @@ struct tlb_backend *tlb_backend_auto(void)
 
 int tlb_use(struct tlb_backend *b)
 {
-	static struct tlb_backend *initialised[MAX_BACKENDS];
+	static struct tlb_backend *initialised[TLB_MAX_BACKENDS];
 	int ret;
 
 	if (b->unavailable)
 		return -ENOTSUP;
-	for (u32 i = 0; i < MAX_BACKENDS; i++) {
+	for (u32 i = 0; i < TLB_MAX_BACKENDS; i++) {
 		if (initialised[i] == b)
 			break;
 		if (!initialised[i]) {
@@ -88,8 +87,8 @@ void tlb_init(const struct tlb_settings *s)
 {
 	tlb_settings = *s;
 	flush_set_threshold(s->flush_threshold);
-	if (!tlb_backend_count() || tlb_backend_count() > MAX_BACKENDS) {
-		kprintf("tlb: %u backends registered, 1..%u supported\n", tlb_backend_count(), MAX_BACKENDS);
+	if (!tlb_backend_count() || tlb_backend_count() > TLB_MAX_BACKENDS) {
+		kprintf("tlb: %u backends registered, 1..%u supported\n", tlb_backend_count(), TLB_MAX_BACKENDS);
 		kernel_exit(EXIT_ERROR);
 	}
 	for (u32 i = 0; i < tlb_backend_count(); i++) {

@@ -103,6 +103,9 @@ extern struct tlb_stats tlb_stats;
 	static struct tlb_backend *const tlb_backend_entry_##var                                  \
 		__attribute__((used, section(".tlb_backends." #order))) = &(var)
 
+/* At most this many backends may register (tlb_init() refuses more). */
+#define TLB_MAX_BACKENDS 32
+
 /* Every registered backend, in the order `auto` prefers them. */
 struct tlb_backend *tlb_backend_find(const char *name); /* NULL if unknown */
 struct tlb_backend *tlb_backend_auto(void);
