@@ -32,9 +32,10 @@
 
 struct row {
 	struct scenario s;
-	struct summary lat;
+	struct summary lat, null;
 	u64 per_s, violations, timeouts, skipped_targets, steal_ns;
-	s64 ratio_milli; /* p50 / IPI floor p50, x1000; -1 without a floor */
+	s64 ratio_milli;      /* p50 / IPI floor p50, x1000; -1 without a floor */
+	s64 null_ratio_milli; /* p50 / null shootdowns' p50, x1000; -1 without them */
 	const char *note;
 	struct detection det;
 };
@@ -96,6 +97,8 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 		.fallbacks = r->fallbacks, .steal_ns = row->steal_ns, .latency = row->lat,
 		.tsc_khz = tsc_khz(), .per_s = row->per_s, .floor_p50_cycles = ipi_floor_p50_cycles(),
 		.ratio_milli = row->ratio_milli, .oracle = &r->oracle, .put_detection = put_detection,
+		.null = row->null, .null_ratio_milli = row->null_ratio_milli, .untargeted = r->untargeted,
+		.null_untargeted = r->null_untargeted, .acks_before_start = r->acks_before_start,
 		.watchdog_timeouts = r->timeouts, .deferred_flushes = r->deferred_flushes,
 		.noflush_switches = r->noflush_switches, .ctx = &ctx, .env = bench_env(),
 	};
@@ -127,6 +130,9 @@ static void fill_row(struct row *row, const struct stress_result *r)
 	u64 floor = ipi_floor_p50_cycles();
 
 	hist_summary(&r->latency, &row->lat);
+	hist_summary(&r->null, &row->null);
+	if (row->null.p50 && row->lat.count)
+		row->null_ratio_milli = mul_div_u64(row->lat.p50, 1000, row->null.p50);
 	row->per_s = r->elapsed_cycles ? mul_div_u64(r->shootdowns, tsc_khz() * 1000, r->elapsed_cycles) : 0;
 	row->violations = stress_violations(r);
 	row->timeouts = r->timeouts;
@@ -141,7 +147,7 @@ static int run_scenario(const struct scenario *c)
 	struct row *row = &rows[nrows];
 	int ret;
 
-	*row = (struct row){ .s = *c, .ratio_milli = -1 };
+	*row = (struct row){ .s = *c, .ratio_milli = -1, .null_ratio_milli = -1 };
 	if (tlb_use(c->backend)) {
 		kprintf("bench: backend %s cannot be used here: %s\n", c->backend->name,
 			c->backend->unavailable ? c->backend->unavailable : "initialisation failed");
@@ -161,6 +167,8 @@ static int run_scenario(const struct scenario *c)
 			       : row->det.reason);
 	scenario_record(nrows, row, &result, ret);
 	bench_hist_records(nrows, "latency", &result.latency);
+	if (result.null.count)
+		bench_hist_records(nrows, "null", &result.null);
 	nrows++;
 	if (ret && !result.timeouts) {
 		row->note = "error";
@@ -172,9 +180,19 @@ static int run_scenario(const struct scenario *c)
 /* The scenario's label in the summary: its backend, and its ack mode when the boot has several. */
 static const char *row_label(const struct row *r, char *buf, u32 len)
 {
-	if (cfg.acks.n < 2)
+	if (cfg.acks.n < 2 && cfg.inflights.n < 2)
 		return r->s.backend->name;
-	ksnprintf(buf, len, "%s/%s", r->s.backend->name, tlb_ack_names[r->s.ack]);
+	ksnprintf(buf, len, "%s%s%s%s%s", r->s.backend->name, cfg.acks.n > 1 ? "/" : "",
+		  cfg.acks.n > 1 ? tlb_ack_names[r->s.ack] : "", cfg.inflights.n > 1 ? "/" : "",
+		  cfg.inflights.n > 1 ? inflight_names[r->s.inflight] : "");
+	return buf;
+}
+
+static const char *ratio_text(s64 milli, char *buf, u32 len)
+{
+	if (milli < 0)
+		return "-";
+	ksnprintf(buf, len, "%ld.%02ld", milli / 1000, milli % 1000 / 10);
 	return buf;
 }
 
@@ -188,10 +206,12 @@ static void summary_row(const struct row *r)
 		kprintf("  %-12s %-8s %6lu  %s\n", name, wl, r->s.pages, r->note);
 		return;
 	}
-	kprintf("  %-12s %-8s %6lu %9lu %9lu %9lu %3ld.%02ld %9lu %6lu %7lu %-9s%s\n", name, wl,
-		r->s.pages, tsc_to_ns(r->lat.p50), tsc_to_ns(r->lat.p99), tsc_to_ns(r->lat.max),
-		r->ratio_milli < 0 ? 0 : r->ratio_milli / 1000,
-		r->ratio_milli < 0 ? 0 : r->ratio_milli % 1000 / 10, r->per_s, r->violations,
+	char null_x[16], floor_x[16];
+
+	kprintf("  %-12s %-8s %6lu %9lu %9lu%c %9lu %7s %7s %9lu %6lu %7lu %-9s%s\n", name, wl,
+		r->s.pages, tsc_to_ns(r->lat.p50), tsc_to_ns(r->lat.p99), r->lat.p99_bounded ? ' ' : '?',
+		tsc_to_ns(r->null.p50), ratio_text(r->null_ratio_milli, null_x, sizeof(null_x)),
+		ratio_text(r->ratio_milli, floor_x, sizeof(floor_x)), r->per_s, r->violations,
 		r->skipped_targets, r->det.shown ? "shown" : "NOT SHOWN", r->timeouts ? "  WATCHDOG" : "");
 }
 
@@ -199,10 +219,12 @@ static void summary_table(void)
 {
 	kprintf("\nbench: %u CPUs, TSC %lu MHz, IPI floor p50 %lu ns (cpu 0 -> all, acked)\n", nr_cpus,
 		tsc_khz() / 1000, tsc_to_ns(ipi_floor_p50_cycles()));
-	kprintf("  %-12s %-8s %6s %9s %9s %9s %7s %9s %6s %7s %-9s\n", "backend", "workload", "pages",
-		"p50 ns", "p99 ns", "max ns", "floor x", "per s", "stale", "skipped", "detection");
+	kprintf("  %-12s %-8s %6s %9s %9s  %9s %7s %7s %9s %6s %7s %-9s\n", "backend", "workload", "pages",
+		"p50 ns", "p99 ns", "null ns", "null x", "floor x", "per s", "stale", "skipped", "detection");
 	for (u32 i = 0; i < nrows; i++)
 		summary_row(&rows[i]);
+	kprintf("  null: p50 of the null shootdowns interleaved with the scenario's (same path, no change,\n"
+		"  no flush); null x: p50 / that, the in-scenario ratio; ? after p99: too few samples to bound it\n");
 	for (u32 i = 0; i < nrows; i++)
 		if (!rows[i].note && !rows[i].det.shown)
 			kprintf("  detection not shown for %s %s %lu: %s\n", rows[i].s.backend->name,
@@ -309,6 +331,7 @@ static void bench_record(u64 tmin, u64 tp50)
 	options_put_list(&w, "workloads", options_find("workload"));
 	options_put_list(&w, "pages", options_find("pages"));
 	options_put_list(&w, "acks", options_find("ack"));
+	options_put_list(&w, "inflights", options_find("inflight"));
 	jw_u64(&w, "iterations", cfg.scenario.iters);
 	jw_u64(&w, "warmup", cfg.scenario.warmup);
 	jw_str(&w, "skip_flush", tlb_skip_names[cfg.scenario.skip]);
@@ -350,7 +373,7 @@ int bench_run(void)
 	int verdict;
 
 	if (nb * combinations > MAX_SCENARIOS) {
-		kprintf("bench: %lu scenarios asked for (backends x workloads x pages x acks); at most %u per boot\n",
+		kprintf("bench: %lu scenarios asked for (backends x workloads x pages x acks x inflights); at most %u per boot\n",
 			nb * combinations, MAX_SCENARIOS);
 		return EXIT_USAGE;
 	}

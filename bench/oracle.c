@@ -99,12 +99,20 @@ void oracle_sweep(struct oracle *o, u32 s, bool tell)
 	struct slice_obs *ob = &o->obs[(u64)cpu * o->nslices + s];
 	const struct slice *sl = &o->slices[s];
 	u64 p = __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE), epoch = o->epoch[cpu];
-	bool clean = !__atomic_load_n(&sl->changing, __ATOMIC_ACQUIRE), backward = ob->sweeps++ & 1;
+	bool clean = !__atomic_load_n(&sl->changing, __ATOMIC_ACQUIRE), backward;
 
+	if (!clean && o->skip_inflight)
+		return;
+	backward = ob->sweeps++ & 1;
 	/* Alternate directions: the translations loaded last are the first checked next time, so a
 	 * TLB smaller than the slice still shows its stale entries before the sweep evicts them. */
-	for (u64 i = 0; i < o->pages; i++)
+	for (u64 i = 0; i < o->pages; i++) {
+		if (o->skip_inflight && __atomic_load_n(&sl->changing, __ATOMIC_RELAXED)) {
+			clean = false; /* a change began: leave the rest alone */
+			break;
+		}
 		clean &= check(o, s, backward ? o->pages - 1 - i : i, ob, cpu) == CHECK_CLEAN;
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* our walks are done before we look again */
 	if (!clean || __atomic_load_n(&sl->changing, __ATOMIC_ACQUIRE) ||
 	    __atomic_load_n(&sl->published, __ATOMIC_ACQUIRE) != p || o->epoch[cpu] != epoch)
@@ -129,15 +137,32 @@ void oracle_begin_change(struct oracle *o, u32 s)
 	__atomic_store_n(&o->slices[s].changing, 1, __ATOMIC_SEQ_CST);
 }
 
-void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state)
+static void publish(struct oracle *o, u32 s, u64 gen, u32 state)
 {
 	struct slice *sl = &o->slices[s];
 
 	sl->gen = gen;
 	__atomic_store_n(&sl->published, PUB(gen, state), __ATOMIC_RELEASE); /* pairs with check() */
-	__atomic_store_n(&sl->changing, 0, __ATOMIC_RELEASE);
 	if (state != STATE_MAPPED || o->workload == WL_REMAP)
 		__atomic_fetch_add(&o->tally->changes, 1, __ATOMIC_RELAXED);
+}
+
+void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state)
+{
+	publish(o, s, gen, state);
+	oracle_end_change(o, s);
+}
+
+void oracle_publish_in_change(struct oracle *o, u32 s, u64 gen, u32 state)
+{
+	/* Changing before the publication: a sweep that sees the new state sees it changing. */
+	oracle_begin_change(o, s);
+	publish(o, s, gen, state);
+}
+
+void oracle_end_change(struct oracle *o, u32 s)
+{
+	__atomic_store_n(&o->slices[s].changing, 0, __ATOMIC_RELEASE);
 }
 
 bool oracle_observed(const struct oracle *o, u32 s, const struct cpumask *who, u32 *laggard)

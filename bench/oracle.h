@@ -53,6 +53,7 @@ struct oracle {
 	struct oracle_counts *counts; /* [cpu], the part now running */
 	u64 *epoch;                   /* [cpu]: bumped at every address-space switch */
 	struct oracle_tally *tally;   /* the part now running: violations land here */
+	bool skip_inflight;           /* sweeps leave a slice alone while it is changing */
 };
 
 static inline u64 oracle_page_va(const struct oracle *o, u32 s, u64 k)
@@ -73,6 +74,10 @@ bool oracle_unseen(const struct oracle *o, u32 s);
  * (after its shootdown returned), which also ends the change. */
 void oracle_begin_change(struct oracle *o, u32 s);
 void oracle_publish(struct oracle *o, u32 s, u64 gen, u32 state);
+/* Publish a state whose page tables are still being edited (protect and unmap give the rights
+ * back after publishing the mapped state); oracle_end_change() when they are done. */
+void oracle_publish_in_change(struct oracle *o, u32 s, u64 gen, u32 state);
+void oracle_end_change(struct oracle *o, u32 s);
 
 /* Have all CPUs in `who` swept slice s, stable and clean, in its current published state? The
  * first that has not is returned in *laggard. */

@@ -7,6 +7,9 @@ const char *const workload_names[WL_COUNT + 1] = {
 const char *const observe_names[OBSERVE_COUNT + 1] = {
 	[OBSERVE_LOCKSTEP] = "lockstep", [OBSERVE_FREE] = "free",
 };
+const char *const inflight_names[INFLIGHT_COUNT + 1] = {
+	[INFLIGHT_SKIP] = "skip", [INFLIGHT_READ] = "read",
+};
 const char *const initiators_names[INITIATORS_COUNT + 1] = {
 	[INITIATORS_ONE] = "one", [INITIATORS_ALL] = "all",
 };

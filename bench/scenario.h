@@ -24,6 +24,14 @@ extern const char *const workload_names[WL_COUNT + 1]; /* NULL-terminated */
 enum observe_mode { OBSERVE_LOCKSTEP, OBSERVE_FREE, OBSERVE_COUNT };
 extern const char *const observe_names[OBSERVE_COUNT + 1]; /* NULL-terminated */
 
+/* What readers do with a slice whose change is in flight (from the owner's first edit until it
+ * publishes the result, and while protect and unmap give the rights back): skip it, so that the
+ * shootdown's targets are sweeping, not faulting in handlers that run with interrupts off; or
+ * read it anyway (faulting on purpose, the behaviour before skip existed). Detection does not
+ * depend on it: stale entries are looked for after the publication. */
+enum inflight_mode { INFLIGHT_SKIP, INFLIGHT_READ, INFLIGHT_COUNT };
+extern const char *const inflight_names[INFLIGHT_COUNT + 1]; /* NULL-terminated */
+
 /* Who changes mappings: CPU 0 alone, or every CPU on its own slice at once. */
 enum initiators { INITIATORS_ONE, INITIATORS_ALL, INITIATORS_COUNT };
 extern const char *const initiators_names[INITIATORS_COUNT + 1]; /* NULL-terminated */
@@ -39,6 +47,7 @@ struct scenario {
 	int ack;             /* enum tlb_ack: when interrupted targets acknowledge */
 	int skip;            /* enum tlb_skip for the measured shootdowns (a negative control) */
 	int observe;         /* enum observe_mode of the measured part (the canary is lockstep) */
+	int inflight;        /* enum inflight_mode */
 	u64 canary;          /* iterations of the canary (skip_flush=remote, CPU 0's slice); 0: none */
 };
 

@@ -151,7 +151,7 @@ static int setup_memory(void)
 		return -ENOMEM;
 	}
 	stress.frames_bytes = total * sizeof(paddr_t);
-	stress.hists_bytes = (u64)nr_cpus * 2 * sizeof(struct histogram);
+	stress.hists_bytes = (u64)nr_cpus * HIST_PER_CPU * sizeof(struct histogram);
 	stress.obs_bytes = (u64)nr_cpus * stress.nslices * sizeof(struct slice_obs);
 	stress.frames = mm_alloc_zeroed(stress.frames_bytes);
 	stress.hists = mm_alloc_zeroed(stress.hists_bytes);
@@ -164,7 +164,7 @@ static int setup_memory(void)
 			return -ENOMEM;
 		stress_set_tag(stress.frames[i], i < stress.nslices * n ? 1 : TAG_RETIRED); /* set 0 is generation 1 */
 	}
-	for (u32 c = 0; c < nr_cpus * 2; c++)
+	for (u32 c = 0; c < nr_cpus * HIST_PER_CPU; c++)
 		hist_init(&stress.hists[c]);
 	return 0;
 }
@@ -182,7 +182,8 @@ static int setup(void)
 	stress.o = (struct oracle){ .workload = stress.c->workload, .pages = n, .nslices = stress.nslices,
 				.ncpus = nr_cpus, .slices = stress.slices, .obs = stress.obs, .epoch = stress.epoch,
 				.counts = stress.ocounts[stress.part == &parts[0] ? 0 : 1],
-				.tally = stress.part == &parts[0] ? &stress.r->canary : &stress.r->oracle };
+				.tally = stress.part == &parts[0] ? &stress.r->canary : &stress.r->oracle,
+				.skip_inflight = stress.c->inflight == INFLIGHT_SKIP };
 	for (stress.nas = 0; stress.nas < stress.c->aspaces; stress.nas++) {
 		struct aspace *as = &stress.as[stress.nas];
 
@@ -202,9 +203,15 @@ static void collect(struct stress_result *r)
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++) {
 		const struct cpu_counts *cc = &stress.counts[cpu];
 
-		hist_merge(&r->latency, &stress.hists[2 * cpu]);
-		hist_merge(&r->ack, &stress.hists[2 * cpu + 1]);
+		const struct histogram *h = &stress.hists[HIST_PER_CPU * cpu];
+
+		hist_merge(&r->latency, &h[HIST_LATENCY]);
+		hist_merge(&r->ack, &h[HIST_ACK]);
+		hist_merge(&r->null, &h[HIST_NULL]);
 		r->shootdowns += cc->shootdowns;
+		r->untargeted += cc->untargeted;
+		r->null_untargeted += cc->null_untargeted;
+		r->acks_before_start += cc->acks_before_start;
 		r->targets += cc->targets;
 		r->skipped += cc->skipped;
 		r->fallbacks += cc->fallbacks;
@@ -225,6 +232,7 @@ int stress_run(const struct scenario *c, struct stress_result *r)
 	memset(r, 0, sizeof(*r));
 	hist_init(&r->latency);
 	hist_init(&r->ack);
+	hist_init(&r->null);
 	stress.c = c;
 	stress.r = r;
 	stress.nslices = scenario_all_initiators(c) ? nr_cpus : 1;

@@ -11,6 +11,7 @@
 
 #define STRESS_VA 0x0000008000000000ull /* PML4 slot 1: nothing else lives there */
 #define NSETS 3
+enum { HIST_LATENCY, HIST_ACK, HIST_NULL, HIST_PER_CPU };
 #define MAX_STRESS_ASPACES 8
 #define SWITCH_STATES 4 /* published states seen between address-space switches (naspaces > 1) */
 #define PRIME_ROUNDS 4  /* QEMU's TLB at most doubles at each flush after a busy period */
@@ -20,6 +21,7 @@
 
 struct cpu_counts {
 	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
+	u64 untargeted, null_untargeted, acks_before_start;
 	u32 next_slice, cur_as;
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -43,7 +45,7 @@ struct stress_state {
 	struct oracle_counts ocounts[2][MAX_CPUS]; /* [0] canary, [1] measured */
 	u64 epoch[MAX_CPUS];
 	paddr_t *frames;          /* [set][slice][page] */
-	struct histogram *hists;  /* [cpu][0: latency, 1: ack] */
+	struct histogram *hists;  /* [cpu][HIST_PER_CPU]: latency, ack, null */
 	struct slice_obs *obs;
 	u64 frames_bytes, hists_bytes, obs_bytes;
 	u32 ready, reset_in, reset_out, done[2];

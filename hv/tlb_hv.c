@@ -87,13 +87,12 @@ static bool drop_highest_vp(u32 *vps, u32 *n, bool *high)
 	return *n != 0;
 }
 
-static int ipi_fallback(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
-			tlb_ack_fn ack, void *ctx)
+static int ipi_fallback(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
 	int ret = tlb_ipi_post(f, targets, tlb_ipi_kick_apic);
 
 	s->fallbacks++;
-	return ret ? ret : tlb_ipi_finish(f, targets, s, ack, ctx);
+	return ret ? ret : tlb_ipi_finish(f, targets, s);
 }
 
 /* The GVA list of f's ranges (TLB_SKIP_LAST: each without its last page); -1 for a full flush
@@ -177,15 +176,14 @@ static int hvf_start(const struct tlb_flush *f, const struct cpumask *targets, s
 	return 0; /* the hypercall is synchronous: all the work is in finish */
 }
 
-static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
-		      tlb_ack_fn ack, void *ctx)
+static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
 	u32 form = tlb_active()->form, vps[MAX_CPUS], n;
 	bool high, all, ex;
 	u64 result;
 
 	if (!target_vps(targets, vps, &n, &high))
-		return ipi_fallback(f, targets, s, ack, ctx);
+		return ipi_fallback(f, targets, s);
 	all = n == nr_cpus - 1;
 	if (f->skip == TLB_SKIP_HIGHEST) {
 		all = false; /* an explicit mask or set, without the highest VP */
@@ -196,7 +194,7 @@ static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, 
 	result = ex ? flush_ex(f, form, all, vps, n) : flush_plain(f, form, all, vps, n);
 	if (hv_result_status(result) != HV_STATUS_SUCCESS) {
 		report_failure(ex ? "an Ex flush hypercall" : "a flush hypercall", result);
-		return ipi_fallback(f, targets, s, ack, ctx);
+		return ipi_fallback(f, targets, s);
 	}
 	return 0;
 }
@@ -245,7 +243,7 @@ static int hvipi_start(const struct tlb_flush *f, const struct cpumask *targets,
 #define HV_FLUSH_BACKEND(var, bname, bform, order)                                                  \
 	static struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true,        \
 					  .probe = probe, .init = tlb_ipi_init, .start = hvf_start, \
-					  .finish = hvf_finish };                                    \
+					  .finish = hvf_finish, .acks = tlb_ipi_acks };              \
 	TLB_BACKEND(var, order)
 HV_FLUSH_BACKEND(tlb_backend_hv_flush, "hv-flush", HVF_AUTO, 10);
 HV_FLUSH_BACKEND(tlb_backend_hv_space, "hv-space", HVF_SPACE, 11);
@@ -257,7 +255,8 @@ HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM, 
 #define HV_IPI_BACKEND(var, bname, bform, order)                                                    \
 	static struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true,        \
 					  .probe = probe, .init = tlb_ipi_init,                     \
-					  .start = hvipi_start, .finish = tlb_ipi_finish };         \
+					  .start = hvipi_start, .finish = tlb_ipi_finish,           \
+					  .acks = tlb_ipi_acks };                                    \
 	TLB_BACKEND(var, order)
 HV_IPI_BACKEND(tlb_backend_hv_ipi, "hv-ipi", HVF_AUTO, 16);
 HV_IPI_BACKEND(tlb_backend_hv_ipi_ex, "hv-ipi-ex", HVF_EX, 17);

@@ -8,6 +8,7 @@ void bench_put_summary(struct jw *w, const char *key, const struct summary *s, u
 {
 	/* 128-bit intermediate: cycles * 1e6 overflows 64 bits after ~5 hours at 1 GHz. */
 #define F(name) jw_u64(w, #name, tsc_khz ? mul_div_u64(s->name, 1000000, tsc_khz) : s->name)
+#define G(name) jw_u64(w, NULL, tsc_khz ? mul_div_u64(s->name, 1000000, tsc_khz) : s->name)
 	jw_obj_begin(w, key);
 	jw_u64(w, "count", s->count);
 	F(min);
@@ -17,8 +18,18 @@ void bench_put_summary(struct jw *w, const char *key, const struct summary *s, u
 	F(p999);
 	F(max);
 	F(mean);
+	jw_arr_begin(w, "p50_ci");
+	G(p50_lo);
+	G(p50_hi);
+	jw_arr_end(w);
+	jw_arr_begin(w, "p99_ci");
+	G(p99_lo);
+	G(p99_hi);
+	jw_arr_end(w);
+	jw_bool(w, "p99_low_confidence", s->count && !s->p99_bounded);
 	jw_obj_end(w);
 #undef F
+#undef G
 }
 
 void bench_put_env(struct jw *w, const struct bench_env *e)
@@ -80,7 +91,31 @@ void bench_put_oracle(struct jw *w, const char *key, const struct oracle_tally *
 	jw_obj_end(w);
 }
 
-/* The measurement: counts, latencies, throughput and the floor. */
+static void put_ratio(struct jw *w, const char *key, s64 milli)
+{
+	if (milli >= 0)
+		jw_fixed(w, key, milli, 3);
+	else
+		jw_null(w, key);
+}
+
+/* The in-scenario floor: null shootdowns and the ratio to them (null when there were none). */
+static void put_null(struct jw *w, const struct shootdown_rec *r)
+{
+	if (r->null.count) {
+		bench_put_summary(w, "null_latency_cycles", &r->null, 0);
+		bench_put_summary(w, "null_latency_ns", &r->null, r->tsc_khz);
+	} else {
+		jw_null(w, "null_latency_cycles");
+		jw_null(w, "null_latency_ns");
+	}
+	put_ratio(w, "ratio_to_null_p50", r->null.count ? r->null_ratio_milli : -1);
+	jw_u64(w, "untargeted_shootdowns", r->untargeted);
+	jw_u64(w, "null_untargeted", r->null_untargeted);
+	jw_u64(w, "acks_before_start", r->acks_before_start);
+}
+
+/* The measurement: counts, latencies, throughput and the floors. */
 static void put_measurement(struct jw *w, const struct shootdown_rec *r)
 {
 	jw_u64(w, "shootdowns", r->shootdowns);
@@ -92,11 +127,9 @@ static void put_measurement(struct jw *w, const struct shootdown_rec *r)
 	bench_put_summary(w, "latency_ns", &r->latency, r->tsc_khz);
 	bench_put_summary(w, "ack_cycles", &r->ack, 0);
 	jw_u64(w, "shootdowns_per_s", r->per_s);
+	put_null(w, r);
 	jw_u64(w, "ipi_floor_p50_cycles", r->floor_p50_cycles);
-	if (r->ratio_milli >= 0)
-		jw_fixed(w, "ratio_to_ipi_floor_p50", r->ratio_milli, 3);
-	else
-		jw_null(w, "ratio_to_ipi_floor_p50");
+	put_ratio(w, "ratio_to_ipi_floor_p50", r->ratio_milli);
 }
 
 void bench_shootdown_record(const struct shootdown_rec *r)

@@ -62,8 +62,11 @@ struct shootdown_rec {
 	const char *status, *error; /* error: NULL when none */
 	u64 shootdowns, targets, skipped_targets, fallbacks, steal_ns;
 	struct summary latency, ack; /* cycles */
+	struct summary null;         /* cycles of the interleaved null shootdowns (count 0: none) */
+	u64 untargeted, null_untargeted, acks_before_start;
 	u64 tsc_khz, per_s, floor_p50_cycles;
-	s64 ratio_milli; /* p50 / floor x 1000; < 0: no floor */
+	s64 ratio_milli;      /* p50 / floor x 1000; < 0: no floor */
+	s64 null_ratio_milli; /* p50 / null p50 x 1000, the headline; ignored when null.count is 0 */
 	const struct oracle_tally *oracle;
 	bench_put_fn put_detection; /* the "detection" object */
 	u64 watchdog_timeouts, deferred_flushes, noflush_switches;

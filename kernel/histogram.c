@@ -102,11 +102,16 @@ static u64 hist_rank(u64 count, u32 per_mille)
 
 u64 hist_percentile(const struct histogram *h, u32 per_mille)
 {
-	u64 rank, seen = 0;
+	return h->count ? hist_at_rank(h, hist_rank(h->count, per_mille)) : 0;
+}
+
+u64 hist_at_rank(const struct histogram *h, u64 rank)
+{
+	u64 seen = 0;
 
 	if (!h->count)
 		return 0;
-	rank = hist_rank(h->count, per_mille);
+	rank = rank < 1 ? 1 : rank > h->count ? h->count : rank;
 	/* The extreme ranks are known exactly; no need to estimate them. */
 	if (rank == 1)
 		return h->min;
@@ -126,6 +131,11 @@ u64 hist_percentile(const struct histogram *h, u32 per_mille)
 	return h->max; /* only if bucket counts saturated */
 }
 
+static u64 at_rank(const void *h, u64 rank)
+{
+	return hist_at_rank(h, rank);
+}
+
 void hist_summary(const struct histogram *h, struct summary *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -139,6 +149,7 @@ void hist_summary(const struct histogram *h, struct summary *s)
 	s->p90 = hist_percentile(h, 900);
 	s->p99 = hist_percentile(h, 990);
 	s->p999 = hist_percentile(h, 999);
+	stats_summary_ci(s, h, h->count, at_rank);
 }
 
 void hist_foreach(const struct histogram *h, void (*fn)(void *ctx, u64 low, u64 high, u64 count),

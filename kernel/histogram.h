@@ -33,6 +33,8 @@ void hist_merge(struct histogram *dst, const struct histogram *src);
  * and a single repeated value is exact. 0 when empty.
  */
 u64 hist_percentile(const struct histogram *h, u32 per_mille);
+/* The same estimate for the sample of 1-based rank `rank` (clamped to [1, count]). */
+u64 hist_at_rank(const struct histogram *h, u64 rank);
 /* count, min, max, mean (= sum / count, low if sum saturated), p50, p90, p99, p999; all 0
  * when empty. */
 void hist_summary(const struct histogram *h, struct summary *s);

@@ -61,4 +61,47 @@ void stats_summarize(u64 *v, size_t n, struct summary *s)
 	s->p90 = stats_percentile(v, n, 900);
 	s->p99 = stats_percentile(v, n, 990);
 	s->p999 = stats_percentile(v, n, 999);
+	stats_summary_ci(s, v, n, NULL);
+}
+
+void stats_summary_ci(struct summary *s, const void *src, u64 n, u64 (*at_rank)(const void *src, u64 rank))
+{
+	const u64 *sorted = src;
+	struct rank_ci ci;
+
+	stats_rank_ci(n, 500, &ci);
+	s->p50_lo = at_rank ? at_rank(src, ci.lo) : sorted[ci.lo - 1];
+	s->p50_hi = at_rank ? at_rank(src, ci.hi) : sorted[ci.hi - 1];
+	stats_rank_ci(n, 990, &ci);
+	s->p99_lo = at_rank ? at_rank(src, ci.lo) : sorted[ci.lo - 1];
+	s->p99_hi = at_rank ? at_rank(src, ci.hi) : sorted[ci.hi - 1];
+	s->p99_bounded = ci.bounded;
+}
+
+u64 stats_isqrt(u64 x)
+{
+	u64 r = 0;
+
+	/* Bit by bit from the highest even power of two: r*r <= x throughout. */
+	for (u64 bit = 1ull << 62; bit; bit >>= 2) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+	}
+	return r;
+}
+
+void stats_rank_ci(u64 n, u32 per_mille, struct rank_ci *ci)
+{
+	u64 centre = n * per_mille;                                       /* n q, in 1/1000 */
+	u64 half = 196 * stats_isqrt(n * per_mille * (1000 - per_mille)) / 100; /* z sd, in 1/1000 */
+	u64 lo = centre > half ? (centre - half) / 1000 : 0;
+	u64 hi = (centre + half + 999) / 1000 + 1;
+
+	ci->bounded = n && lo >= 1 && hi <= n;
+	ci->lo = lo < 1 ? 1 : lo > n ? n : lo;
+	ci->hi = hi > n ? n : hi;
 }

@@ -79,13 +79,12 @@ static int kvmf_start(const struct tlb_flush *f, const struct cpumask *targets, 
 	return cpumask_empty(rest) ? 0 : tlb_ipi_post(f, rest, tlb_ipi_kick_apic);
 }
 
-static int kvmf_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
-		       tlb_ack_fn ack, void *ctx)
+static int kvmf_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
 	const struct cpumask *rest = &kvm_ipi_targets[smp_cpu()];
 
 	(void)targets;
-	return cpumask_empty(rest) ? 0 : tlb_ipi_finish(f, rest, s, ack, ctx);
+	return cpumask_empty(rest) ? 0 : tlb_ipi_finish(f, rest, s);
 }
 
 /* One KVM_HC_SEND_IPI per window of 128 APIC IDs that holds targets. */
@@ -121,8 +120,9 @@ static int kvmipi_start(const struct tlb_flush *f, const struct cpumask *targets
 
 static struct tlb_backend tlb_backend_kvm_flush = { .name = "kvm-flush", .probe = probe,
 						    .init = tlb_ipi_init, .start = kvmf_start,
-						    .finish = kvmf_finish };
+						    .finish = kvmf_finish, .acks = tlb_ipi_acks };
 TLB_BACKEND(tlb_backend_kvm_flush, 20);
 static struct tlb_backend tlb_backend_kvm_ipi = { .name = "kvm-ipi", .probe = probe, .init = tlb_ipi_init,
-						  .start = kvmipi_start, .finish = tlb_ipi_finish };
+						  .start = kvmipi_start, .finish = tlb_ipi_finish,
+						  .acks = tlb_ipi_acks };
 TLB_BACKEND(tlb_backend_kvm_ipi, 21);

@@ -169,11 +169,11 @@ static void drop_highest(struct cpumask *targets)
 
 int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn ack, void *ack_ctx)
 {
-	struct tlb_flush f = { .as = rq->as, .gen = rq->gen, .global = rq->global,
-			       .freed_tables = rq->freed_tables, .ack = rq->ack, .skip = rq->skip };
+	struct tlb_flush f = { .as = rq->as, .gen = rq->null ? 0 : rq->gen, .global = rq->global,
+			       .freed_tables = rq->freed_tables, .ack = rq->ack,
+			       .skip = rq->null ? TLB_SKIP_NONE : rq->skip };
 	struct cpumask targets = rq->as->active; /* read after the generation bump (aspace.c) */
-	bool remote = rq->skip != TLB_SKIP_REMOTE;
-	u64 t0 = rdtsc_ordered();
+	bool remote = f.skip != TLB_SKIP_REMOTE;
 	int ret = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -182,16 +182,22 @@ int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn
 		f.ranges[i] = rq->ranges[i];
 	cpumask_clear(&targets, smp_cpu());
 	s->targets = cpumask_weight(&targets);
-	if (rq->skip == TLB_SKIP_HIGHEST && !active->own_highest)
+	if (f.skip == TLB_SKIP_HIGHEST && !active->own_highest)
 		drop_highest(&targets);
 	remote = remote && !cpumask_empty(&targets);
+	/* The timed window: its two TSC reads, and nothing but the shootdown between them. */
+	f.t0 = rdtsc_ordered();
 	if (remote)
 		ret = active->start(&f, &targets, s);
-	if (rq->skip != TLB_SKIP_LOCAL)
+	if (f.skip != TLB_SKIP_LOCAL && !rq->null)
 		tlb_flush_local(&f);
 	if (!ret && remote)
-		ret = active->finish(&f, &targets, s, ack, ack_ctx);
-	s->cycles = rdtsc_ordered() - t0;
+		ret = active->finish(&f, &targets, s);
+	s->cycles = rdtsc_ordered() - f.t0;
+	if (remote && active->acks)
+		active->acks(&f, s, ack, ack_ctx);
+	if (rq->null)
+		return ret;
 	__atomic_fetch_add(&tlb_stats.shootdowns, 1, __ATOMIC_RELAXED);
 	if (s->fallbacks)
 		__atomic_fetch_add(&tlb_stats.fallbacks, s->fallbacks, __ATOMIC_RELAXED);

@@ -40,7 +40,8 @@ extern const char *const tlb_ack_names[TLB_ACK_COUNT + 1]; /* NULL-terminated */
 /* One shootdown, as a target sees it. */
 struct tlb_flush {
 	struct aspace *as;
-	u64 gen;           /* the change's own generation (aspace_change_end()) */
+	u64 gen;           /* the change's own generation (aspace_change_end()); 0: nothing to flush */
+	u64 t0;            /* the initiator's TSC when the shootdown started */
 	u32 nranges;       /* TLB_FULL or 1..TLB_MAX_RANGES */
 	bool global;       /* global mappings involved: flush them too */
 	bool freed_tables; /* page tables were freed: targets acknowledge only after flushing */
@@ -59,19 +60,25 @@ struct tlb_request {
 	bool freed_tables;             /* the change freed page tables (released after return) */
 	u8 ack;                        /* enum tlb_ack: when interrupted targets acknowledge */
 	u8 skip;                       /* negative control, enum tlb_skip (TLB_SKIP_NONE) */
+	/* A null shootdown: the same targets, post, kick, handler and acknowledgement with no change
+	 * behind it, so nothing is flushed where the backend has a choice (IPI-based backends). A
+	 * flush hypercall still flushes `ranges` (the hypervisor cannot be told not to): its null
+	 * costs the hypercall without a page-table change. gen is ignored; no local flush. */
+	bool null;
 };
 
 /* What one shootdown measured (filled by the engine and the backend). */
 struct tlb_sample {
-	u64 cycles;       /* initiator: start to completion */
+	u64 cycles;       /* initiator: its two TSC reads around start, local flush and finish */
 	u32 targets;      /* CPUs interrupted or otherwise flushed remotely */
 	u32 skipped;      /* targets a backend did not have to interrupt (counted, e.g. preempted) */
 	u32 late;         /* targets that missed the watchdog */
 	u32 fallbacks;    /* the backend failed and the IPI backend did the work */
-	u64 ack_cycles_max;
+	u32 acks_before_start; /* per-target stamps earlier than the initiator's start (TSC offset) */
 };
 
-/* Per-target acknowledgement latencies, for backends that have them. */
+/* Per-target acknowledgement latencies, for backends that have them: the target's TSC just after
+ * its acknowledgement minus the initiator's at the start, reported after the timed window. */
 typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, u64 cycles);
 
 struct tlb_backend {
@@ -84,13 +91,16 @@ struct tlb_backend {
 	int (*init)(void);                    /* once, after SMP bring-up */
 	/* Start flushing f on targets (never the caller); may do all the work itself. */
 	int (*start)(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s);
-	/* Wait until every target has flushed (or acknowledged, with early ack); -ETIMEDOUT. */
-	int (*finish)(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
-		      tlb_ack_fn ack, void *ctx);
+	/* Wait until every target has flushed (or acknowledged, with early ack); -ETIMEDOUT. Only
+	 * waits: nothing else may sit in the timed window. */
+	int (*finish)(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s);
+	/* After the window (optional): the per-target acknowledgements of the shootdown just
+	 * finished, to ack (NULL: none wanted; still called, to reset per-shootdown state). */
+	void (*acks)(const struct tlb_flush *f, struct tlb_sample *s, tlb_ack_fn ack, void *ctx);
 };
 
 struct tlb_stats {
-	u64 shootdowns, watchdog_timeouts, fallbacks;
+	u64 shootdowns, watchdog_timeouts, fallbacks; /* null shootdowns not counted */
 };
 
 extern struct tlb_stats tlb_stats;

@@ -20,8 +20,9 @@
 #include "smp/smp.h"
 
 struct tlb_ack_slot {
-	u64 seq; /* the request acknowledged */
-	u64 tsc; /* the target's TSC at the acknowledgement */
+	u64 seq;     /* the request acknowledged */
+	u64 tsc;     /* the target's TSC just after acknowledging it */
+	u64 stamped; /* the request tsc belongs to (written after tsc) */
 } __attribute__((aligned(CACHE_LINE)));
 
 static struct tlb_ack_slot *acks; /* [initiator * nr_cpus + target] */
@@ -32,10 +33,12 @@ static struct tlb_ack_slot *ack_slot(u32 initiator, u32 target)
 	return &acks[initiator * ack_stride + target];
 }
 
+/* The acknowledgement first, then its timestamp: the clock read is off the initiator's path. */
 static void acknowledge(struct tlb_ack_slot *a, u64 seq)
 {
-	a->tsc = rdtsc();
 	__atomic_store_n(&a->seq, seq, __ATOMIC_RELEASE); /* pairs with tlb_ipi_finish() */
+	a->tsc = rdtsc();
+	__atomic_store_n(&a->stamped, seq, __ATOMIC_RELEASE); /* pairs with tlb_ipi_acks() */
 }
 
 static void tlb_ipi_handler(struct trap_frame *frame)
@@ -96,7 +99,7 @@ int tlb_ipi_post(const struct tlb_flush *f, const struct cpumask *targets, tlb_k
 
 	out->f = *f;
 	out->seq++;
-	out->t0 = rdtsc_ordered();
+	out->waited = *targets;
 	for_each_cpu(cpu, targets)
 		cpumask_set_atomic(&percpu_of(cpu)->tlb_inbox, me->cpu); /* release: out is visible */
 	return kick(targets);
@@ -134,34 +137,25 @@ static void watchdog(const struct cpumask *late)
 	kprintf("\n");
 }
 
-int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s,
-		   tlb_ack_fn ack, void *ctx)
+int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
 {
 	struct percpu *me = this_cpu();
 	const struct tlb_ipi_out *out = &me->tlb_out;
-	u64 deadline = out->t0 + ns_to_tsc(tlb_settings.ack_timeout_us * 1000);
+	u64 deadline = f->t0 + ns_to_tsc(tlb_settings.ack_timeout_us * 1000);
 	struct cpumask late;
+	u32 spins = 0;
 
-	(void)f;
 	cpumask_clear_all(&late);
 	for_each_cpu(cpu, targets) {
 		const struct tlb_ack_slot *a = ack_slot(me->cpu, cpu);
-		u64 latency;
 
 		while (__atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq) {
-			if (deadline_passed(deadline)) {
+			if (!(++spins % TLB_POLL_SPINS) && deadline_passed(deadline)) {
 				cpumask_set(&late, cpu);
 				break;
 			}
 			cpu_relax();
 		}
-		if (cpumask_test(&late, cpu))
-			continue;
-		/* The target's TSC: cross-CPU offsets are measured and reported at boot. */
-		latency = (s64)(a->tsc - out->t0) > 0 ? a->tsc - out->t0 : 0;
-		s->ack_cycles_max = MAX(s->ack_cycles_max, latency);
-		if (ack)
-			ack(ctx, cpu, latency);
 	}
 	s->late = cpumask_weight(&late);
 	if (s->late) {
@@ -171,11 +165,37 @@ int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, str
 	return 0;
 }
 
+/* After the window: each acknowledged target's stamp against the initiator's start. A stamp
+ * before the start means the two TSCs disagree by more than the latency (the boot measures and
+ * reports their offsets): it is counted, and reported as 0. */
+void tlb_ipi_acks(const struct tlb_flush *f, struct tlb_sample *s, tlb_ack_fn ack, void *ctx)
+{
+	struct percpu *me = this_cpu();
+	struct tlb_ipi_out *out = &me->tlb_out;
+
+	for_each_cpu(cpu, &out->waited) {
+		const struct tlb_ack_slot *a = ack_slot(me->cpu, cpu);
+		u64 deadline, stamp;
+
+		if (!ack || __atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq)
+			continue; /* not wanted, or late (the watchdog has reported it) */
+		deadline = deadline_after_us(tlb_settings.ack_timeout_us);
+		while (__atomic_load_n(&a->stamped, __ATOMIC_ACQUIRE) != out->seq && !deadline_passed(deadline))
+			cpu_relax();
+		stamp = a->tsc;
+		if ((s64)(stamp - f->t0) < 0)
+			s->acks_before_start++;
+		ack(ctx, cpu, (s64)(stamp - f->t0) > 0 ? stamp - f->t0 : 0);
+	}
+	cpumask_clear_all(&out->waited);
+}
+
 struct tlb_backend tlb_backend_ipi = {
 	.name = "ipi",
 	.recommended = true,
 	.init = tlb_ipi_init,
 	.start = ipi_start,
 	.finish = tlb_ipi_finish,
+	.acks = tlb_ipi_acks,
 };
 TLB_BACKEND(tlb_backend_ipi, 90); /* last: `auto` falls back to it */

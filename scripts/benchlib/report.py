@@ -253,14 +253,16 @@ def main_table_header(show_firmware: bool, options: Sequence[str] = ()) -> List[
     """The scenario table's columns; `options`: the scenario options that vary (varying())."""
     return (["guest", "platform"] + (["firmware"] if show_firmware else [])
             + ["vCPUs", "overcommit", "backend", "workload", "pages"] + list(options)
-            + ["p50", "p99", "x floor", "per s", "reps", "p50 spread", "stale", "detection"])
+            + ["p50", "p99", "x null", "null p50", "x floor", "per s", "reps", "p50 spread",
+               "stale", "detection"])
 
 
 def _main_row(a: dict, show_fw: bool, options: Sequence[str]) -> List[str]:
     return ([a["guest"], a["platform"]] + ([a["firmware"]] if show_fw else [])
             + [str(a["vcpus"]), _overcommit_cell(a), a["backend"], a["workload"],
                str(a["pages"])] + [str(a[f]) for f in options]
-            + [fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]), _fmt_ratio(a["ratio_to_floor"]),
+            + [fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]), _fmt_ratio(a.get("ratio_to_null")),
+               fmt_ns(a.get("null_p50_ns")), _fmt_ratio(a["ratio_to_floor"]),
                _fmt_int(a["per_s"]), str(a["n"]), _spread_cell(a), _stale_cell(a),
                _detection_cell(a)])
 
@@ -286,7 +288,10 @@ def _main_section(aggs: List[dict]) -> List[str]:
     lines += _table(main_table_header(show_fw, options),
                     [_main_row(a, show_fw, options) for a in by_config(aggs)])
     lines += ["", "p50/p99: the initiator's latency from the start to the completion of a "
-              "shootdown; x floor: p50 / the boot's IPI broadcast round-trip p50; per s: "
+              "shootdown; x null: p50 / the p50 of the null shootdowns interleaved with it (the "
+              "same targets, kick, handler and acknowledgement, no change and no flush: the "
+              "in-scenario floor, the headline); null p50: theirs; x floor: p50 / the boot's "
+              "IPI broadcast round-trip p50 (context); per s: "
               "shootdowns per second of the whole loop (in lockstep it includes waiting for the "
               "readers); p50 spread: (max - min) / median of the repetitions' "
               "p50s; stale: stale-TLB oracle violations summed over repetitions (must be 0); "

@@ -224,7 +224,9 @@ def run_records(run: dict) -> List[records.Record]:
 RUN_FIELDS = ["run_id", "guest", "platform", "accel", "firmware", "vcpus", "overcommit",
               "effective_overcommit", "host_cpus", "rep"]
 RESULT_FIELDS = ["equivalent", "status", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
-                 "max_ns", "mean_ns", "p50_cycles", "p99_cycles", "per_s", "floor_p50_ns",
+                 "max_ns", "mean_ns", "p50_ci_low_ns", "p50_ci_high_ns", "p99_ci_low_ns",
+                 "p99_ci_high_ns", "p99_low_confidence", "p50_cycles", "p99_cycles", "per_s",
+                 "null_p50_ns", "ratio_to_null", "untargeted", "floor_p50_ns",
                  "ratio_to_floor", "violations", "detection", "detection_by",
                  "detection_reason", "opportunities", "canary_violations", "watchdog",
                  "fallbacks", "skipped_targets", "steal_ns", "reference_p50_ns",
@@ -278,14 +280,25 @@ def _run_columns(run: dict) -> dict:
             "host_cpus": len(cfg.get("host_cpus") or []) or None, "rep": cfg.get("rep", 0)}
 
 
+def _interval_columns(lat: records.Record) -> dict:
+    """The about-95% intervals of p50 and p99, and whether p99 is bounded by enough samples."""
+    p50, p99 = lat["p50_ci"], lat["p99_ci"]
+    return {"p50_ci_low_ns": p50[0], "p50_ci_high_ns": p50[1], "p99_ci_low_ns": p99[0],
+            "p99_ci_high_ns": p99[1], "p99_low_confidence": lat["p99_low_confidence"]}
+
+
 def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
     lat, cyc, env = rec["latency_ns"], rec["latency_cycles"], rec["env"]
     det, ref = rec["detection"], rec.opt("reference_latency_ns")
+    null = rec["null_latency_ns"]
     linux = rec["backend"] == "linux"
     return {
         "equivalent": rec.opt("equivalent") or rec["workload"], "status": rec["status"],
         **{f"{k}_ns": lat[k] for k in ("min", "p50", "p90", "p99", "p999", "max", "mean")},
+        **_interval_columns(lat),
         "p50_cycles": cyc["p50"], "p99_cycles": cyc["p99"], "per_s": rec["shootdowns_per_s"],
+        "null_p50_ns": null["p50"] if null else None, "ratio_to_null": rec["ratio_to_null_p50"],
+        "untargeted": rec["untargeted_shootdowns"],
         "floor_p50_ns": None if linux else floor,
         "ratio_to_floor": rec["ratio_to_ipi_floor_p50"],
         # the kernel's own total (docs/records.md, `oracle`), summed once, there

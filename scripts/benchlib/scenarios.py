@@ -22,8 +22,8 @@ SCENARIO_KEY = RUN_KEY + OPTION_FIELDS
 SHOWN_OPTIONS = ("backend", "workload", "pages")
 OTHER_OPTIONS = tuple(f for f in OPTION_FIELDS if f not in SHOWN_OPTIONS)
 # Medians reported per scenario key.
-MEDIAN_FIELDS = ("p50_ns", "p99_ns", "max_ns", "per_s", "ratio_to_floor", "reference_p50_ns",
-                 "shootdown_cost_p50_ns")
+MEDIAN_FIELDS = ("p50_ns", "p99_ns", "max_ns", "per_s", "ratio_to_floor", "ratio_to_null",
+                 "null_p50_ns", "reference_p50_ns", "shootdown_cost_p50_ns")
 WORKLOAD_ORDER = {w: i for i, w in enumerate(WORKLOADS)}
 
 

@@ -324,9 +324,10 @@ static void put_config(struct jw *w, const void *ctx)
 	jw_bool(w, "full", false);
 	jw_str(w, "initiators", "one");
 	jw_u64(w, "aspaces", 1);
-	jw_str(w, "ack", "early");
+	jw_str(w, "ack", "late"); /* Linux's flush IPIs complete after the flush function ran */
 	jw_str(w, "skip_flush", "none");
 	jw_str(w, "observe", "free");
+	jw_str(w, "inflight", "read"); /* its readers fault on whatever is being changed */
 	jw_u64(w, "iterations", cfg.iters);
 	jw_u64(w, "warmup", cfg.warmup);
 }

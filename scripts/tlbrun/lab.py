@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 from .builders import ensure_lab
 from .config import (DEBUG_EXIT_IOBASE, DEFAULT_ELF, DEFAULT_ISO, GUEST_LINE_PREFIXES,
-                     HVLAB_BOOT_MARGIN, HVLAB_GUEST_DIR, HVLAB_INITRD, HVLAB_KERNEL,
+                     HVLAB_BOOT_MARGIN, HVLAB_GUEST_DIR, HVLAB_HANG_S, HVLAB_INITRD, HVLAB_KERNEL,
                      HVLAB_LAB_CODES, HVLAB_OUTER_CMDLINE, HVLAB_OUTER_CPU, LINUX_GUEST_DIR,
                      LINUX_INITRD_NAME, LINUX_KERNEL_NAME, OVMF_VARS, QEMU_BINARY, STATUS_HOST,
                      STATUS_NO_VERDICT, STATUS_TIMEOUT, HostError, RunConfig, RunResult)
@@ -180,6 +180,10 @@ class HvlabPlatform(Platform):
         inner_timeouts = [e for e in errors if e.startswith("timeout:")]
         if inner_timeouts:
             res.timed_out = True
+            if info["started"] and not _kernel_spoke(parser) and \
+                    self.inner_timeout(config) >= HVLAB_HANG_S:
+                res.lab["retry"] = (f"the inner machine hung in its firmware or boot loader (no "
+                                    f"line of the guest kernel's in {self.inner_timeout(config)} s)")
             return (STATUS_TIMEOUT, None, None, warnings,
                     f"timeout after {self.inner_timeout(config)} s (inner QEMU in the hvlab)")
         refused = [e for e in errors if e.startswith("inner qemu refused")]
@@ -216,15 +220,20 @@ class HvlabPlatform(Platform):
         return STATUS_TIMEOUT, None, None, warnings, "timeout"
 
 
+def _kernel_spoke(parser: SerialParser) -> bool:
+    """Whether the guest kernel itself printed anything (firmware and GRUB lines do not count)."""
+    return bool(parser.records) or any(ln.startswith(GUEST_LINE_PREFIXES) for ln in parser.lines)
+
+
 def _retry_reason(info: Dict[str, object], parser: SerialParser,
                   returncode: Optional[int]) -> Optional[str]:
     """Why run() should boot again (the lab failed before the guest printed anything), or None.
     Silent: nothing from the guest kernel itself. Firmware and GRUB lines do not count: the
-    emulated nested stack sometimes resets inside them (seen with OVMF and GRUB)."""
+    emulated nested stack sometimes resets inside them (seen with OVMF and GRUB), or hangs
+    there until the inner timeout (seen once, after GRUB's banner under OVMF; outcome() retries
+    that case itself)."""
     inner_rc = info["inner_rc"]
-    kernel_spoke = bool(parser.records) or any(ln.startswith(GUEST_LINE_PREFIXES)
-                                               for ln in parser.lines)
-    silent = info["started"] and (not info["inner_output_lines"] or not kernel_spoke)
+    silent = info["started"] and (not info["inner_output_lines"] or not _kernel_spoke(parser))
     if silent and inner_rc is None:
         return (f"the outer QEMU ended (status {returncode}) before the guest "
                 f"printed anything")

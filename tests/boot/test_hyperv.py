@@ -220,11 +220,11 @@ def test_hvlab_argv():
     assert "HVLAB_TIMEOUT=30\n" in plat.run_conf(cfg)
 
 
-def _outcome(text, returncode, debug_exit=True, timed_out=False):
+def _outcome(text, returncode, debug_exit=True, timed_out=False, timeout=10):
     parser = tlbrun.SerialParser()
     parser.feed(text.encode())
     parser.finish()
-    cfg = tlbrun.RunConfig(platform="hvlab", debug_exit=debug_exit, timeout=10)
+    cfg = tlbrun.RunConfig(platform="hvlab", debug_exit=debug_exit, timeout=timeout)
     res = tlbrun.RunResult(status=0)
     out = tlbrun.PLATFORMS["hvlab"].outcome(cfg, tlbrun.Launch(argv=[], accel="kvm"), returncode,
                                             timed_out, parser, CODES, res)
@@ -253,6 +253,16 @@ def test_hvlab_outcome_mapping():
     (status, _, _, _, reason), res = _outcome(
         start + "hvlab: error: timeout: inner qemu killed after 10 s\n", 245)
     assert status == tlbrun.STATUS_TIMEOUT and res.timed_out and "inner" in reason
+    assert "retry" not in res.lab  # a 10 s timeout is the user's choice, not a hang
+    # A hang in firmware or GRUB (no line of the kernel's within a long inner timeout) is
+    # retried; the same silence with the kernel's first line printed is the kernel's own.
+    hang = start.replace("timeout 10 s", "timeout 180 s") + \
+        "Welcome to GRUB!\nhvlab: error: timeout: inner qemu killed after 180 s\n"
+    (status, _, _, _, _), res = _outcome(hang, 245, timeout=180)
+    assert status == tlbrun.STATUS_TIMEOUT and "boot loader" in res.lab.get("retry", "")
+    (status, _, _, _, _), res = _outcome(hang.replace("GRUB!", "GRUB!\ntlbstorm f00: x"), 245,
+                                         timeout=180)
+    assert status == tlbrun.STATUS_TIMEOUT and "retry" not in res.lab
     (status, _, _, _, reason), _ = _outcome(
         "hvlab: error: module kvm_amd did not load: x\nhvlab: error: /dev/kvm missing\n", 241)
     assert status == tlbrun.STATUS_HOST and "kvm_amd" in reason and "/dev/kvm" in reason

@@ -75,6 +75,7 @@ def table_names(*candidates: str):
     ("equivalent", ("workload_names",)),
     ("skip_flush", ("tlb_skip_names", "skip_flush_names", "skip_names")),
     ("observe", ("observe_names",)),
+    ("inflight", ("inflight_names",)),
     ("ack", ("ack_names", "tlb_ack_names", "acks")),
 ])
 def test_schema_enums_equal_kernel_tables(schema_enum, tables):

@@ -222,51 +222,88 @@ def test_timeout_is_retried_once_and_recorded(tmp_path, built):
 # ---- compare
 
 
+def scale_latencies(run, factor, scenario=None):
+    """Multiply the latencies of a run's shootdown records (of one (workload, pages) only when
+    `scenario` is given) by `factor`, in place."""
+    for rec in run["records"]:
+        if rec.get("record") == "shootdown" and \
+                (scenario is None or (rec["workload"], rec["pages"]) == scenario):
+            for unit in ("latency_ns", "latency_cycles"):
+                for k in ("p50", "p90", "p99", "p999", "max", "mean"):
+                    rec[unit][k] = int(rec[unit][k] * factor)
+
+
 def plant(src, dst, factor, scenario=("remap", 1)):
     shutil.copytree(src, dst)
     for f in (dst / "runs").glob("*/result.json"):
         run = json.loads(f.read_text())
-        for rec in run["records"]:
-            if rec.get("record") == "shootdown" and (rec["workload"], rec["pages"]) == scenario:
-                for unit in ("latency_ns", "latency_cycles"):
-                    for k in ("p50", "p90", "p99", "p999", "max", "mean"):
-                        rec[unit][k] = int(rec[unit][k] * factor)
+        scale_latencies(run, factor, scenario)
         f.write_text(json.dumps(run))
 
 
+def with_more_repetitions(src, dst, copies=2):
+    """src's runs, each joined by `copies` more repetitions 1%, 2%, ... slower (no boot: the
+    records are copied), so every scenario has the repetitions compare needs for an interval."""
+    shutil.copytree(src, dst)
+    for f in sorted((dst / "runs").glob("*/result.json")):
+        run = json.loads(f.read_text())
+        for i in range(1, copies + 1):
+            extra = json.loads(json.dumps(run))
+            extra["id"] = f"{run['id']}-copy{i}"
+            extra["config"]["rep"] = run["config"].get("rep", 0) + 100 * i
+            scale_latencies(extra, 1 + 0.01 * i)
+            (dst / "runs" / extra["id"]).mkdir()
+            (dst / "runs" / extra["id"] / "result.json").write_text(json.dumps(extra))
+
+
 def test_compare_flags_planted_difference_only(tiny_results, tmp_path):
+    """The tiny run's two repetitions are too few for an interval: nothing is flagged even
+    with a planted 20x, and the table says why. With 6 repetitions (the 2, each copied 1% and
+    2% slower), the planted 20x is flagged, in its scenario only, and an identical copy is
+    not."""
     out, _ = tiny_results
+    few = tmp_path / "few"
+    plant(out, few, 20.0)
+    p = bench("compare", out, few, "--all")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "at least 5 needed" in p.stdout and "**slower**" not in p.stdout, p.stdout
+
+    base = tmp_path / "base"
+    with_more_repetitions(out, base)
     same = tmp_path / "same"
-    shutil.copytree(out, same)
-    p = bench("compare", out, same)
+    shutil.copytree(base, same)
+    p = bench("compare", base, same)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "No difference beyond the noise" in p.stdout
 
     slower = tmp_path / "slower"
-    plant(out, slower, 20.0)
-    p = bench("compare", out, slower, "--out", tmp_path / "cmp.md")
+    plant(base, slower, 20.0)
+    p = bench("compare", base, slower, "--out", tmp_path / "cmp.md")
     assert p.returncode == 1, p.stdout + p.stderr
     flagged = [ln for ln in p.stdout.splitlines() if "**slower**" in ln]
-    assert flagged and all(" remap 1p " in ln for ln in flagged), p.stdout
+    assert flagged and all(" remap 1p " in ln and " 6/6 " in ln for ln in flagged), p.stdout
     assert not any(" protect " in ln or " 16p " in ln for ln in flagged)
     assert (tmp_path / "cmp.md").read_text() == p.stdout
 
 
-def test_compare_noise_estimate_from_repetitions(tmp_path):
-    """Pure: a change within twice the repetitions' spread is noise; one beyond is flagged."""
+def test_compare_decides_with_the_bootstrap_interval():
+    """Pure: the same +40% is flagged with an interval above the margin at 8 repetitions, and
+    cannot be told at 2 (no interval); what the old spread rule called noise stays unflagged."""
     from benchlib import compare as cmp
 
     def side(values):
         return cmp.Side({"p50_ns": values, "p99_ns": values}, 0, 0)
 
-    a = side([100.0, 120.0])         # spread 18%: threshold about 36%
-    assert cmp.Side.median(a, "p50_ns") == 110.0
-    assert abs(a.spread("p50_ns") - 20 / 110) < 1e-9
-    b_noise, b_real = side([130.0, 140.0]), side([300.0, 310.0])
-    for b, flagged in ((b_noise, False), (b_real, True)):
-        ma, mb = a.median("p50_ns"), b.median("p50_ns")
-        thr = max(cmp.MIN_CHANGE, cmp.NOISE_FACTOR * max(a.spread("p50_ns"), b.spread("p50_ns")))
-        assert (abs(mb / ma - 1) > thr) is flagged
+    a = side([100.0, 120.0])
+    assert cmp.Side.median(a, "p50_ns") == 110.0 and a.reps("p50_ns") == 2
+    f = cmp.judge(("k",), "p50_ns", a, side([150.0, 160.0]))
+    assert not f.flagged and f.ci_low is None and "at least 5 needed" in f.verdict
+    a8 = side([100.0, 104.0, 98.0, 102.0, 101.0, 99.0, 103.0, 97.0])
+    b8 = side([v * 1.4 for v in a8.values["p50_ns"]])
+    f = cmp.judge(("k",), "p50_ns", a8, b8)
+    assert f.flagged and f.verdict == "slower" and 0.05 < f.ci_low <= 0.4 <= f.ci_high
+    f = cmp.judge(("k",), "p50_ns", a8, side([v * 1.02 for v in a8.values["p50_ns"]]))
+    assert not f.flagged and f.verdict == "cannot tell"
 
 
 # ---- malformed matrices

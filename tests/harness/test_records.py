@@ -78,8 +78,8 @@ def test_bench_lists_in_both_forms():
 
 def test_scenario_columns_come_from_the_schema():
     assert records.SCENARIO_FIELDS == ("backend", "workload", "pages", "full", "initiators",
-                                       "aspaces", "ack", "skip_flush", "observe", "iterations",
-                                       "warmup")
+                                       "aspaces", "ack", "skip_flush", "observe", "inflight",
+                                       "iterations", "warmup")
     i = results.ROW_FIELDS.index("backend")
     assert tuple(results.ROW_FIELDS[i:i + len(records.SCENARIO_FIELDS)]) == \
         records.SCENARIO_FIELDS
@@ -97,12 +97,12 @@ def test_violations_are_the_kernels_total():
     assert [r["violations"] for r in results.scenario_rows([run])] == [5]
 
 
-def ack_dir(path, slow_ack):
+def ack_dir(path, slow_ack, reps=2):
     """One boot per repetition running every scenario once per ack mode; `slow_ack` is 3x
     slower than the other."""
     rng = random.Random(11)
     rd = results.ResultsDir(path)
-    plan = [config("tlbstorm", "kvm", 2, rep) for rep in range(2)]
+    plan = [config("tlbstorm", "kvm", 2, rep) for rep in range(reps)]
     rd.create("", ".toml", plan, HOST)
     for c in plan:
         recs = [synth.boot_record()]
@@ -126,8 +126,10 @@ def test_ack_modes_stay_apart(tmp_path):
         assert sorted(r["ack"] for r in csv.DictReader(f)) == ["early", "early", "late", "late"]
 
     # B: the same, but early is the slow one: compare must see early get slower and late
-    # faster, which it cannot if it matches early with late or merges them.
-    b = ack_dir(tmp_path / "b", slow_ack="early")
+    # faster, which it cannot if it matches early with late or merges them (5 repetitions:
+    # compare's interval needs them).
+    rd = ack_dir(tmp_path / "a5", slow_ack="late", reps=5)
+    b = ack_dir(tmp_path / "b", slow_ack="early", reps=5)
     found = {(dict(zip(compare.KEY, f.key))["ack"], f.metric): f
              for f in compare.compare(rd, b) if f.metric == "p50_ns"}
     assert set(found) == {("early", "p50_ns"), ("late", "p50_ns")}

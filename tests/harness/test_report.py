@@ -46,17 +46,30 @@ def log_linear_buckets(samples):
 
 def summary(samples):
     if not samples:
-        return {k: 0 for k in ("count", "min", "p50", "p90", "p99", "p999", "max", "mean")}
+        return {**{k: 0 for k in ("count", "min", "p50", "p90", "p99", "p999", "max", "mean")},
+                "p50_ci": [0, 0], "p99_ci": [0, 0], "p99_low_confidence": False}
     s = sorted(samples)
+    n = len(s)
 
     def pct(p):
-        return s[min(len(s) - 1, int(math.ceil(p / 100 * len(s))) - 1)]
-    return {"count": len(s), "min": s[0], "p50": pct(50), "p90": pct(90), "p99": pct(99),
-            "p999": pct(99.9), "max": s[-1], "mean": sum(s) // len(s)}
+        return s[min(n - 1, int(math.ceil(p / 100 * n)) - 1)]
+
+    def ci(q):  # the kernel's ranks (kernel/stats.c), at sample resolution
+        half = 1.96 * math.sqrt(n * q * (1 - q))
+        lo, hi = max(1, math.floor(n * q - half)), math.ceil(n * q + half) + 1
+        return [s[lo - 1], s[min(hi, n) - 1]], hi <= n
+    p50_ci, _ = ci(0.5)
+    p99_ci, bounded = ci(0.99)
+    return {"count": n, "min": s[0], "p50": pct(50), "p90": pct(90), "p99": pct(99),
+            "p999": pct(99.9), "max": s[-1], "mean": sum(s) // n, "p50_ci": p50_ci,
+            "p99_ci": p99_ci, "p99_low_confidence": not bounded}
 
 
 def to_ns(summ, khz):
-    return {k: (v if k == "count" else int(v * 1e6 / khz)) for k, v in summ.items()}
+    def conv(v):
+        return [int(x * 1e6 / khz) for x in v] if isinstance(v, list) else int(v * 1e6 / khz)
+    return {k: (v if k in ("count", "p99_low_confidence") else conv(v))
+            for k, v in summ.items()}
 
 
 def samples_for(rng, median_cycles, n=ITERS):
@@ -134,7 +147,8 @@ def bench_record(platform, vcpus, floor_cycles, backends, workloads, acks=("late
 
 
 def floor_record(vcpus, khz, floor_cycles):
-    return {"record": "ipi_floor", "iterations": 200, "cpus": vcpus, "tsc_khz": khz,
+    return {"record": "ipi_floor", "iterations": 200, "pingpong_iterations": 200, "cpus": vcpus,
+            "tsc_khz": khz,
             "pingpong": [], "broadcast": {
                 "p50_cycles": floor_cycles, "p99_cycles": floor_cycles * 2,
                 "max_cycles": floor_cycles * 5, "p50_ns": int(floor_cycles * 1e6 / khz),
@@ -151,15 +165,19 @@ def shootdown_record(rng, sc, platform, vcpus, backend, wl, pages, stale=0, reas
                 + 40 * pages * (2 if wl == "protect" else 1))
     smp = samples_for(rng, base)
     cyc = summary(smp)
+    null = summary(samples_for(rng, floor_cycles))
     rec = {"record": "shootdown", "scenario": sc, "backend": backend, "workload": wl,
            "pages": pages, "full": False, "initiators": "one", "aspaces": 1,
-           "ack": ack, "skip_flush": "none", "observe": "lockstep",
+           "ack": ack, "skip_flush": "none", "observe": "lockstep", "inflight": "skip",
            "iterations": ITERS, "warmup": 20, "status": "ok", "error": None,
            "shootdowns": ITERS, "targets_per_shootdown_milli": (vcpus - 1) * 1000,
            "skipped_targets": 0, "fallbacks": 0, "steal_ns": 0,
            "latency_cycles": cyc, "latency_ns": to_ns(cyc, khz),
            "ack_cycles": summary(samples_for(rng, base / 2)),
            "shootdowns_per_s": int(1e9 / (cyc["mean"] * 1e6 / khz)),
+           "null_latency_cycles": null, "null_latency_ns": to_ns(null, khz),
+           "ratio_to_null_p50": round(cyc["p50"] / null["p50"], 3), "untargeted_shootdowns": 0,
+           "null_untargeted": 0, "acks_before_start": 0,
            "ipi_floor_p50_cycles": floor_cycles,
            "ratio_to_ipi_floor_p50": round(cyc["p50"] / floor_cycles, 2),
            "oracle": oracle(stale), "detection": detection(reason),
@@ -201,13 +219,15 @@ def linux_records(rng, platform, vcpus):
             recs.append({
                 "record": "shootdown", "scenario": sc, "backend": "linux",
                 "workload": LINUX_OPS[wl], "equivalent": wl, "pages": pages, "full": False,
-                "initiators": "one", "aspaces": 1, "ack": "early", "skip_flush": "none",
-                "observe": "free", "iterations": ITERS, "warmup": 20, "status": "ok",
+                "initiators": "one", "aspaces": 1, "ack": "late", "skip_flush": "none",
+                "observe": "free", "inflight": "read", "iterations": ITERS, "warmup": 20, "status": "ok",
                 "error": None, "shootdowns": ITERS,
                 "targets_per_shootdown_milli": (vcpus - 1) * 1000, "skipped_targets": 0,
                 "fallbacks": 0, "steal_ns": 0,
                 "latency_cycles": summary(mt), "latency_ns": mt_ns, "ack_cycles": summary([]),
                 "shootdowns_per_s": int(1e9 / mt_ns["mean"]), "ipi_floor_p50_cycles": 0,
+                "null_latency_cycles": None, "null_latency_ns": None, "ratio_to_null_p50": None,
+                "untargeted_shootdowns": 0, "null_untargeted": 0, "acks_before_start": 0,
                 "ratio_to_ipi_floor_p50": None, "oracle": oracle(opportunities=0),
                 "detection": LINUX_DETECTION, "watchdog_timeouts": 0, "deferred_flushes": 0,
                 "noflush_switches": 0, "reference_latency_cycles": summary(st),

@@ -453,6 +453,38 @@ static void test_empty(void **state)
 	free(h);
 }
 
+/* The histogram's intervals are the exact ones read at bucket resolution: each end lies in the
+ * bucket of the exact order statistic, the interval holds its percentile, and p99's
+ * boundedness is the exact one. */
+static void test_summary_intervals(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		size_t n = 1 + below(5000);
+		struct histogram *h = new_hist();
+		u64 *v = new_array(n);
+		struct summary hs, es;
+
+		for (size_t i = 0; i < n; i++) {
+			v[i] = round & 1 ? any_magnitude() : 1000 + below(100000);
+			hist_add(h, v[i]);
+		}
+		hist_summary(h, &hs);
+		stats_summarize(v, n, &es);
+		assert_true(hs.p50_lo <= hs.p50 && hs.p50 <= hs.p50_hi);
+		assert_true(hs.p99_lo <= hs.p99 && hs.p99 <= hs.p99_hi);
+		assert_true(es.p50_lo <= es.p50 && es.p50 <= es.p50_hi);
+		assert_int_equal(hist_bucket_of(hs.p50_lo), hist_bucket_of(es.p50_lo));
+		assert_int_equal(hist_bucket_of(hs.p50_hi), hist_bucket_of(es.p50_hi));
+		assert_int_equal(hist_bucket_of(hs.p99_lo), hist_bucket_of(es.p99_lo));
+		assert_int_equal(hist_bucket_of(hs.p99_hi), hist_bucket_of(es.p99_hi));
+		assert_int_equal(hs.p99_bounded, es.p99_bounded);
+		assert_int_equal(es.p99_bounded, n >= 1000 ? 1 : es.p99_bounded);
+		free(v);
+		free(h);
+	}
+}
+
 static void test_single(void **state)
 {
 	(void)state;
@@ -564,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_bucket_saturates),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_single),
+		cmocka_unit_test(test_summary_intervals),
 		cmocka_unit_test(test_midpoint),
 		cmocka_unit_test(test_foreach),
 	};
