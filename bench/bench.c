@@ -25,6 +25,7 @@
 #include "mm/tlb.h"
 #include "smp/apic.h"
 #include "smp/smp.h"
+#include "smp/tsc_sync.h"
 
 #define MAX_BACKENDS 32 /* backends in one boot's resolved list (names may repeat) */
 #define MAX_AXES 8
@@ -36,6 +37,7 @@ struct row {
 	u64 per_s, violations, timeouts, skipped_targets, steal_ns;
 	s64 ratio_milli;      /* p50 / IPI floor p50, x1000; -1 without a floor */
 	s64 null_ratio_milli; /* p50 / null shootdowns' p50, x1000; -1 without them */
+	u64 suspects;         /* samples above SUSPECT_FACTOR x the null p50 */
 	const char *note;
 	struct detection det;
 };
@@ -99,12 +101,45 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 		.ratio_milli = row->ratio_milli, .oracle = &r->oracle, .put_detection = put_detection,
 		.null = row->null, .null_ratio_milli = row->null_ratio_milli, .untargeted = r->untargeted,
 		.null_untargeted = r->null_untargeted, .acks_before_start = r->acks_before_start,
+		.suspected_preemptions = row->suspects,
 		.watchdog_timeouts = r->timeouts, .deferred_flushes = r->deferred_flushes,
 		.noflush_switches = r->noflush_switches, .ctx = &ctx, .env = bench_env(),
 	};
 
 	hist_summary(&r->ack, &rec.ack);
 	bench_shootdown_record(&rec);
+}
+
+#define TARGETS_PER_RECORD 12 /* a target's entry is about 400 bytes */
+
+/* The per-target breakdown (one initiator, backends that acknowledge): "target_acks" records,
+ * TARGETS_PER_RECORD targets each. */
+static void target_records(u32 scenario, const struct stress_result *r)
+{
+	static char buf[RECORD_MAX * 2];
+	struct jw w;
+	u32 cpu = 1;
+
+	if (!r->per_target || !r->ack.count)
+		return;
+	for (u32 part = 0; cpu < nr_cpus; part++) {
+		record_begin(&w, buf, sizeof(buf), "target_acks");
+		jw_u64(&w, "scenario", scenario);
+		jw_u64(&w, "part", part);
+		jw_bool(&w, "last", cpu + TARGETS_PER_RECORD >= nr_cpus);
+		jw_arr_begin(&w, "targets");
+		for (u32 n = 0; n < TARGETS_PER_RECORD && cpu < nr_cpus; n++, cpu++) {
+			jw_obj_begin(&w, NULL);
+			jw_u64(&w, "cpu", cpu);
+			bench_put_summary(&w, "ack_cycles", &r->per_cpu[cpu].ack, 0);
+			jw_s64(&w, "offset_cycles", tsc_offset(cpu));
+			jw_u64(&w, "offset_uncertainty_cycles", tsc_offset_uncertainty(cpu));
+			jw_u64(&w, "before_start", r->per_cpu[cpu].before_start);
+			jw_obj_end(&w);
+		}
+		jw_arr_end(&w);
+		record_end(&w);
+	}
 }
 
 static void print_events(const struct oracle_tally *t)
@@ -133,6 +168,7 @@ static void fill_row(struct row *row, const struct stress_result *r)
 	hist_summary(&r->null, &row->null);
 	if (row->null.p50 && row->lat.count)
 		row->null_ratio_milli = mul_div_u64(row->lat.p50, 1000, row->null.p50);
+	row->suspects = row->null.p50 ? hist_count_above(&r->latency, row->null.p50 * SUSPECT_FACTOR) : 0;
 	row->per_s = r->elapsed_cycles ? mul_div_u64(r->shootdowns, tsc_khz() * 1000, r->elapsed_cycles) : 0;
 	row->violations = stress_violations(r);
 	row->timeouts = r->timeouts;
@@ -169,6 +205,7 @@ static int run_scenario(const struct scenario *c)
 	bench_hist_records(nrows, "latency", &result.latency);
 	if (result.null.count)
 		bench_hist_records(nrows, "null", &result.null);
+	target_records(nrows, &result);
 	nrows++;
 	if (ret && !result.timeouts) {
 		row->note = "error";
@@ -180,11 +217,14 @@ static int run_scenario(const struct scenario *c)
 /* The scenario's label in the summary: its backend, and its ack mode when the boot has several. */
 static const char *row_label(const struct row *r, char *buf, u32 len)
 {
-	if (cfg.acks.n < 2 && cfg.inflights.n < 2)
+	bool acks = cfg.acks.n > 1, inflights = cfg.inflights.n > 1, targets = cfg.targets.n > 1;
+
+	if (!acks && !inflights && !targets)
 		return r->s.backend->name;
-	ksnprintf(buf, len, "%s%s%s%s%s", r->s.backend->name, cfg.acks.n > 1 ? "/" : "",
-		  cfg.acks.n > 1 ? tlb_ack_names[r->s.ack] : "", cfg.inflights.n > 1 ? "/" : "",
-		  cfg.inflights.n > 1 ? inflight_names[r->s.inflight] : "");
+	ksnprintf(buf, len, "%s%s%s%s%s%s%s", r->s.backend->name, acks ? "/" : "",
+		  acks ? tlb_ack_names[r->s.ack] : "", inflights ? "/" : "",
+		  inflights ? inflight_names[r->s.inflight] : "", targets ? "/" : "",
+		  targets ? targets_names[r->s.targets] : "");
 	return buf;
 }
 
@@ -332,6 +372,7 @@ static void bench_record(u64 tmin, u64 tp50)
 	options_put_list(&w, "pages", options_find("pages"));
 	options_put_list(&w, "acks", options_find("ack"));
 	options_put_list(&w, "inflights", options_find("inflight"));
+	options_put_list(&w, "targets", options_find("targets"));
 	jw_u64(&w, "iterations", cfg.scenario.iters);
 	jw_u64(&w, "warmup", cfg.scenario.warmup);
 	jw_str(&w, "skip_flush", tlb_skip_names[cfg.scenario.skip]);
@@ -352,7 +393,7 @@ static int prologue(void)
 
 	if (nr_cpus < 2)
 		kprintf("bench: one CPU online: shootdowns have no remote targets\n");
-	if (ipi_floor_run(cfg.ipi_iters))
+	if (ipi_floor_run(cfg.ipi_iters, cfg.targets.v[0] == TARGETS_HALT))
 		verdict = EXIT_FAIL;
 	timer_overhead(&tmin, &tp50);
 	kprintf("bench: reading the clock costs %lu cycles (min), %lu (median); not subtracted\n", tmin, tp50);
@@ -373,7 +414,7 @@ int bench_run(void)
 	int verdict;
 
 	if (nb * combinations > MAX_SCENARIOS) {
-		kprintf("bench: %lu scenarios asked for (backends x workloads x pages x acks x inflights); at most %u per boot\n",
+		kprintf("bench: %lu scenarios asked for (the product of the list options); at most %u per boot\n",
 			nb * combinations, MAX_SCENARIOS);
 		return EXIT_USAGE;
 	}

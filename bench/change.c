@@ -13,13 +13,37 @@
 #include "mm/frame.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
+#include "smp/apic.h"
 #include "smp/smp.h"
+#include "smp/tsc_sync.h"
 
 struct stress_state stress;
 
 bool stress_aborted(void)
 {
 	return __atomic_load_n(&stress.abort, __ATOMIC_ACQUIRE);
+}
+
+bool stress_halting(void)
+{
+	return stress.c->targets == TARGETS_HALT && !scenario_all_initiators(stress.c);
+}
+
+void stress_wake_readers(void)
+{
+	struct cpumask readers = cpu_online_mask;
+
+	if (!stress_halting())
+		return;
+	cpumask_clear(&readers, 0); /* the one initiator */
+	if (!cpumask_empty(&readers))
+		smp_send_ipi_mask(&readers, VEC_WAKE);
+}
+
+void stress_wake_handler(struct trap_frame *f)
+{
+	(void)f;
+	apic_eoi(); /* nothing to do: the reader's loop looks again */
 }
 
 /* Stop every worker; the first reason given is the one reported. */
@@ -31,6 +55,7 @@ void stress_abort(const char *why)
 					       __ATOMIC_ACQUIRE))
 		kprintf("stress: %s\n", why);
 	__atomic_store_n(&stress.abort, true, __ATOMIC_RELEASE);
+	stress_wake_readers();
 }
 
 paddr_t *stress_frame_slot(u32 set, u32 slice, u64 k)
@@ -43,10 +68,18 @@ void stress_set_tag(paddr_t pa, u64 tag)
 	__atomic_store_n((u64 *)phys_to_virt(pa), tag, __ATOMIC_RELAXED);
 }
 
-static void record_ack(void *ctx, u32 cpu, u64 cycles)
+/* The acknowledgement as the initiator's clock saw it (clamped at 0: acks_before_start counts
+ * those), and, with one initiator, per target with that target's TSC offset taken out. */
+static void record_ack(void *ctx, u32 cpu, s64 cycles)
 {
-	(void)cpu;
-	hist_add(ctx, cycles);
+	hist_add(ctx, cycles > 0 ? (u64)cycles : 0);
+	if (stress.target_hists) {
+		s64 corrected = cycles - tsc_offset(cpu);
+
+		if (corrected < 0)
+			stress.target_before[cpu]++;
+		hist_add(&stress.target_hists[cpu], corrected > 0 ? (u64)corrected : 0);
+	}
 }
 
 static void shot(int ret)
@@ -194,6 +227,7 @@ static void change_remap(u32 s, u64 gen, bool measure)
 	}
 	sl->set = set;
 	oracle_publish(&stress.o, s, gen, STATE_MAPPED);
+	stress_wake_readers();
 	/* Shot down and published: no live translation may reach the old frames any more. */
 	for (u64 k = 0; k < n; k++)
 		stress_set_tag(*stress_frame_slot(old, s, k), TAG_RETIRED);
@@ -278,6 +312,7 @@ void stress_initiate(u32 s, bool measure)
 	}
 	change_lower(s, measure);
 	oracle_publish(&stress.o, s, gen, stress.c->workload == WL_PROTECT ? STATE_READONLY : STATE_UNMAPPED);
+	stress_wake_readers();
 	oracle_sweep(&stress.o, s, true);
 	wait_observed(s); /* every reader looked while the lowered state was published */
 	/* Publish before raising: a write or read that succeeds while the lowered state is still
@@ -285,5 +320,6 @@ void stress_initiate(u32 s, bool measure)
 	oracle_publish_in_change(&stress.o, s, gen + 1, STATE_MAPPED);
 	raise_again(s);
 	oracle_end_change(&stress.o, s);
+	stress_wake_readers();
 	oracle_sweep(&stress.o, s, true);
 }

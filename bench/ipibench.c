@@ -1,6 +1,7 @@
 /* The IPI round-trip floor: ping-pong between CPU 0 and each other CPU, and CPU 0 to all others
- * with acknowledgements. Targets spin with interrupts on, as shootdown targets running stress
- * workers do, so halt wake-up is not measured. IPI shootdowns are later read as ratios to this. */
+ * with acknowledgements. Targets wait as the scenarios' readers do (the first `targets` value):
+ * halted, so each round trip includes a wake-up, or spinning with interrupts on. Context for the
+ * shootdowns' ratios; each scenario's own floor is its null shootdowns (bench/change.c). */
 #include "bench/ipibench.h"
 #include "kernel/console.h"
 #include "kernel/record.h"
@@ -19,13 +20,13 @@
 #define PINGPONG_BUDGET 2000
 #define PINGPONG_MIN 20
 
-enum ping_mode { PING_PONG, PING_ACK };
+enum ping_mode { PING_PONG, PING_ACK, PING_STOP };
 
 static struct {
 	volatile int mode;
 	volatile u32 initiator_apic_id;
 	volatile u64 pong;
-	volatile bool stop;
+	volatile bool stop, halt;
 } bench __attribute__((aligned(CACHE_LINE)));
 
 static struct {
@@ -41,8 +42,8 @@ static void ping_handler(struct trap_frame *f)
 	(void)f;
 	if (bench.mode == PING_PONG)
 		apic_send_ipi(bench.initiator_apic_id, VEC_PONG);
-	else
-		acks[smp_cpu()].seq++;
+	else if (bench.mode == PING_ACK)
+		acks[smp_cpu()].seq++; /* PING_STOP: only a wake-up */
 	apic_eoi();
 }
 
@@ -53,11 +54,32 @@ static void pong_handler(struct trap_frame *f)
 	apic_eoi();
 }
 
-static void spin_until_stopped(void *arg)
+/* A target's wait: spinning, or halted (STI's shadow makes "sti; hlt" atomic, so a ping that
+ * comes after the test still wakes it). */
+static void wait_until_stopped(void *arg)
 {
 	(void)arg;
-	while (!bench.stop)
-		cpu_relax();
+	while (!bench.stop) {
+		if (!bench.halt) {
+			cpu_relax();
+			continue;
+		}
+		cli();
+		if (bench.stop)
+			sti();
+		else
+			__asm__ volatile("sti; hlt" ::: "memory");
+	}
+}
+
+/* End the targets' wait (halted ones need a ping to look again). */
+static void stop_targets(const struct cpumask *others)
+{
+	bench.stop = true;
+	if (bench.halt) {
+		bench.mode = PING_STOP;
+		smp_send_ipi_mask(others, VEC_PING);
+	}
 }
 
 static bool wait_for(volatile u64 *p, u64 value)
@@ -133,6 +155,7 @@ static void report(u32 iters, u32 pp_iters, const struct summary *bcast)
 	record_begin(&w, buf, sizeof(buf), "ipi_floor");
 	jw_u64(&w, "iterations", iters);
 	jw_u64(&w, "pingpong_iterations", pp_iters);
+	jw_str(&w, "targets", bench.halt ? "halt" : "spin");
 	jw_u64(&w, "cpus", nr_cpus);
 	jw_u64(&w, "tsc_khz", tsc_khz());
 	jw_arr_begin(&w, "pingpong");
@@ -150,7 +173,7 @@ static void report(u32 iters, u32 pp_iters, const struct summary *bcast)
 	record_end(&w);
 }
 
-int ipi_floor_run(u64 round_trips)
+int ipi_floor_run(u64 round_trips, bool halt)
 {
 	struct cpumask others = cpu_online_mask;
 	struct summary bcast = { 0 };
@@ -165,8 +188,9 @@ int ipi_floor_run(u64 round_trips)
 	trap_set_handler(VEC_PONG, pong_handler);
 	bench.initiator_apic_id = cpu_to_apic_id(0);
 	bench.stop = false;
+	bench.halt = halt;
 	cpumask_clear(&others, 0);
-	if (smp_call_start(&others, spin_until_stopped, NULL))
+	if (smp_call_start(&others, wait_until_stopped, NULL))
 		return -1;
 	bench.mode = PING_PONG;
 	pp_iters = MIN(iters, MAX(PINGPONG_MIN, PINGPONG_BUDGET / (nr_cpus - 1)));
@@ -177,7 +201,7 @@ int ipi_floor_run(u64 round_trips)
 	bench.mode = PING_ACK;
 	if (!ret)
 		ret = broadcast(iters, &bcast);
-	bench.stop = true;
+	stop_targets(&others);
 	if (smp_call_wait(ANSWER_TIMEOUT_US, NULL))
 		ret = -1;
 	if (!ret) {

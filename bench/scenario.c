@@ -10,6 +10,9 @@ const char *const observe_names[OBSERVE_COUNT + 1] = {
 const char *const inflight_names[INFLIGHT_COUNT + 1] = {
 	[INFLIGHT_SKIP] = "skip", [INFLIGHT_READ] = "read",
 };
+const char *const targets_names[TARGETS_COUNT + 1] = {
+	[TARGETS_SPIN] = "spin", [TARGETS_HALT] = "halt",
+};
 const char *const initiators_names[INITIATORS_COUNT + 1] = {
 	[INITIATORS_ONE] = "one", [INITIATORS_ALL] = "all",
 };

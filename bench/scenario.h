@@ -32,6 +32,13 @@ extern const char *const observe_names[OBSERVE_COUNT + 1]; /* NULL-terminated */
 enum inflight_mode { INFLIGHT_SKIP, INFLIGHT_READ, INFLIGHT_COUNT };
 extern const char *const inflight_names[INFLIGHT_COUNT + 1]; /* NULL-terminated */
 
+/* What the CPUs that only read (every CPU but the initiator) do between changes: spin, sweeping
+ * the slice, or halt until the next publication wakes them (idle vCPUs are in HLT on real
+ * systems, and that is where paravirtual flushes gain under overcommit). With every CPU
+ * initiating there are no such CPUs. */
+enum targets_mode { TARGETS_SPIN, TARGETS_HALT, TARGETS_COUNT };
+extern const char *const targets_names[TARGETS_COUNT + 1]; /* NULL-terminated */
+
 /* Who changes mappings: CPU 0 alone, or every CPU on its own slice at once. */
 enum initiators { INITIATORS_ONE, INITIATORS_ALL, INITIATORS_COUNT };
 extern const char *const initiators_names[INITIATORS_COUNT + 1]; /* NULL-terminated */
@@ -48,6 +55,7 @@ struct scenario {
 	int skip;            /* enum tlb_skip for the measured shootdowns (a negative control) */
 	int observe;         /* enum observe_mode of the measured part (the canary is lockstep) */
 	int inflight;        /* enum inflight_mode */
+	int targets;         /* enum targets_mode */
 	u64 canary;          /* iterations of the canary (skip_flush=remote, CPU 0's slice); 0: none */
 };
 

@@ -24,6 +24,7 @@
 #include "mm/frame.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
+#include "smp/apic.h"
 #include "smp/smp.h"
 
 static struct part parts[2]; /* [0] canary, [1] measured */
@@ -39,6 +40,23 @@ static bool barrier(u32 *counter)
 		cpu_relax();
 	}
 	return true;
+}
+
+/* targets=halt, a CPU that only reads: sweep while slice 0 has a published state this CPU has
+ * not seen and no change is in flight, else halt until an interrupt (a shootdown, or the wake-up
+ * stress_wake_readers() sends after each publication and at the end). STI's one-instruction
+ * shadow makes "sti; hlt" atomic: a wake-up that comes after the test is not lost. */
+static void idle_reader(u32 me, const bool *stop)
+{
+	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE) && !stress_aborted()) {
+		cli();
+		if (oracle_unseen(&stress.o, 0) && !__atomic_load_n(&stress.slices[0].changing, __ATOMIC_ACQUIRE)) {
+			sti();
+			stress_sweep_next(me);
+			continue;
+		}
+		__asm__ volatile("sti; hlt" ::: "memory");
+	}
 }
 
 /* Run part p: the initiators iterate, everybody else sweeps until they are done. */
@@ -67,9 +85,13 @@ static void run_part(const struct part *p)
 		}
 		if (measured)
 			stress.counts[me].elapsed = rdtsc_ordered() - t0;
-		if (__atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL) == (p->all_initiators ? nr_cpus : 1))
+		if (__atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL) == (p->all_initiators ? nr_cpus : 1)) {
 			__atomic_store_n(stop, true, __ATOMIC_RELEASE);
+			stress_wake_readers();
+		}
 	}
+	if (stress_halting() && !initiator)
+		idle_reader(me, stop);
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE) && !stress_aborted())
 		stress_sweep_next(me);
 }
@@ -139,6 +161,8 @@ static void teardown(void)
 	mm_free_zeroed(stress.frames, stress.frames_bytes);
 	mm_free_zeroed(stress.hists, stress.hists_bytes);
 	mm_free_zeroed(stress.obs, stress.obs_bytes);
+	if (stress.target_hists)
+		mm_free_zeroed(stress.target_hists, stress.target_hists_bytes);
 }
 
 static int setup_memory(void)
@@ -153,6 +177,12 @@ static int setup_memory(void)
 	stress.frames_bytes = total * sizeof(paddr_t);
 	stress.hists_bytes = (u64)nr_cpus * HIST_PER_CPU * sizeof(struct histogram);
 	stress.obs_bytes = (u64)nr_cpus * stress.nslices * sizeof(struct slice_obs);
+	if (!scenario_all_initiators(stress.c)) {
+		stress.target_hists_bytes = (u64)nr_cpus * sizeof(struct histogram);
+		stress.target_hists = mm_alloc_zeroed(stress.target_hists_bytes);
+		if (!stress.target_hists)
+			return -ENOMEM;
+	}
 	stress.frames = mm_alloc_zeroed(stress.frames_bytes);
 	stress.hists = mm_alloc_zeroed(stress.hists_bytes);
 	stress.obs = mm_alloc_zeroed(stress.obs_bytes);
@@ -219,6 +249,11 @@ static void collect(struct stress_result *r)
 		r->deferred_flushes += percpu_of(cpu)->as.deferred_flushes;
 		r->noflush_switches += percpu_of(cpu)->as.noflush_switches;
 	}
+	r->per_target = stress.target_hists != NULL;
+	for (u32 cpu = 1; r->per_target && cpu < nr_cpus; cpu++) {
+		hist_summary(&stress.target_hists[cpu], &r->per_cpu[cpu].ack);
+		r->per_cpu[cpu].before_start = stress.target_before[cpu];
+	}
 	oracle_sum(&r->canary, stress.ocounts[0], nr_cpus);
 	oracle_sum(&r->oracle, stress.ocounts[1], nr_cpus);
 }
@@ -241,6 +276,7 @@ int stress_run(const struct scenario *c, struct stress_result *r)
 				  .lockstep = c->observe == OBSERVE_LOCKSTEP,
 				  .all_initiators = scenario_all_initiators(c) };
 	stress.part = c->canary ? &parts[0] : &parts[1];
+	trap_set_handler(VEC_WAKE, stress_wake_handler);
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		percpu_of(cpu)->as.deferred_flushes = percpu_of(cpu)->as.noflush_switches = 0;
 	ret = setup();

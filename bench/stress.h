@@ -10,7 +10,15 @@
 #include "kernel/benchrec.h"
 #include "kernel/histogram.h"
 #include "kernel/types.h"
+#include "smp/percpu.h"
 
+
+/* One target's acknowledgements (one initiator only: CPU 0), with its TSC offset from CPU 0
+ * subtracted: the target's stamp in CPU 0's time minus the start. */
+struct target_acks {
+	struct summary ack;   /* corrected cycles; negative ones count as 0 */
+	u64 before_start;     /* corrected stamps still before the start (offset uncertainty) */
+};
 
 struct stress_result {
 	struct histogram latency; /* shootdown cycles, initiator's view (shootdowns with targets) */
@@ -20,6 +28,8 @@ struct stress_result {
 	u64 untargeted;           /* measured shootdowns with no remote target: not in latency */
 	u64 null_untargeted;      /* null shootdowns with no remote target: not in null */
 	u64 acks_before_start;    /* per-target stamps earlier than the start (tlb_sample) */
+	bool per_target;          /* targets[] filled (one initiator) */
+	struct target_acks per_cpu[MAX_CPUS]; /* [cpu], CPU 0 unused */
 	u64 deferred_flushes, noflush_switches;
 	struct oracle_tally oracle; /* the measured scenario */
 	struct oracle_tally canary; /* the canary: violations are expected there */

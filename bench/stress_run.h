@@ -7,6 +7,7 @@
 #include "bench/oracle.h"
 #include "bench/stress.h"
 #include "mm/aspace.h"
+#include "kernel/trap.h"
 #include "smp/percpu.h"
 
 #define STRESS_VA 0x0000008000000000ull /* PML4 slot 1: nothing else lives there */
@@ -46,8 +47,10 @@ struct stress_state {
 	u64 epoch[MAX_CPUS];
 	paddr_t *frames;          /* [set][slice][page] */
 	struct histogram *hists;  /* [cpu][HIST_PER_CPU]: latency, ack, null */
+	struct histogram *target_hists; /* [cpu]: corrected acks (one initiator), else NULL */
+	u64 target_before[MAX_CPUS];
 	struct slice_obs *obs;
-	u64 frames_bytes, hists_bytes, obs_bytes;
+	u64 frames_bytes, hists_bytes, obs_bytes, target_hists_bytes;
 	u32 ready, reset_in, reset_out, done[2];
 	bool stop[2], abort;
 };
@@ -55,6 +58,10 @@ struct stress_state {
 extern struct stress_state stress;
 
 bool stress_aborted(void);
+/* targets=halt (one initiator): readers halt between changes and are woken after each one. */
+bool stress_halting(void);
+void stress_wake_readers(void); /* no-op unless halting */
+void stress_wake_handler(struct trap_frame *f);
 void stress_abort(const char *why); /* stop every worker; the first reason is reported */
 
 paddr_t *stress_frame_slot(u32 set, u32 slice, u64 k);

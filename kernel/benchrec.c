@@ -110,6 +110,10 @@ static void put_null(struct jw *w, const struct shootdown_rec *r)
 		jw_null(w, "null_latency_ns");
 	}
 	put_ratio(w, "ratio_to_null_p50", r->null.count ? r->null_ratio_milli : -1);
+	if (r->null.count)
+		jw_u64(w, "suspected_preemptions", r->suspected_preemptions);
+	else
+		jw_null(w, "suspected_preemptions");
 	jw_u64(w, "untargeted_shootdowns", r->untargeted);
 	jw_u64(w, "null_untargeted", r->null_untargeted);
 	jw_u64(w, "acks_before_start", r->acks_before_start);

@@ -8,6 +8,10 @@
 #include "kernel/json.h"
 #include "kernel/stats.h"
 
+/* A shootdown this many times slower than the scenario's null p50 is counted as suspected host
+ * preemption (or other interference): a target vCPU descheduled, most likely. */
+#define SUSPECT_FACTOR 50
+
 /* At most this many [low, high, count] buckets in one latency_hist record. */
 #define HIST_RECORD_BUCKETS 128
 
@@ -64,6 +68,7 @@ struct shootdown_rec {
 	struct summary latency, ack; /* cycles */
 	struct summary null;         /* cycles of the interleaved null shootdowns (count 0: none) */
 	u64 untargeted, null_untargeted, acks_before_start;
+	u64 suspected_preemptions; /* latency samples above SUSPECT_FACTOR x the null p50 */
 	u64 tsc_khz, per_s, floor_p50_cycles;
 	s64 ratio_milli;      /* p50 / floor x 1000; < 0: no floor */
 	s64 null_ratio_milli; /* p50 / null p50 x 1000, the headline; ignored when null.count is 0 */

@@ -131,6 +131,15 @@ u64 hist_at_rank(const struct histogram *h, u64 rank)
 	return h->max; /* only if bucket counts saturated */
 }
 
+u64 hist_count_above(const struct histogram *h, u64 v)
+{
+	u64 n = 0;
+
+	for (u32 b = hist_bucket_of(v) + 1; b < HIST_BUCKETS; b++)
+		n += h->buckets[b];
+	return n;
+}
+
 static u64 at_rank(const void *h, u64 rank)
 {
 	return hist_at_rank(h, rank);

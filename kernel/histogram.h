@@ -35,6 +35,9 @@ void hist_merge(struct histogram *dst, const struct histogram *src);
 u64 hist_percentile(const struct histogram *h, u32 per_mille);
 /* The same estimate for the sample of 1-based rank `rank` (clamped to [1, count]). */
 u64 hist_at_rank(const struct histogram *h, u64 rank);
+/* Samples in buckets wholly above v (those in v's own bucket are not counted: at most 1/32
+ * of v away from it). */
+u64 hist_count_above(const struct histogram *h, u64 v);
 /* count, min, max, mean (= sum / count, low if sum saturated), p50, p90, p99, p999; all 0
  * when empty. */
 void hist_summary(const struct histogram *h, struct summary *s);

@@ -191,7 +191,7 @@ void kmain(u32 magic, u32 info_phys)
 		verdict = selftest_run(cfg.tests);
 	else if (cfg.mode == MODE_BENCH)
 		verdict = bench_run();
-	else if (ipi_floor_run(cfg.ipi_iters))
+	else if (ipi_floor_run(cfg.ipi_iters, cfg.targets.v[0] == TARGETS_HALT))
 		verdict = EXIT_FAIL;
 	if (smp_missing_cpus()) {                            /* a lost CPU: not a whole pass */
 		smp_report_missing();

@@ -22,6 +22,7 @@ struct config cfg = {
 	.pages = { 2, { 1, 64 } },
 	.acks = { 1, { TLB_ACK_EARLY } },
 	.inflights = { 1, { INFLIGHT_SKIP } },
+	.targets = { 1, { TARGETS_HALT } }, /* idle vCPUs halt; 64 spinning ones on 2 host CPUs crawl */
 	.scenario = { .workload = WL_REMAP, .pages = 1, .iters = 1000, .warmup = 100, .aspaces = 1,
 		      .ack = TLB_ACK_EARLY, .canary = 16 },
 	.ack_timeout_ms = 2000,
@@ -97,6 +98,9 @@ static const struct opt options[] = {
 	{ .key = "inflight", .type = OPT_ENUM_LIST, .choices = inflight_names, .dst = &cfg.inflights,
 	  .field = "inflight", SCENARIO_ENUM(inflight),
 	  .help = "readers skip a slice while its change is in flight, or read it and fault (comma list)" },
+	{ .key = "targets", .type = OPT_ENUM_LIST, .choices = targets_names, .dst = &cfg.targets,
+	  .field = "targets", SCENARIO_ENUM(targets),
+	  .help = "CPUs that only read spin between changes, or halt until woken (comma list)" },
 	{ .key = "canary", .type = OPT_UINT, .max = 1000, .dst = &cfg.scenario.canary,
 	  .help = "most iterations of each scenario's canary, a negative control that must be caught (0: none)" },
 	{ .key = "ack_timeout_ms", .type = OPT_UINT, .min = 1, .max = 600000, .dst = &cfg.ack_timeout_ms,

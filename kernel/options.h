@@ -27,7 +27,7 @@ struct config {
 	/* The benchmark: its axes (every combination runs, bench/bench.c) and the settings every
 	 * scenario shares, which are also the axes' members' defaults. */
 	struct opt_list backends; /* BACKEND_AUTO, BACKEND_ALL or BACKEND_FIRST + registry index */
-	struct opt_list workloads, pages, acks, inflights;
+	struct opt_list workloads, pages, acks, inflights, targets;
 	struct scenario scenario;
 	u64 ack_timeout_ms;
 	u64 flush_threshold;

@@ -78,8 +78,9 @@ struct tlb_sample {
 };
 
 /* Per-target acknowledgement latencies, for backends that have them: the target's TSC just after
- * its acknowledgement minus the initiator's at the start, reported after the timed window. */
-typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, u64 cycles);
+ * its acknowledgement minus the initiator's at the start, reported after the timed window. Signed
+ * and uncorrected: the two TSCs may be offset (smp/tsc_sync.h). */
+typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, s64 cycles);
 
 struct tlb_backend {
 	const char *name;

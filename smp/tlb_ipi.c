@@ -167,7 +167,7 @@ int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, str
 
 /* After the window: each acknowledged target's stamp against the initiator's start. A stamp
  * before the start means the two TSCs disagree by more than the latency (the boot measures and
- * reports their offsets): it is counted, and reported as 0. */
+ * reports their offsets): it is counted, and passed on as it is. */
 void tlb_ipi_acks(const struct tlb_flush *f, struct tlb_sample *s, tlb_ack_fn ack, void *ctx)
 {
 	struct percpu *me = this_cpu();
@@ -185,7 +185,7 @@ void tlb_ipi_acks(const struct tlb_flush *f, struct tlb_sample *s, tlb_ack_fn ac
 		stamp = a->tsc;
 		if ((s64)(stamp - f->t0) < 0)
 			s->acks_before_start++;
-		ack(ctx, cpu, (s64)(stamp - f->t0) > 0 ? stamp - f->t0 : 0);
+		ack(ctx, cpu, (s64)(stamp - f->t0));
 	}
 	cpumask_clear_all(&out->waited);
 }

@@ -65,6 +65,16 @@ static int measure_cpu(u32 cpu)
 	return smp_call_wait(ANSWER_TIMEOUT_US, NULL);
 }
 
+s64 tsc_offset(u32 cpu)
+{
+	return cpu < MAX_CPUS ? offsets[cpu] : 0;
+}
+
+u64 tsc_offset_uncertainty(u32 cpu)
+{
+	return cpu < MAX_CPUS ? uncertainty[cpu] : ~0ull;
+}
+
 void tsc_sync_report(void)
 {
 	const struct tsc_info *ti = tsc_info();

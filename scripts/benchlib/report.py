@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import plots, records, results
+from . import plots, records, results, scaling
 from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
 from .scenarios import (OTHER_OPTIONS, aggregate, by_config, options_text, sort_key, valid,
                         varying, workload_key)
@@ -419,6 +419,17 @@ def _floor_section(aggs: List[dict]) -> List[str]:
             + _table(header, rows) + [""])
 
 
+def _scaling_section(aggs: List[dict], runs: List[dict]) -> List[str]:
+    """Cost per added target and per added page (scaling.py), when some scenario qualifies."""
+    found = scaling.tables(aggs, runs)
+    if not found:
+        return []
+    lines = ["## Scaling", "", scaling.caption(aggs), ""]
+    for title, header, rows in found:
+        lines += [f"{title}:", ""] + _table(header, rows) + [""]
+    return lines
+
+
 def _plot_caption(path: Path) -> str:
     prefix, _, platform = path.stem.partition("-")
     what = plots.PLOT_KINDS.get(prefix, path.stem)
@@ -452,6 +463,7 @@ def write_summary(rd: ResultsDir, plot_paths: Sequence[Path], plots_note: Option
     lines += _main_section(aggs)
     lines += _compare_section(aggs)
     lines += _floor_section(aggs)
+    lines += _scaling_section(aggs, runs)
     lines += _plots_section(plot_paths, plots_note)
     lines += ["Every run's configuration, host and records are in results.csv (one line per "
               "scenario) and records.jsonl (every record); raw serial output is in "

@@ -226,7 +226,8 @@ RUN_FIELDS = ["run_id", "guest", "platform", "accel", "firmware", "vcpus", "over
 RESULT_FIELDS = ["equivalent", "status", "min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns",
                  "max_ns", "mean_ns", "p50_ci_low_ns", "p50_ci_high_ns", "p99_ci_low_ns",
                  "p99_ci_high_ns", "p99_low_confidence", "p50_cycles", "p99_cycles", "per_s",
-                 "null_p50_ns", "ratio_to_null", "untargeted", "floor_p50_ns",
+                 "null_p50_ns", "ratio_to_null", "untargeted", "suspected_preemptions",
+                 "floor_p50_ns",
                  "ratio_to_floor", "violations", "detection", "detection_by",
                  "detection_reason", "opportunities", "canary_violations", "watchdog",
                  "fallbacks", "skipped_targets", "steal_ns", "reference_p50_ns",
@@ -299,6 +300,7 @@ def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
         "p50_cycles": cyc["p50"], "p99_cycles": cyc["p99"], "per_s": rec["shootdowns_per_s"],
         "null_p50_ns": null["p50"] if null else None, "ratio_to_null": rec["ratio_to_null_p50"],
         "untargeted": rec["untargeted_shootdowns"],
+        "suspected_preemptions": rec["suspected_preemptions"],
         "floor_p50_ns": None if linux else floor,
         "ratio_to_floor": rec["ratio_to_ipi_floor_p50"],
         # the kernel's own total (docs/records.md, `oracle`), summed once, there

@@ -161,6 +161,27 @@ def test_tcg_all_workloads(boot, linux_guest):
     assert env["hypervisor"] == "tcg" and env["linux_flush"] == "native-ipi", env
     assert env["linux_ipi"] == "native" and env["flush_threshold"] == 33, env
     assert any(line.startswith("linuxpeer: Linux ") for line in res.lines)
+    for r in shootdowns:
+        check_linux_flush(r)
+
+
+def check_linux_flush(r):
+    """Linux's flush as ftrace timed it (docs/linux.md): either not measured, saying why, or one
+    duration per flush_tlb_mm_range call traced inside the timed calls."""
+    why, calls, paths = r["linux_flush_unavailable"], r["linux_flush_calls"], r["linux_flush_paths"]
+    assert isinstance(paths, dict) and all(
+        isinstance(n, int) and n >= 0 for n in paths.values()), r
+    if why is not None:
+        assert isinstance(why, str) and why, r
+        assert r["linux_flush_ns"] is None and r["linux_flush_cycles"] is None, r
+        return
+    assert calls > 0, r
+    for key in ("linux_flush_ns", "linux_flush_cycles"):
+        s = r[key]
+        assert s["count"] == calls and s["min"] <= s["p50"] <= s["p99"] <= s["max"], (key, r)
+    # with a reader on the other CPU every timed call shoots down (TCG: Linux's IPIs)
+    assert calls >= r["shootdowns"], r
+    assert paths.get("native_flush_tlb_multi", 0) > 0, r
 
 
 def test_bad_options(boot, linux_guest):

@@ -76,6 +76,7 @@ def table_names(*candidates: str):
     ("skip_flush", ("tlb_skip_names", "skip_flush_names", "skip_names")),
     ("observe", ("observe_names",)),
     ("inflight", ("inflight_names",)),
+    ("targets", ("targets_names",)),
     ("ack", ("ack_names", "tlb_ack_names", "acks")),
 ])
 def test_schema_enums_equal_kernel_tables(schema_enum, tables):

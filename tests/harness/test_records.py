@@ -79,7 +79,7 @@ def test_bench_lists_in_both_forms():
 def test_scenario_columns_come_from_the_schema():
     assert records.SCENARIO_FIELDS == ("backend", "workload", "pages", "full", "initiators",
                                        "aspaces", "ack", "skip_flush", "observe", "inflight",
-                                       "iterations", "warmup")
+                                       "targets", "iterations", "warmup")
     i = results.ROW_FIELDS.index("backend")
     assert tuple(results.ROW_FIELDS[i:i + len(records.SCENARIO_FIELDS)]) == \
         records.SCENARIO_FIELDS

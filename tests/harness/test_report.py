@@ -147,7 +147,8 @@ def bench_record(platform, vcpus, floor_cycles, backends, workloads, acks=("late
 
 
 def floor_record(vcpus, khz, floor_cycles):
-    return {"record": "ipi_floor", "iterations": 200, "pingpong_iterations": 200, "cpus": vcpus,
+    return {"record": "ipi_floor", "iterations": 200, "pingpong_iterations": 200, "targets": "spin",
+            "cpus": vcpus,
             "tsc_khz": khz,
             "pingpong": [], "broadcast": {
                 "p50_cycles": floor_cycles, "p99_cycles": floor_cycles * 2,
@@ -169,6 +170,7 @@ def shootdown_record(rng, sc, platform, vcpus, backend, wl, pages, stale=0, reas
     rec = {"record": "shootdown", "scenario": sc, "backend": backend, "workload": wl,
            "pages": pages, "full": False, "initiators": "one", "aspaces": 1,
            "ack": ack, "skip_flush": "none", "observe": "lockstep", "inflight": "skip",
+           "targets": "spin",
            "iterations": ITERS, "warmup": 20, "status": "ok", "error": None,
            "shootdowns": ITERS, "targets_per_shootdown_milli": (vcpus - 1) * 1000,
            "skipped_targets": 0, "fallbacks": 0, "steal_ns": 0,
@@ -177,6 +179,7 @@ def shootdown_record(rng, sc, platform, vcpus, backend, wl, pages, stale=0, reas
            "shootdowns_per_s": int(1e9 / (cyc["mean"] * 1e6 / khz)),
            "null_latency_cycles": null, "null_latency_ns": to_ns(null, khz),
            "ratio_to_null_p50": round(cyc["p50"] / null["p50"], 3), "untargeted_shootdowns": 0,
+           "suspected_preemptions": 0,
            "null_untargeted": 0, "acks_before_start": 0,
            "ipi_floor_p50_cycles": floor_cycles,
            "ratio_to_ipi_floor_p50": round(cyc["p50"] / floor_cycles, 2),
@@ -216,17 +219,19 @@ def linux_records(rng, platform, vcpus):
             st = samples_for(rng, 1800 + 30 * pages)
             mt = samples_for(rng, 1800 + 30 * pages + 5200 + 700 * vcpus)
             st_ns, mt_ns = to_ns(summary(st), khz), to_ns(summary(mt), khz)
+            flush = [x // 3 for x in mt]  # the traced flush_tlb_mm_range: no draw of its own
             recs.append({
                 "record": "shootdown", "scenario": sc, "backend": "linux",
                 "workload": LINUX_OPS[wl], "equivalent": wl, "pages": pages, "full": False,
                 "initiators": "one", "aspaces": 1, "ack": "late", "skip_flush": "none",
-                "observe": "free", "inflight": "read", "iterations": ITERS, "warmup": 20, "status": "ok",
+                "observe": "free", "inflight": "read", "targets": "spin", "iterations": ITERS, "warmup": 20, "status": "ok",
                 "error": None, "shootdowns": ITERS,
                 "targets_per_shootdown_milli": (vcpus - 1) * 1000, "skipped_targets": 0,
                 "fallbacks": 0, "steal_ns": 0,
                 "latency_cycles": summary(mt), "latency_ns": mt_ns, "ack_cycles": summary([]),
                 "shootdowns_per_s": int(1e9 / mt_ns["mean"]), "ipi_floor_p50_cycles": 0,
                 "null_latency_cycles": None, "null_latency_ns": None, "ratio_to_null_p50": None,
+                "suspected_preemptions": None,
                 "untargeted_shootdowns": 0, "null_untargeted": 0, "acks_before_start": 0,
                 "ratio_to_ipi_floor_p50": None, "oracle": oracle(opportunities=0),
                 "detection": LINUX_DETECTION, "watchdog_timeouts": 0, "deferred_flushes": 0,
@@ -234,7 +239,11 @@ def linux_records(rng, platform, vcpus):
                 "reference_latency_ns": st_ns,
                 "shootdown_cost_cycles_p50": summary(mt)["p50"] - summary(st)["p50"],
                 "shootdown_cost_ns_p50": mt_ns["p50"] - st_ns["p50"], "reader_faults": 0,
-                "env": lenv})
+                "linux_flush_ns": to_ns(summary(flush), khz),
+                "linux_flush_cycles": summary(flush), "linux_flush_calls": ITERS,
+                "linux_flush_paths": {"native_flush_tlb_multi": ITERS, "kvm_flush_tlb_multi": ITERS,
+                                      "hyperv_flush_tlb_multi": 0},
+                "linux_flush_unavailable": None, "env": lenv})
             recs += hist_records(sc, "latency", log_linear_buckets(mt))
             recs += hist_records(sc, "reference", log_linear_buckets(st))
             sc += 1

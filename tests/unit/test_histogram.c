@@ -485,6 +485,37 @@ static void test_summary_intervals(void **state)
 	}
 }
 
+/* Counting above a value: exact against the samples wherever v and the sample are in different
+ * buckets, never counting v's own bucket. */
+static void test_count_above(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 100; round++) {
+		size_t n = 1 + below(3000);
+		struct histogram *h = new_hist();
+		u64 *v = new_array(n), cut = round & 1 ? any_magnitude() : below(200000);
+		u64 above = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			v[i] = round & 1 ? any_magnitude() : below(200000);
+			hist_add(h, v[i]);
+			above += hist_bucket_of(v[i]) > hist_bucket_of(cut);
+		}
+		assert_int_equal(hist_count_above(h, cut), above);
+		free(v);
+		free(h);
+	}
+	{
+		struct histogram *h = new_hist();
+
+		assert_int_equal(hist_count_above(h, 0), 0);
+		hist_add(h, UINT64_MAX);
+		assert_int_equal(hist_count_above(h, 0), 1);
+		assert_int_equal(hist_count_above(h, UINT64_MAX), 0);
+		free(h);
+	}
+}
+
 static void test_single(void **state)
 {
 	(void)state;
@@ -597,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_single),
 		cmocka_unit_test(test_summary_intervals),
+		cmocka_unit_test(test_count_above),
 		cmocka_unit_test(test_midpoint),
 		cmocka_unit_test(test_foreach),
 	};
