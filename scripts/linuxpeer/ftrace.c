@@ -2,12 +2,12 @@
  * function_graph tracer of tracefs (Linux's Documentation/trace/ftrace.rst) records an entry and
  * a return, with the time between them, for every function in set_ftrace_filter called inside a
  * function of set_graph_function. Here: the timed system call (__x64_sys_madvise, ...) is the
- * graph function, and the filter holds it, flush_tlb_mm_range and the remote-flush functions
- * present in the kernel; only the initiator's CPU records (tracing_cpumask). The trace is read
- * as text from the `trace` file once tracing is off, lines like these (funcgraph-tail adds the
+ * graph function, and the filter holds it and flush_tlb_mm_range, plus during the warmup the
+ * remote-flush functions present in the kernel (their hooks would run inside the measured
+ * flushes); only the initiator's CPU records (tracing_cpumask). Each trace is read as text
+ * from the `trace` file once tracing is off, lines like these (funcgraph-tail adds the
  * function's name, in a C comment, after each closing brace; a function that called nothing
- * traced is one line, "name();", with its duration):
- *
+ * traced is one line, "name();", with its duration; a warmup's lines, the numbers made up):
  *   0)               |  __x64_sys_madvise() {
  *   0)               |    flush_tlb_mm_range() {
  *   0)   9.848 us    |      native_flush_tlb_multi();
@@ -53,6 +53,9 @@ static struct {
 	int on_fd;                 /* tracing_on while armed, else -1 */
 	int cpu;
 	const char *root;          /* the armed scenario's system call */
+	bool warm;                 /* tracing the warmup, with the remote-flush functions */
+	struct ftrace_result *r;   /* the armed scenario's */
+	char names[2 + NPATHS][48]; /* the filter: root, FLUSH_FN, then the remote-flush ones */
 	char said[FTRACE_WHY_LEN]; /* the last reason printed */
 } ft = { .on_fd = -1 };
 
@@ -189,9 +192,9 @@ static bool configure(struct ftrace_result *r, const char *const *filter, unsign
 	return true;
 }
 
-bool ftrace_setup(struct ftrace_result *r, const char *call, int cpu, unsigned long iters)
+bool ftrace_setup(struct ftrace_result *r, const char *call, int cpu, unsigned long iters,
+		  unsigned long warmup)
 {
-	char names[2 + NPATHS][48];
 	const char *filter[2 + NPATHS];
 	unsigned n = 0, root = NROOTS;
 
@@ -210,30 +213,62 @@ bool ftrace_setup(struct ftrace_result *r, const char *call, int cpu, unsigned l
 		return fail(r, "the initiator runs on CPU %d, past the mask word this peer writes", cpu);
 	/* the graph function first: set_graph_function takes filter[0]; each name ends with a
 	 * newline (a write that does not end a name would run into the next one) */
-	snprintf(names[n++], sizeof(names[0]), "%s\n", roots[root]);
-	snprintf(names[n++], sizeof(names[0]), "%s\n", FLUSH_FN);
-	for (unsigned i = 0; i < NPATHS; i++)
+	snprintf(ft.names[n++], sizeof(ft.names[0]), "%s\n", roots[root]);
+	snprintf(ft.names[n++], sizeof(ft.names[0]), "%s\n", FLUSH_FN);
+	for (unsigned i = 0; i < NPATHS && warmup; i++)
 		if (ft.have_path[i]) {
 			r->paths[r->npaths].name = path_fns[i];
 			r->paths[r->npaths++].calls = 0;
-			snprintf(names[n++], sizeof(names[0]), "%s\n", path_fns[i]);
+			snprintf(ft.names[n++], sizeof(ft.names[0]), "%s\n", path_fns[i]);
 		}
 	for (unsigned i = 0; i < n; i++)
-		filter[i] = names[i];
-	if (!configure(r, filter, n, cpu, iters)) {
+		filter[i] = ft.names[i];
+	if (!configure(r, filter, n, cpu, iters + warmup)) {
 		put("current_tracer", "nop");
 		return false;
 	}
 	ft.on_fd = open(TRACING "/tracing_on", O_WRONLY | O_CLOEXEC);
-	if (ft.on_fd < 0)
-		return fail(r, "cannot open tracing_on: %s", strerror(errno));
+	if (ft.on_fd < 0) {
+		int err = errno;
+
+		put("current_tracer", "nop");
+		return fail(r, "cannot open tracing_on: %s", strerror(err));
+	}
 	ft.cpu = cpu;
 	ft.root = roots[root];
+	ft.r = r;
+	ft.warm = false;
+	if (r->npaths) {
+		ftrace_on(); /* the warmup, with the remote-flush functions: ftrace_on() ends it */
+		ft.warm = true;
+	}
 	return true;
 }
 
+static void read_trace(int fd, bool warm);
+
 void ftrace_on(void)
 {
+	const char *filter[2] = { ft.names[0], ft.names[1] };
+	int fd;
+
+	if (ft.on_fd >= 0 && ft.warm) {
+		/* the warmup gave the paths; now only the call and FLUSH_FN (no hooks inside) */
+		ft.warm = false;
+		ftrace_off();
+		fd = open(TRACING "/trace", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			read_trace(fd, true);
+			close(fd);
+		}
+		if (put_list("set_ftrace_filter", filter, 2) || put("trace", "")) {
+			close(ft.on_fd);
+			ft.on_fd = -1;
+			put("current_tracer", "nop");
+			fail(ft.r, "cannot take the remote-flush functions out of set_ftrace_filter");
+			return;
+		}
+	}
 	if (ft.on_fd >= 0 && write(ft.on_fd, "1", 1) != 1)
 		out("tlbpeer: ftrace: warning: cannot turn tracing on: %s\n", strerror(errno));
 }
@@ -250,6 +285,7 @@ enum { K_OTHER, K_ROOT, K_FLUSH, K_PATH }; /* K_PATH + i: path_fns[i] */
 
 struct parse {
 	struct ftrace_result *r;
+	bool warm;                  /* the warmup's trace: count the remote-flush functions only */
 	int stack[PARSE_DEPTH];
 	unsigned depth;
 };
@@ -305,8 +341,8 @@ static void returned(struct parse *p, int kind, const char *left)
 	u64 ns;
 
 	if (kind == K_ROOT) {
-		r->roots++;
-	} else if (kind == K_FLUSH && inside(p, K_ROOT)) {
+		r->roots += !p->warm;
+	} else if (kind == K_FLUSH && inside(p, K_ROOT) && !p->warm) {
 		if (!duration_ns(left, &ns)) {
 			r->unparsed++;
 			return;
@@ -362,9 +398,10 @@ static void parse_line(struct parse *p, char *line)
 	}
 }
 
-static void read_trace(int fd, struct parse *p)
+static void read_trace(int fd, bool warm)
 {
 	static char buf[1 << 16];
+	struct parse parse = { .r = ft.r, .warm = warm }, *p = &parse;
 	size_t have = 0;
 	ssize_t n;
 
@@ -409,7 +446,6 @@ static u64 lost_events(int cpu)
 
 void ftrace_collect(struct ftrace_result *r)
 {
-	struct parse p = { .r = r };
 	int fd;
 
 	if (ft.on_fd < 0)
@@ -420,7 +456,7 @@ void ftrace_collect(struct ftrace_result *r)
 	if (fd < 0) {
 		fail(r, "cannot open trace: %s", strerror(errno));
 	} else {
-		read_trace(fd, &p);
+		read_trace(fd, false);
 		close(fd);
 		r->lost = lost_events(ft.cpu);
 		if (r->calls)

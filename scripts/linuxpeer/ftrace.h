@@ -23,18 +23,22 @@ struct ftrace_result {
 	unsigned npaths;
 	struct {
 		const char *name;     /* a remote-flush function in available_filter_functions */
-		u64 calls;            /* its calls inside flush_tlb_mm_range */
+		u64 calls;            /* its calls inside flush_tlb_mm_range, in the warmup */
 	} paths[FTRACE_PATHS_MAX];
 };
 
 /*
- * Arm the tracer for one scenario: tracing flush_tlb_mm_range (and the remote-flush functions)
- * called inside the system call `call` (madvise, mprotect, munmap) on CPU `cpu`, buffer sized
- * for `iters` iterations, tracing still off. False, with r->why, when it cannot (the run goes
- * on without it).
+ * Arm the tracer for one scenario: tracing flush_tlb_mm_range called inside the system call
+ * `call` (madvise, mprotect, munmap) on CPU `cpu`, the buffer sized for warmup + iters
+ * iterations. With warmup iterations, tracing starts at once for them, with the remote-flush
+ * functions too (their counts); else it is still off. False, with r->why, when it cannot (the
+ * run goes on without it).
  */
-bool ftrace_setup(struct ftrace_result *r, const char *call, int cpu, unsigned long iters);
-void ftrace_on(void);  /* no-ops unless armed */
+bool ftrace_setup(struct ftrace_result *r, const char *call, int cpu, unsigned long iters,
+		  unsigned long warmup);
+/* Before the first measured iteration: end the warmup's tracing (its trace read, the
+ * remote-flush functions unhooked), then trace. No-ops unless armed. */
+void ftrace_on(void);
 void ftrace_off(void);
 /* Read and parse the trace after ftrace_off(), then disarm (tracer nop). */
 void ftrace_collect(struct ftrace_result *r);

@@ -254,7 +254,7 @@ static void run_with_readers(struct scenario *s)
 	char *region = map_region(s->pages, NULL);
 	unsigned long f0;
 
-	ftrace_setup(&s->ft, workloads[s->workload].name, cpus[0], cfg.iters);
+	ftrace_setup(&s->ft, workloads[s->workload].name, cpus[0], cfg.iters, cfg.warmup);
 	/* readers are off the memory (even phase); publish the region, then let them sweep */
 	readers_publish(region, s->pages);
 	f0 = readers_faults();
