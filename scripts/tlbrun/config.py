@@ -51,6 +51,8 @@ HVLAB_GUEST_DIR = "/hvlab"          # where the per-run files appear in the oute
 HVLAB_ATTEMPTS = 3                  # boots when the lab fails before the guest prints anything
 HVLAB_HANG_S = 60                   # an inner timeout at least this long with the guest kernel
                                     # silent is a firmware/GRUB hang (they hand over in ~25 s)
+HVLAB_SILENCE_S = 90.0              # no serial line at all this long after the outer QEMU
+                                    # started: it hung booting (its init speaks in 3-8 s)
 # The Linux peer (docs/linux.md): a Debian kernel whose init runs tlbpeer, built by
 # scripts/linuxguest. QEMU boots the kernel's ELF through its PVH entry (no real-mode setup code,
 # which takes minutes under a nested KVM). The same kernel arguments on every platform; tlbpeer's

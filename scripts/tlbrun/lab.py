@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 from .builders import ensure_lab
 from .config import (DEBUG_EXIT_IOBASE, DEFAULT_ELF, DEFAULT_ISO, GUEST_LINE_PREFIXES,
-                     HVLAB_BOOT_MARGIN, HVLAB_GUEST_DIR, HVLAB_HANG_S, HVLAB_INITRD, HVLAB_KERNEL,
+                     HVLAB_BOOT_MARGIN, HVLAB_GUEST_DIR, HVLAB_HANG_S, HVLAB_SILENCE_S, HVLAB_INITRD, HVLAB_KERNEL,
                      HVLAB_LAB_CODES, HVLAB_OUTER_CMDLINE, HVLAB_OUTER_CPU, LINUX_GUEST_DIR,
                      LINUX_INITRD_NAME, LINUX_KERNEL_NAME, OVMF_VARS, QEMU_BINARY, STATUS_HOST,
                      STATUS_NO_VERDICT, STATUS_TIMEOUT, HostError, RunConfig, RunResult)
@@ -74,6 +74,7 @@ class HvlabPlatform(Platform):
     --timeout describe the INNER machine. The outer timeout is --timeout + HVLAB_BOOT_MARGIN."""
     name = "hvlab"
     verdict_grace = 30.0  # the inner QEMU ends and the outer VM powers off in a few seconds
+    silence_limit = HVLAB_SILENCE_S  # the outer init's first line comes within seconds
 
     def resolve_accel(self, config: RunConfig) -> str:
         no_tcg(config, self.name)
@@ -217,6 +218,10 @@ class HvlabPlatform(Platform):
         if not info["started"]:
             warnings.append("the outer VM never started the inner QEMU" +
                             (f" (lab errors: {'; '.join(errors)})" if errors else ""))
+        if not parser.lines:
+            # Not one line from the outer VM (its init speaks within seconds): the emulated
+            # stack hung before anything ran (seen once in 8 minutes of silence).
+            res.lab["retry"] = "the outer VM printed nothing (it hung while booting)"
         return STATUS_TIMEOUT, None, None, warnings, "timeout"
 
 

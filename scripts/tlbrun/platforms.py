@@ -36,6 +36,9 @@ class Platform:
     # Seconds the launcher may take to end after the guest's verdict line; None = until the
     # timeout.
     verdict_grace: Optional[float] = None
+    # Seconds the launcher may stay silent (not one serial line) before the run is cut short as
+    # timed out; None = until the timeout.
+    silence_limit: Optional[float] = None
 
     def check(self, config: RunConfig, accel: str) -> None:
         """Raise HostError for anything missing on the host."""

@@ -111,7 +111,7 @@ class _Boot:
     def run(self, platform: Platform, accel: str, codes: Dict[str, int]) -> None:
         if not self._prepare(platform, accel) or not self._start(platform, accel):
             return
-        self._pump(platform.verdict_grace)
+        self._pump(platform.verdict_grace, platform.silence_limit)
         self._wait()
         self._judge(platform, codes)
 
@@ -158,20 +158,24 @@ class _Boot:
             return False
         return True
 
-    def _pump(self, grace: Optional[float]) -> None:
+    def _pump(self, grace: Optional[float], silence: Optional[float] = None) -> None:
         """Serial output to the log, the echo and the parser, QEMU's stderr aside, until QEMU
         closes both, the deadline passes (res.timed_out) or KVM stops the guest for good. The
-        deadline moves to `grace` seconds after the verdict line when the platform says so."""
+        deadline moves to `grace` seconds after the verdict line when the platform says so, and
+        comes `silence` seconds after the start while not one line has arrived."""
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ, "out")
         sel.register(self.proc.stderr, selectors.EVENT_READ, "err")
         open_streams = 2
         grace_from = None
+        silent_until = time.monotonic() + silence if silence else None
         while open_streams:
             if self.parser.verdict is not None and grace and grace_from is None:
                 grace_from = time.monotonic()
                 self.deadline = min(self.deadline, grace_from + grace)
-            left = self.deadline - time.monotonic()
+            if silent_until is not None and self.parser.received():
+                silent_until = None  # it spoke
+            left = min(self.deadline, silent_until or self.deadline) - time.monotonic()
             if left <= 0:
                 self.res.timed_out = True
                 break

@@ -79,6 +79,10 @@ class SerialParser:
             self.pause_seen = paused = True
         return paused
 
+    def received(self) -> bool:
+        """Whether any byte has arrived (a line, or the start of one)."""
+        return bool(self.lines or self._buf)
+
     def finish(self) -> None:
         if self._buf:
             self._line(self._buf.decode("utf-8", errors="replace"))

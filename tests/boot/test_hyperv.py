@@ -290,8 +290,14 @@ def test_hvlab_outcome_mapping():
         "CPU#1 stuck for 27s! [qemu-system-x86:102]\n", None, timed_out=True)
     assert (status, verdict, res.timed_out) == (PASS, "pass", False)
     assert any("soft lockup" in w and "serial verdict" in w for w in warnings), warnings
-    (status, _, _, warnings, _), _ = _outcome("", None, timed_out=True)
+    (status, _, _, warnings, _), res = _outcome("", None, timed_out=True)
     assert status == tlbrun.STATUS_TIMEOUT and any("never started" in w for w in warnings)
+    # Not one line from the outer VM (the runner cuts it at HvlabPlatform.silence_limit): the
+    # lab hung booting, before anything of the guest ran; boot again.
+    assert "printed nothing" in res.lab.get("retry", "")
+    assert tlbrun.PLATFORMS["hvlab"].silence_limit == tlbrun.HVLAB_SILENCE_S > 0
+    (status, _, _, _, _), res = _outcome(start, None, timed_out=True)
+    assert status == tlbrun.STATUS_TIMEOUT and "retry" not in res.lab
 
 
 def test_auto_hyperv_selection():
