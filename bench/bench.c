@@ -101,7 +101,8 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 		.ratio_milli = row->ratio_milli, .oracle = &r->oracle, .put_detection = put_detection,
 		.null = row->null, .null_ratio_milli = row->null_ratio_milli, .untargeted = r->untargeted,
 		.null_untargeted = r->null_untargeted, .acks_before_start = r->acks_before_start,
-		.suspected_preemptions = row->suspects,
+		.suspected_preemptions = row->suspects, .steal_known = r->steal_known,
+		.stolen_samples = r->stolen_samples, .batch_n = r->batch_n, .batch_cycles = r->batch_cycles,
 		.watchdog_timeouts = r->timeouts, .deferred_flushes = r->deferred_flushes,
 		.noflush_switches = r->noflush_switches, .ctx = &ctx, .env = bench_env(),
 	};
@@ -378,6 +379,7 @@ static void bench_record(u64 tmin, u64 tp50)
 	jw_str(&w, "skip_flush", tlb_skip_names[cfg.scenario.skip]);
 	jw_str(&w, "observe", observe_names[cfg.scenario.observe]);
 	jw_u64(&w, "canary", cfg.scenario.canary);
+	jw_u64(&w, "batch", cfg.scenario.batch);
 	jw_u64(&w, "timer_overhead_min_cycles", tmin);
 	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
 	jw_u64(&w, "ipi_floor_p50_cycles", ipi_floor_p50_cycles());

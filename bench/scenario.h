@@ -57,6 +57,7 @@ struct scenario {
 	int inflight;        /* enum inflight_mode */
 	int targets;         /* enum targets_mode */
 	u64 canary;          /* iterations of the canary (skip_flush=remote, CPU 0's slice); 0: none */
+	u64 batch;           /* null shootdowns timed back to back as one after the measured ones */
 };
 
 static inline bool scenario_all_initiators(const struct scenario *s)

@@ -24,6 +24,7 @@
 #include "mm/frame.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
+#include "kvm/kvm.h"
 #include "smp/apic.h"
 #include "smp/smp.h"
 
@@ -85,6 +86,8 @@ static void run_part(const struct part *p)
 		}
 		if (measured)
 			stress.counts[me].elapsed = rdtsc_ordered() - t0;
+		if (measured && !p->all_initiators && p->skip == TLB_SKIP_NONE && !stress_aborted())
+			stress_batch(slice);
 		if (__atomic_add_fetch(done, 1, __ATOMIC_ACQ_REL) == (p->all_initiators ? nr_cpus : 1)) {
 			__atomic_store_n(stop, true, __ATOMIC_RELEASE);
 			stress_wake_readers();
@@ -242,6 +245,7 @@ static void collect(struct stress_result *r)
 		r->untargeted += cc->untargeted;
 		r->null_untargeted += cc->null_untargeted;
 		r->acks_before_start += cc->acks_before_start;
+		r->stolen_samples += cc->stolen;
 		r->targets += cc->targets;
 		r->skipped += cc->skipped;
 		r->fallbacks += cc->fallbacks;
@@ -250,6 +254,7 @@ static void collect(struct stress_result *r)
 		r->noflush_switches += percpu_of(cpu)->as.noflush_switches;
 	}
 	r->per_target = stress.target_hists != NULL;
+	r->steal_known = kvm.steal_time;
 	for (u32 cpu = 1; r->per_target && cpu < nr_cpus; cpu++) {
 		hist_summary(&stress.target_hists[cpu], &r->per_cpu[cpu].ack);
 		r->per_cpu[cpu].before_start = stress.target_before[cpu];

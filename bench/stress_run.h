@@ -22,7 +22,7 @@ enum { HIST_LATENCY, HIST_ACK, HIST_NULL, HIST_PER_CPU };
 
 struct cpu_counts {
 	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
-	u64 untargeted, null_untargeted, acks_before_start;
+	u64 untargeted, null_untargeted, acks_before_start, stolen;
 	u32 next_slice, cur_as;
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -70,5 +70,7 @@ void stress_switch_to(u32 a);
 void stress_sweep_next(u32 me);
 /* One iteration on slice s by its initiator. */
 void stress_initiate(u32 s, bool measure);
+/* After the measured iterations (one initiator): the scenario's batch of null shootdowns. */
+void stress_batch(u32 s);
 
 #endif

@@ -99,6 +99,23 @@ static void put_ratio(struct jw *w, const char *key, s64 milli)
 		jw_null(w, key);
 }
 
+/* The batched nulls' mean, free of per-sample clock reads (null when there was no batch). */
+static void put_batch(struct jw *w, const struct shootdown_rec *r)
+{
+	u64 mean = r->batch_n ? r->batch_cycles / r->batch_n : 0;
+
+	if (!r->batch_n) {
+		jw_null(w, "null_batch");
+		return;
+	}
+	jw_obj_begin(w, "null_batch");
+	jw_u64(w, "shootdowns", r->batch_n);
+	jw_u64(w, "cycles", r->batch_cycles);
+	jw_u64(w, "mean_cycles", mean);
+	jw_u64(w, "mean_ns", r->tsc_khz ? mul_div_u64(mean, 1000000, r->tsc_khz) : 0);
+	jw_obj_end(w);
+}
+
 /* The in-scenario floor: null shootdowns and the ratio to them (null when there were none). */
 static void put_null(struct jw *w, const struct shootdown_rec *r)
 {
@@ -114,6 +131,11 @@ static void put_null(struct jw *w, const struct shootdown_rec *r)
 		jw_u64(w, "suspected_preemptions", r->suspected_preemptions);
 	else
 		jw_null(w, "suspected_preemptions");
+	if (r->steal_known)
+		jw_u64(w, "stolen_samples", r->stolen_samples);
+	else
+		jw_null(w, "stolen_samples");
+	put_batch(w, r);
 	jw_u64(w, "untargeted_shootdowns", r->untargeted);
 	jw_u64(w, "null_untargeted", r->null_untargeted);
 	jw_u64(w, "acks_before_start", r->acks_before_start);

@@ -69,6 +69,9 @@ struct shootdown_rec {
 	struct summary null;         /* cycles of the interleaved null shootdowns (count 0: none) */
 	u64 untargeted, null_untargeted, acks_before_start;
 	u64 suspected_preemptions; /* latency samples above SUSPECT_FACTOR x the null p50 */
+	bool steal_known;          /* the platform reports steal time: stolen_samples is meaningful */
+	u64 stolen_samples;        /* measured shootdowns during which a vCPU's steal time grew */
+	u64 batch_n, batch_cycles; /* null shootdowns timed back to back as one (batch_n 0: none) */
 	u64 tsc_khz, per_s, floor_p50_cycles;
 	s64 ratio_milli;      /* p50 / floor x 1000; < 0: no floor */
 	s64 null_ratio_milli; /* p50 / null p50 x 1000, the headline; ignored when null.count is 0 */

@@ -186,14 +186,18 @@ int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn
 		drop_highest(&targets);
 	remote = remote && !cpumask_empty(&targets);
 	/* The timed window: its two TSC reads, and nothing but the shootdown between them. */
-	f.t0 = rdtsc_ordered();
+	if (!rq->batch_deadline)
+		f.t0 = rdtsc_ordered();
+	f.deadline = rq->batch_deadline ? rq->batch_deadline
+					: f.t0 + ns_to_tsc(tlb_settings.ack_timeout_us * 1000);
 	if (remote)
 		ret = active->start(&f, &targets, s);
 	if (f.skip != TLB_SKIP_LOCAL && !rq->null)
 		tlb_flush_local(&f);
 	if (!ret && remote)
 		ret = active->finish(&f, &targets, s);
-	s->cycles = rdtsc_ordered() - f.t0;
+	if (!rq->batch_deadline)
+		s->cycles = rdtsc_ordered() - f.t0;
 	if (remote && active->acks)
 		active->acks(&f, s, ack, ack_ctx);
 	if (rq->null)

@@ -41,7 +41,8 @@ extern const char *const tlb_ack_names[TLB_ACK_COUNT + 1]; /* NULL-terminated */
 struct tlb_flush {
 	struct aspace *as;
 	u64 gen;           /* the change's own generation (aspace_change_end()); 0: nothing to flush */
-	u64 t0;            /* the initiator's TSC when the shootdown started */
+	u64 t0;            /* the initiator's TSC when the shootdown started (0: in a batch) */
+	u64 deadline;      /* the initiator's TSC at which the watchdog fires */
 	u32 nranges;       /* TLB_FULL or 1..TLB_MAX_RANGES */
 	bool global;       /* global mappings involved: flush them too */
 	bool freed_tables; /* page tables were freed: targets acknowledge only after flushing */
@@ -65,6 +66,9 @@ struct tlb_request {
 	 * flush hypercall still flushes `ranges` (the hypervisor cannot be told not to): its null
 	 * costs the hypercall without a page-table change. gen is ignored; no local flush. */
 	bool null;
+	/* Nonzero: one of a batch the caller times as a whole (tlb_sample.cycles stays 0): the engine
+	 * reads no clock, and the watchdog fires at this TSC. */
+	u64 batch_deadline;
 };
 
 /* What one shootdown measured (filled by the engine and the backend). */

@@ -141,7 +141,7 @@ int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, str
 {
 	struct percpu *me = this_cpu();
 	const struct tlb_ipi_out *out = &me->tlb_out;
-	u64 deadline = f->t0 + ns_to_tsc(tlb_settings.ack_timeout_us * 1000);
+	u64 deadline = f->deadline;
 	struct cpumask late;
 	u32 spins = 0;
 

@@ -3,7 +3,8 @@ explains the numbers they are made of).
 
 Everything here is derived from runs/*/result.json and can be rebuilt at any time; every
 function works on partial results (missing runs, failed runs without records, no runs at all).
-Scenarios are grouped across repetitions by scenarios.py, the plots drawn by plots.py."""
+Scenarios are grouped across repetitions by scenarios.py, the plots drawn by plots.py, the cells
+formatted by cells.py; peer.py sets tlbstorm beside the Linux peer."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import re
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
-from . import plots, records, results, scaling
+from . import peer, plots, records, results, scaling
+from .cells import backend_cell, detection_cell, fmt_int, fmt_ns, fmt_num, fmt_ratio, table
 from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
-from .scenarios import (OTHER_OPTIONS, aggregate, by_config, options_text, sort_key, valid,
-                        varying, workload_key)
+from .scenarios import (OTHER_OPTIONS, aggregate, by_config, sort_key, valid, varying,
+                        workload_key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -31,50 +33,6 @@ def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def fmt_ns(ns: Optional[float]) -> str:
-    """A latency for people: ns below 1 µs, else µs with 3 significant digits (more above
-    999 µs rather than an exponent)."""
-    if ns is None:
-        return "—"
-    if abs(ns) < 1000:
-        return f"{ns:.0f} ns"
-    us = ns / 1000
-    if abs(us) < 10:
-        return f"{us:.2f} µs"
-    if abs(us) < 100:
-        return f"{us:.1f} µs"
-    return f"{us:.0f} µs"
-
-
-def parse_ns(text: str) -> Optional[float]:
-    """The inverse of fmt_ns (for tests and for anyone reading summary.md back)."""
-    m = re.fullmatch(r"\s*(-?[\d.]+) (ns|µs)\s*", text)
-    if not m:
-        return None
-    return float(m.group(1)) * (1000 if m.group(2) == "µs" else 1)
-
-
-def _fmt_ratio(r: Optional[float]) -> str:
-    return "—" if r is None else f"{r:.2f}x"
-
-
-def _fmt_int(v: Optional[float]) -> str:
-    return "—" if v is None else f"{v:,.0f}"
-
-
-def _fmt_num(v) -> str:
-    """1.0 -> "1", 1.5 -> "1.5": overcommit factors."""
-    return "—" if v is None else f"{v:g}"
-
-
-def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
-    # Pipes inside cells (error messages) would split the cell.
-    clean = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in clean]
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +151,7 @@ def _outcomes_section(rd: ResultsDir, runs: List[dict]) -> List[str]:
                        or "—")
             rows.append([f"`{r.get('id')}`", outcome_label(r),
                          str(r.get("attempts", "—")), why.strip().splitlines()[0][:200]])
-        lines += _table(["run", "outcome", "attempts", "reason"], rows)
+        lines += table(["run", "outcome", "attempts", "reason"], rows)
     return lines + [""]
 
 
@@ -214,10 +172,10 @@ def _not_shown_reason(run: dict) -> str:
 def _overcommit_cell(a: dict) -> str:
     """The matrix's overcommit, and what the boot really had when that differs (more vCPUs
     than the host CPUs there were to pin QEMU to)."""
-    cell = _fmt_num(a["overcommit"])
+    cell = fmt_num(a["overcommit"])
     eff = a.get("effective_overcommit")
     if eff is not None and a["overcommit"] is not None and eff != a["overcommit"]:
-        cell += f" (really {_fmt_num(eff)})"
+        cell += f" (really {fmt_num(eff)})"
     return cell
 
 
@@ -239,16 +197,6 @@ def _spread_cell(a: dict) -> str:
     return f"{a['p50_spread'] * 100:.1f}% ({fmt_ns(a['p50_min'])}..{fmt_ns(a['p50_max'])})"
 
 
-def _detection_cell(a: dict) -> str:
-    """shown (and by what), or not shown with the reasons (how many repetitions when not
-    all)."""
-    not_shown = a["not_shown"]
-    if not not_shown:
-        return "shown" + (f" ({a['detection_by']})" if a.get("detection_by") else "")
-    count = "" if not_shown == a["n"] else f" ×{not_shown} of {a['n']}"
-    return f"not shown{count}: " + "; ".join(a["detection_reasons"])
-
-
 def main_table_header(show_firmware: bool, options: Sequence[str] = ()) -> List[str]:
     """The scenario table's columns; `options`: the scenario options that vary (varying())."""
     return (["guest", "platform"] + (["firmware"] if show_firmware else [])
@@ -261,10 +209,10 @@ def _main_row(a: dict, show_fw: bool, options: Sequence[str]) -> List[str]:
     return ([a["guest"], a["platform"]] + ([a["firmware"]] if show_fw else [])
             + [str(a["vcpus"]), _overcommit_cell(a), a["backend"], a["workload"],
                str(a["pages"])] + [str(a[f]) for f in options]
-            + [fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]), _fmt_ratio(a.get("ratio_to_null")),
-               fmt_ns(a.get("null_p50_ns")), _fmt_ratio(a["ratio_to_floor"]),
-               _fmt_int(a["per_s"]), str(a["n"]), _spread_cell(a), _stale_cell(a),
-               _detection_cell(a)])
+            + [fmt_ns(a["p50_ns"]), fmt_ns(a["p99_ns"]), fmt_ratio(a.get("ratio_to_null")),
+               fmt_ns(a.get("null_p50_ns")), fmt_ratio(a["ratio_to_floor"]),
+               fmt_int(a["per_s"]), str(a["n"]), _spread_cell(a), _stale_cell(a),
+               detection_cell(a)])
 
 
 def _main_section(aggs: List[dict]) -> List[str]:
@@ -285,7 +233,7 @@ def _main_section(aggs: List[dict]) -> List[str]:
                   f"column says why).", ""]
     show_fw = len({a["firmware"] for a in aggs}) > 1
     options = varying(aggs)
-    lines += _table(main_table_header(show_fw, options),
+    lines += table(main_table_header(show_fw, options),
                     [_main_row(a, show_fw, options) for a in by_config(aggs)])
     lines += ["", "p50/p99: the initiator's latency from the start to the completion of a "
               "shootdown; x null: p50 / the p50 of the null shootdowns interleaved with it (the "
@@ -299,83 +247,6 @@ def _main_section(aggs: List[dict]) -> List[str]:
               "flush, in every repetition (shown by the canary or by its own negative control), "
               "else why not (docs/records.md, \"Detection\"). Scenario options that vary "
               "between scenarios (ack, full, ...) have a column each.", ""]
-    return lines
-
-
-# tlbstorm's scenario next to the Linux peer's: the same boot configuration, workload and range;
-# Linux's fixed options (one initiator, one address space, range flushes) must match too. ack,
-# skip_flush and observe are tlbstorm's own: each tlbstorm scenario gets its row.
-COMPARE_KEY = ("platform", "firmware", "vcpus", "overcommit", "equivalent", "pages", "full",
-               "initiators", "aspaces")
-
-COMPARE_HEADER = ["platform", "vCPUs", "overcommit", "workload", "pages", "tlbstorm backend",
-                  "tlbstorm p50", "Linux MT p50", "Linux ST p50", "Linux cost (MT - ST)",
-                  "tlbstorm / Linux cost", "tlbstorm / Linux MT", "Linux flush",
-                  "tlbstorm detection"]
-
-
-def linux_cost(lx: dict) -> Optional[float]:
-    """Linux's shootdown cost: the median of its reported MT - ST p50 differences, else the
-    difference of the medians."""
-    if lx.get("shootdown_cost_p50_ns") is not None:
-        return lx["shootdown_cost_p50_ns"]
-    if lx.get("p50_ns") is not None and lx.get("reference_p50_ns") is not None:
-        return lx["p50_ns"] - lx["reference_p50_ns"]
-    return None
-
-
-def _backend_cell(a: dict, options: Sequence[str]) -> str:
-    """The backend, with the scenario options that tell it from its neighbours."""
-    text = options_text(a, options)
-    return f"{a['backend']} ({text})" if text else a["backend"]
-
-
-def comparisons(aggs: List[dict]) -> List[Tuple[dict, dict]]:
-    """(tlbstorm aggregate, Linux aggregate) pairs with equal COMPARE_KEY, in config order."""
-    linux = {tuple(a[k] for k in COMPARE_KEY): a for a in aggs if a["guest"] == "linux"}
-    pairs = []
-    for a in by_config(aggs):
-        if a["guest"] == "linux":
-            continue
-        lx = linux.get(tuple(a[k] for k in COMPARE_KEY))
-        if lx is not None:
-            pairs.append((a, lx))
-    return pairs
-
-
-def _div(a: Optional[float], b: Optional[float]) -> Optional[float]:
-    return a / b if a is not None and b is not None and b > 0 else None
-
-
-def _compare_section(aggs: List[dict]) -> List[str]:
-    pairs = comparisons(aggs)
-    if not pairs:
-        return []
-    lines = ["## tlbstorm vs Linux", "",
-             "Same platform, firmware, vCPUs and overcommit. Linux MT is the multi-threaded "
-             "operation (madvise/mprotect/munmap with the range mapped on every CPU, so it "
-             "shoots down remote TLBs); Linux ST is the same operation single-threaded (no "
-             "remote shootdown); their difference is what the shootdown costs Linux.", ""]
-    rows = []
-    options = varying([t for t, _ in pairs])
-    for t, lx in pairs:
-        cost = linux_cost(lx)
-        cost_ratio = _div(t["p50_ns"], cost)
-        rows.append([t["platform"], str(t["vcpus"]), _fmt_num(t["overcommit"]),
-                     f"{t['equivalent']} / {lx['workload']}", str(t["pages"]),
-                     _backend_cell(t, options),
-                     fmt_ns(t["p50_ns"]), fmt_ns(lx["p50_ns"]), fmt_ns(lx["reference_p50_ns"]),
-                     fmt_ns(cost),
-                     _fmt_ratio(cost_ratio) if cost is None or cost > 0 else "— (cost ≤ 0)",
-                     _fmt_ratio(_div(t["p50_ns"], lx["p50_ns"])), lx["linux_flush"] or "—",
-                     _detection_cell(t)])
-    lines += _table(COMPARE_HEADER, rows)
-    flushes = sorted({f"{lx['platform']}: {lx['linux_flush'] or 'unknown'}" for _, lx in pairs})
-    lines += ["", f"Linux flushed remote TLBs with: {'; '.join(flushes)}.", "",
-              "tlbstorm / Linux cost is tlbstorm's complete shootdown latency divided by the "
-              "extra time Linux's operation takes when other CPUs must be shot down (MT - ST): "
-              "below 1x, tlbstorm's whole shootdown is cheaper than Linux's shootdown overhead "
-              "alone; above 1x, it costs more.", ""]
     return lines
 
 
@@ -401,7 +272,7 @@ def _floor_section(aggs: List[dict]) -> List[str]:
                sort_key(a["backend"]), workload_key(a["workload"])) + tuple(
                    sort_key(a[f]) for f in OTHER_OPTIONS)
         # An invalid scenario's ratio is shown but flagged, as in the main table.
-        cells.setdefault(key, {})[a["vcpus"]] = (_fmt_ratio(a["ratio_to_floor"])
+        cells.setdefault(key, {})[a["vcpus"]] = (fmt_ratio(a["ratio_to_floor"])
                                                  + ("" if valid(a) else " ⚠"))
         first.setdefault(key, a)
     header = (["platform"] + (["firmware"] if show_fw else [])
@@ -410,13 +281,13 @@ def _floor_section(aggs: List[dict]) -> List[str]:
     for k in sorted(cells):
         a = first[k]
         rows.append([a["platform"]] + ([a["firmware"]] if show_fw else [])
-                    + [_fmt_num(a["overcommit"]), _backend_cell(a, options), a["workload"],
+                    + [fmt_num(a["overcommit"]), backend_cell(a, options), a["workload"],
                        str(a["pages"])] + [cells[k].get(v, "—") for v in vcpus])
     return (["## Ratio to the IPI floor", "",
              "Median p50 latency / the boot's IPI broadcast round-trip p50 (1x: a shootdown "
              "costs no more than interrupting every other CPU once; ⚠: the scenario had "
              "stale-TLB violations, watchdog timeouts or a failed status).", ""]
-            + _table(header, rows) + [""])
+            + table(header, rows) + [""])
 
 
 def _scaling_section(aggs: List[dict], runs: List[dict]) -> List[str]:
@@ -426,7 +297,7 @@ def _scaling_section(aggs: List[dict], runs: List[dict]) -> List[str]:
         return []
     lines = ["## Scaling", "", scaling.caption(aggs), ""]
     for title, header, rows in found:
-        lines += [f"{title}:", ""] + _table(header, rows) + [""]
+        lines += [f"{title}:", ""] + table(header, rows) + [""]
     return lines
 
 
@@ -461,7 +332,7 @@ def write_summary(rd: ResultsDir, plot_paths: Sequence[Path], plots_note: Option
     lines += _host_section(host, runs)
     lines += _outcomes_section(rd, runs)
     lines += _main_section(aggs)
-    lines += _compare_section(aggs)
+    lines += peer.section(aggs)
     lines += _floor_section(aggs)
     lines += _scaling_section(aggs, runs)
     lines += _plots_section(plot_paths, plots_note)

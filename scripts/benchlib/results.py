@@ -231,7 +231,10 @@ RESULT_FIELDS = ["equivalent", "status", "min_ns", "p50_ns", "p90_ns", "p99_ns",
                  "ratio_to_floor", "violations", "detection", "detection_by",
                  "detection_reason", "opportunities", "canary_violations", "watchdog",
                  "fallbacks", "skipped_targets", "steal_ns", "reference_p50_ns",
-                 "shootdown_cost_p50_ns", "tsc_khz", "hypervisor", "linux_flush", "version"]
+                 "shootdown_cost_p50_ns", "linux_flush_p50_ns", "linux_flush_p50_ci_low_ns",
+                 "linux_flush_p50_ci_high_ns", "linux_flush_p99_ns", "linux_flush_p50_cycles",
+                 "linux_flush_calls", "linux_flush_paths", "linux_flush_unavailable", "tsc_khz",
+                 "hypervisor", "linux_flush", "version"]
 ROW_FIELDS = RUN_FIELDS + list(records.SCENARIO_FIELDS) + RESULT_FIELDS
 
 NOT_SHOWN = "not shown"
@@ -288,6 +291,24 @@ def _interval_columns(lat: records.Record) -> dict:
             "p99_ci_high_ns": p99[1], "p99_low_confidence": lat["p99_low_confidence"]}
 
 
+def _flush_columns(rec: records.Record) -> dict:
+    """The Linux peer's own flush as ftrace timed it (docs/linux.md, "Linux's flush, traced"):
+    p50 with its interval and p99 in ns, p50 in cycles, the calls traced, the remote-flush
+    functions the warmup's flushes called (`name=calls;...`, the record's order) and why it was
+    not measured. None for tlbstorm's records, and the summaries' columns when not measured."""
+    ns, cyc = rec.opt("linux_flush_ns"), rec.opt("linux_flush_cycles")
+    paths = rec.opt("linux_flush_paths")
+    return {"linux_flush_p50_ns": None if ns is None else ns["p50"],
+            "linux_flush_p50_ci_low_ns": None if ns is None else ns["p50_ci"][0],
+            "linux_flush_p50_ci_high_ns": None if ns is None else ns["p50_ci"][1],
+            "linux_flush_p99_ns": None if ns is None else ns["p99"],
+            "linux_flush_p50_cycles": None if cyc is None else cyc["p50"],
+            "linux_flush_calls": rec.opt("linux_flush_calls"),
+            "linux_flush_paths": None if paths is None else ";".join(
+                f"{name}={calls}" for name, calls in paths.data.items()),
+            "linux_flush_unavailable": rec.opt("linux_flush_unavailable")}
+
+
 def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
     lat, cyc, env = rec["latency_ns"], rec["latency_cycles"], rec["env"]
     det, ref = rec["detection"], rec.opt("reference_latency_ns")
@@ -311,7 +332,7 @@ def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
         "watchdog": rec["watchdog_timeouts"], "fallbacks": rec["fallbacks"],
         "skipped_targets": rec["skipped_targets"], "steal_ns": rec["steal_ns"],
         "reference_p50_ns": ref["p50"] if ref else None,
-        "shootdown_cost_p50_ns": rec.opt("shootdown_cost_ns_p50"),
+        "shootdown_cost_p50_ns": rec.opt("shootdown_cost_ns_p50"), **_flush_columns(rec),
         "tsc_khz": env["tsc_khz"], "hypervisor": env["hypervisor"],
         "linux_flush": env.opt("linux_flush"), "version": env["version"]}
 

@@ -23,7 +23,10 @@ SHOWN_OPTIONS = ("backend", "workload", "pages")
 OTHER_OPTIONS = tuple(f for f in OPTION_FIELDS if f not in SHOWN_OPTIONS)
 # Medians reported per scenario key.
 MEDIAN_FIELDS = ("p50_ns", "p99_ns", "max_ns", "per_s", "ratio_to_floor", "ratio_to_null",
-                 "null_p50_ns", "reference_p50_ns", "shootdown_cost_p50_ns")
+                 "null_p50_ns", "reference_p50_ns", "shootdown_cost_p50_ns", "linux_flush_p50_ns")
+# (low, high) column pairs of the p50 intervals, reported per scenario key as their envelope.
+INTERVAL_FIELDS = (("p50_ci_low_ns", "p50_ci_high_ns"),
+                   ("linux_flush_p50_ci_low_ns", "linux_flush_p50_ci_high_ns"))
 WORKLOAD_ORDER = {w: i for i, w in enumerate(WORKLOADS)}
 
 
@@ -67,6 +70,29 @@ def _detection(rs: List[dict]) -> dict:
                                                     or "no reason given" for r in unshown))}
 
 
+def _envelope(rs: List[dict]) -> dict:
+    """Per INTERVAL_FIELDS pair, the lowest low and the highest high of the repetitions: every
+    repetition's interval lies inside (one repetition: its own interval)."""
+    out = {}
+    for low, high in INTERVAL_FIELDS:
+        lows = [r[low] for r in rs if r.get(low) is not None]
+        highs = [r[high] for r in rs if r.get(high) is not None]
+        out[low], out[high] = (min(lows) if lows else None), (max(highs) if highs else None)
+    return out
+
+
+def _flush_trace(rs: List[dict]) -> dict:
+    """The Linux peer's traced flush: `linux_flush_measured` (repetitions that measured it) and
+    `linux_flush_unavailable` (why the others did not, distinct, in order of appearance; empty
+    for tlbstorm's scenarios)."""
+    unmeasured = [r for r in rs if r.get("guest") == "linux"
+                  and r.get("linux_flush_p50_ns") is None]
+    return {"linux_flush_measured": sum(1 for r in rs if r.get("linux_flush_p50_ns") is not None),
+            "linux_flush_unavailable": list(dict.fromkeys(r["linux_flush_unavailable"]
+                                                          for r in unmeasured
+                                                          if r.get("linux_flush_unavailable")))}
+
+
 def _one(key: tuple, rs: List[dict]) -> dict:
     a = dict(zip(SCENARIO_KEY, key))
     a["n"] = len(rs)
@@ -86,6 +112,8 @@ def _one(key: tuple, rs: List[dict]) -> dict:
                                         if r.get("linux_flush")})) or None
     a["reps"] = sorted({r.get("rep") for r in rs}, key=sort_key)
     a["run_ids"] = [r.get("run_id") for r in rs]
+    a.update(_envelope(rs))
+    a.update(_flush_trace(rs))
     a.update(_detection(rs))
     return a
 
@@ -95,8 +123,9 @@ def aggregate(rows: Iterable[dict]) -> List[dict]:
     `n` (repetitions), medians of MEDIAN_FIELDS, the p50 spread (`p50_min`, `p50_max`,
     `p50_spread` = (max - min) / median, None with fewer than two values), total `violations`
     and `watchdog`, `not_ok` (scenarios whose status was not ok), `equivalent`, `linux_flush`
-    (the mechanisms seen, joined with '/'), `reps` (the rep numbers), `run_ids`, and the
-    repetitions' detection (_detection)."""
+    (the mechanisms seen, joined with '/'), `reps` (the rep numbers), `run_ids`, the envelope of
+    the repetitions' p50 intervals (_envelope), the Linux peer's traced flush (_flush_trace) and
+    the repetitions' detection (_detection)."""
     groups: Dict[tuple, List[dict]] = {}
     for r in rows:
         groups.setdefault(tuple(r.get(k) for k in SCENARIO_KEY), []).append(r)

@@ -53,6 +53,20 @@ def assert_figures(r):
         assert_intervals(s)
     assert abs(r["ratio_to_null_p50"] - int(lat["p50"] * 1000 // null["p50"]) / 1000) < 1e-9, r
     assert r["acks_before_start"] <= r["ack_cycles"]["count"], r
+    stolen = r["stolen_samples"]  # null where the platform reports no steal time
+    assert (stolen is None) == (r["env"]["hypervisor"] != "kvm"), r
+    assert stolen is None or 0 <= stolen <= r["shootdowns"], r
+
+
+def assert_batch(res, n):
+    """`batch=n`: every clean scenario with one initiator times n nulls as one; none without."""
+    assert res.record("bench")["batch"] == n
+    for r in scenarios(res):
+        b = r["null_batch"]
+        if not n or r["skip_flush"] != "none" or r["initiators"] == "all":
+            assert b is None, r
+            continue
+        assert b["shootdowns"] == n and b["mean_cycles"] == b["cycles"] // n > 0, r
 
 
 def assert_target_breakdown(res, r):
@@ -168,8 +182,9 @@ def test_halting_targets_beside_spinning_ones(built, boot):
     are still every shootdown's targets and still look after every change (lockstep), so the
     oracle stays clean and, under TCG, the canary is still caught; both kinds side by side."""
     res = boot(firmware="direct", smp=4, timeout=240,
-               cmdline="targets=spin,halt workload=remap,unmap pages=1,64 iters=80 warmup=5")
+               cmdline="targets=spin,halt workload=remap,unmap pages=1,64 iters=80 warmup=5 batch=40")
     recs = assert_clean(res, 8)
+    assert_batch(res, 40)
     assert [(r["workload"], r["pages"], r["targets"]) for r in recs] == \
         [(w, p, t) for w in ("remap", "unmap") for p in (1, 64) for t in ("spin", "halt")]
     assert all(r["targets_per_shootdown_milli"] == 3000 for r in recs), recs
@@ -219,3 +234,4 @@ def test_kvm_clean(built, boot, kvm_usable):
                cmdline="workload=remap,protect,unmap pages=1 iters=40 warmup=5 ipi_iters=20")
     assert_clean(res, 3)
     assert scenarios(res)[0]["env"]["hypervisor"] == "kvm"
+    assert_batch(res, 0)

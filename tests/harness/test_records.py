@@ -120,7 +120,7 @@ def test_ack_modes_stay_apart(tmp_path):
     rows = md_table(section(out["summary"].read_text(),
                             "Shootdown latency (median of repetitions)"), "guest")
     assert sorted((r["ack"], r["reps"]) for r in rows) == [("early", "2"), ("late", "2")]
-    slow = {r["ack"]: synth.report.parse_ns(r["p50"]) for r in rows}
+    slow = {r["ack"]: synth.cells.parse_ns(r["p50"]) for r in rows}
     assert slow["late"] > 2 * slow["early"]
     with open(out["csv"], newline="") as f:
         assert sorted(r["ack"] for r in csv.DictReader(f)) == ["early", "early", "late", "late"]

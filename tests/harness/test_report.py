@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from benchlib import plots, report, results, scenarios
+from benchlib import cells, peer, plots, report, results, scenarios
 
 TSC_KHZ = {"kvm": 2_900_000, "hvlab": 2_100_000}
 BACKENDS = {"kvm": ["ipi", "kvm-flush"], "hvlab": ["ipi", "hv-flush"]}
@@ -206,8 +206,9 @@ def tlbstorm_records(rng, platform, vcpus, stale=0, backends=None, workloads=Non
     return recs
 
 
-def linux_records(rng, platform, vcpus):
-    """The Linux peer's records: no boot record, its bench record's lists as strings."""
+def linux_records(rng, platform, vcpus, unavailable=None):
+    """The Linux peer's records: no boot record, its bench record's lists as strings.
+    unavailable: why its flush was not traced (then not measured), else traced."""
     khz = TSC_KHZ[platform]
     lenv = env(platform, vcpus, linux_flush="kvm-pv", version="6.1.0-13-amd64", guest="linux",
                tsc_source="linux-calibrated")
@@ -239,15 +240,23 @@ def linux_records(rng, platform, vcpus):
                 "reference_latency_ns": st_ns,
                 "shootdown_cost_cycles_p50": summary(mt)["p50"] - summary(st)["p50"],
                 "shootdown_cost_ns_p50": mt_ns["p50"] - st_ns["p50"], "reader_faults": 0,
-                "linux_flush_ns": to_ns(summary(flush), khz),
-                "linux_flush_cycles": summary(flush), "linux_flush_calls": ITERS,
-                "linux_flush_paths": {"native_flush_tlb_multi": ITERS, "kvm_flush_tlb_multi": ITERS,
-                                      "hyperv_flush_tlb_multi": 0},
-                "linux_flush_unavailable": None, "env": lenv})
+                **linux_flush_fields(flush, khz, unavailable), "env": lenv})
             recs += hist_records(sc, "latency", log_linear_buckets(mt))
             recs += hist_records(sc, "reference", log_linear_buckets(st))
             sc += 1
     return recs
+
+
+def linux_flush_fields(flush, khz, unavailable=None):
+    """A Linux shootdown record's traced flush (samples in cycles), or why it was not traced."""
+    if unavailable:
+        return {"linux_flush_ns": None, "linux_flush_cycles": None, "linux_flush_calls": 0,
+                "linux_flush_paths": {}, "linux_flush_unavailable": unavailable}
+    return {"linux_flush_ns": to_ns(summary(flush), khz), "linux_flush_cycles": summary(flush),
+            "linux_flush_calls": ITERS,
+            "linux_flush_paths": {"native_flush_tlb_multi": ITERS, "kvm_flush_tlb_multi": ITERS,
+                                  "hyperv_flush_tlb_multi": 0},
+            "linux_flush_unavailable": None}
 
 
 HOST = {"hostname": "bench1", "host_cpu": "AMD EPYC 7B13 64-Core Processor",
@@ -356,9 +365,23 @@ def assert_png(path):
 
 def close(text_value, expected, rel=0.006):
     """A 3-significant-digit rendering agrees with the exact value."""
-    v = report.parse_ns(text_value)
+    v = cells.parse_ns(text_value)
     assert v is not None, text_value
     assert abs(v - expected) <= max(rel * abs(expected), 0.5), (text_value, expected)
+
+
+def envelope(summaries):
+    """The lowest and highest bound of the summaries' p50 intervals."""
+    cis = [s["p50_ci"] for s in summaries]
+    return min(lo for lo, _ in cis), max(hi for _, hi in cis)
+
+
+def close_interval(cell, expected, bounds):
+    """`p50 (low..high)` as cells.fmt_interval renders it agrees with the exact values."""
+    m = re.fullmatch(r"(.+?) \((.+?)\.\.(.+?)\)", cell)
+    assert m, cell
+    for text_value, value in zip(m.groups(), (expected,) + tuple(bounds)):
+        close(text_value, value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,8 +411,20 @@ def test_csv_rows_equal_shootdown_records(full_dir):
             assert row["ratio_to_floor"] == "" and row["linux_flush"] == "kvm-pv"
             assert int(row["reference_p50_ns"]) == rec["reference_latency_ns"]["p50"]
             assert int(row["shootdown_cost_p50_ns"]) == rec["shootdown_cost_ns_p50"]
+            flush_ns, flush_cycles = rec["linux_flush_ns"], rec["linux_flush_cycles"]
+            assert (int(row["linux_flush_p50_ns"]), int(row["linux_flush_p99_ns"])) == \
+                (flush_ns["p50"], flush_ns["p99"])
+            assert [int(row["linux_flush_p50_ci_low_ns"]),
+                    int(row["linux_flush_p50_ci_high_ns"])] == flush_ns["p50_ci"]
+            assert int(row["linux_flush_p50_cycles"]) == flush_cycles["p50"]
+            assert int(row["linux_flush_calls"]) == rec["linux_flush_calls"]
+            assert row["linux_flush_paths"] == (f"native_flush_tlb_multi={ITERS};"
+                                                f"kvm_flush_tlb_multi={ITERS};"
+                                                f"hyperv_flush_tlb_multi=0")
+            assert row["linux_flush_unavailable"] == ""
         else:
             assert float(row["ratio_to_floor"]) == rec["ratio_to_ipi_floor_p50"]
+            assert all(row[f] == "" for f in results.ROW_FIELDS if f.startswith("linux_flush"))
         assert int(row["violations"]) == rec["oracle"]["stale_reads"]
         # detection, straight from the record
         det = rec["detection"]
@@ -493,15 +528,24 @@ def test_summary_agrees_with_records(full_dir):
         t50 = statistics.median(r["latency_ns"]["p50"] for r in t)
         cost = statistics.median(r["shootdown_cost_ns_p50"] for r in lx)
         mt = statistics.median(r["latency_ns"]["p50"] for r in lx)
-        close(row["tlbstorm p50"], t50)
+        # The headline: tlbstorm's in-scenario figure beside Linux's in-kernel flush.
+        close_interval(row["tlbstorm p50 (~95% CI)"], t50, envelope(r["latency_ns"] for r in t))
+        assert row["tlbstorm x null"] == \
+            f"{statistics.median(r['ratio_to_null_p50'] for r in t):.2f}x"
+        flush = statistics.median(r["linux_flush_ns"]["p50"] for r in lx)
+        close_interval(row["Linux flush p50 (in kernel)"], flush,
+                       envelope(r["linux_flush_ns"] for r in lx))
+        assert row["tlbstorm / Linux"] == f"{t50 / flush:.2f}x"
+        # The system call's figures beside it, as context.
         close(row["Linux MT p50"], mt)
         close(row["Linux ST p50"], statistics.median(r["reference_latency_ns"]["p50"] for r in lx))
         close(row["Linux cost (MT - ST)"], cost)
         assert row["tlbstorm / Linux cost"] == f"{t50 / cost:.2f}x"
         assert row["tlbstorm / Linux MT"] == f"{t50 / mt:.2f}x"
-        assert row["Linux flush"] == "kvm-pv"
+        assert row["Linux mechanism"] == "kvm-pv"
         assert row["tlbstorm detection"] == "shown (canary)"
     assert "Linux flushed remote TLBs with: kvm: kvm-pv." in text
+    assert peer.FALLBACK not in text and "Linux's flush was not measured in" not in text
 
     floor = md_table(section(text, "Ratio to the IPI floor"), "platform")
     assert {(r["platform"], r["backend"]) for r in floor} == {
@@ -516,6 +560,109 @@ def test_summary_agrees_with_records(full_dir):
     for p in out["plots"]:
         assert f"](plots/{p.name})" in text
     assert "results.csv" in text and "records.jsonl" in text
+
+
+NO_TRACER = "no function_graph tracer (available_tracers: nop)"
+NO_TRACEFS = "tracefs on /sys/kernel/tracing has no tracing_on"
+
+
+def test_linux_flush_not_measured_falls_back(tmp_path):
+    """Where the Linux peer could not trace its flush, the headline says why and falls back to
+    the system call's cost, labelled so; where only some repetitions traced it, it is their
+    flush, and the cell says in how many. results.csv keeps the reason."""
+    rng = random.Random(5)
+    rd = results.ResultsDir(tmp_path / "untraced")
+    plan = [config("tlbstorm", "kvm", 2, 0), config("linux", "kvm", 2, 0),
+            config("tlbstorm", "kvm", 4, 0), config("linux", "kvm", 4, 0),
+            config("linux", "kvm", 4, 1)]
+    rd.create("", ".toml", plan, HOST)
+    recs = {c["id"]: tlbstorm_records(rng, "kvm", c["vcpus"], backends=["ipi"],
+                                      workloads=["remap"]) for c in plan[0::2]}
+    recs[plan[1]["id"]] = linux_records(rng, "kvm", 2, unavailable=NO_TRACER)
+    recs[plan[3]["id"]] = linux_records(rng, "kvm", 4)
+    recs[plan[4]["id"]] = linux_records(rng, "kvm", 4, unavailable=NO_TRACEFS)
+    for c in plan:
+        rd.save_run(run_dict(c, "pass", recs[c["id"]]))
+    out = report.write_reports(rd)
+    text = section(out["summary"].read_text(), "tlbstorm vs Linux")
+
+    def of(run_id, pages):
+        return next(r for r in recs[run_id] if r["record"] == "shootdown"
+                    and r["pages"] == int(pages) and r.get("equivalent", r["workload"]) == "remap")
+    rows = md_table(text, "platform")
+    assert sorted((r["vCPUs"], r["pages"]) for r in rows) == [
+        ("2", "1"), ("2", "64"), ("4", "1"), ("4", "64")]
+    for row in rows:
+        v2 = row["vCPUs"] == "2"
+        t = of(plan[0 if v2 else 2]["id"], row["pages"])
+        t50 = t["latency_ns"]["p50"]
+        close_interval(row["tlbstorm p50 (~95% CI)"], t50, t["latency_ns"]["p50_ci"])
+        if v2:
+            lx = of(plan[1]["id"], row["pages"])
+            cost = lx["shootdown_cost_ns_p50"]
+            assert row["Linux flush p50 (in kernel)"] == f"not measured: {NO_TRACER}"
+            assert row["tlbstorm / Linux"] == f"{t50 / cost:.2f}x ({peer.FALLBACK})"
+            assert row["tlbstorm / Linux cost"] == f"{t50 / cost:.2f}x"
+        else:
+            flush = of(plan[3]["id"], row["pages"])["linux_flush_ns"]
+            cell = row["Linux flush p50 (in kernel)"]
+            assert cell.endswith(" (measured in 1 of 2 reps)"), cell
+            close_interval(cell.removesuffix(" (measured in 1 of 2 reps)"), flush["p50"],
+                           flush["p50_ci"])
+            assert row["tlbstorm / Linux"] == f"{t50 / flush['p50']:.2f}x"
+    assert ("**Linux's flush was not measured in 2 of 4 rows: their tlbstorm / Linux is the "
+            f"system call's figure ({peer.FALLBACK}).**") in text
+
+    with open(out["csv"], newline="") as f:
+        csv_rows = [r for r in csv.DictReader(f) if r["run_id"] == plan[1]["id"]]
+    assert len(csv_rows) == 4
+    for r in csv_rows:
+        assert r["linux_flush_unavailable"] == NO_TRACER
+        assert (r["linux_flush_p50_ns"], r["linux_flush_p50_cycles"], r["linux_flush_calls"],
+                r["linux_flush_paths"]) == ("", "", "0", "")
+
+
+def test_flush_and_headline_cells():
+    """The cells on their own: no reason at all, a non-positive system-call cost, and several
+    repetitions' reasons."""
+    lx = {"linux_flush_p50_ns": None, "linux_flush_unavailable": [], "n": 1,
+          "shootdown_cost_p50_ns": -300, "p50_ns": 5000, "reference_p50_ns": 5300}
+    t = {"p50_ns": 2000}
+    assert peer.flush_cell(lx) == "not measured"
+    assert peer.headline_cell(t, lx) == f"— (cost ≤ 0; {peer.FALLBACK})"
+    lx.update(shootdown_cost_p50_ns=None, reference_p50_ns=1000,
+              linux_flush_unavailable=[NO_TRACER, NO_TRACEFS])
+    assert peer.flush_cell(lx) == f"not measured: {NO_TRACER}; {NO_TRACEFS}"
+    assert peer.headline_cell(t, lx) == f"0.50x ({peer.FALLBACK})"
+    lx.update(linux_flush_p50_ns=800, linux_flush_p50_ci_low_ns=None,
+              linux_flush_p50_ci_high_ns=None, linux_flush_measured=1)
+    assert peer.flush_cell(lx) == "800 ns" and peer.headline_cell(t, lx) == "2.50x"
+
+
+def test_aggregate_intervals_and_flush_trace():
+    """Across repetitions: the p50 intervals' envelope, the flush's median over the repetitions
+    that measured it, and the others' reasons (tlbstorm's scenarios have none)."""
+    base = {"guest": "linux", "platform": "tcg", "firmware": "direct", "vcpus": 2,
+            "overcommit": 1.0, "backend": "linux", "workload": "madvise", "pages": 1,
+            "status": "ok"}
+    rows = [dict(base, rep=0, p50_ns=900, p50_ci_low_ns=850, p50_ci_high_ns=990,
+                 linux_flush_p50_ns=300, linux_flush_p50_ci_low_ns=280,
+                 linux_flush_p50_ci_high_ns=330),
+            dict(base, rep=1, p50_ns=1000, p50_ci_low_ns=930, p50_ci_high_ns=1100,
+                 linux_flush_p50_ns=340, linux_flush_p50_ci_low_ns=320,
+                 linux_flush_p50_ci_high_ns=350),
+            dict(base, rep=2, p50_ns=950, p50_ci_low_ns=900, p50_ci_high_ns=1000,
+                 linux_flush_unavailable=NO_TRACER),
+            dict(base, rep=3, p50_ns=960, p50_ci_low_ns=910, p50_ci_high_ns=1010,
+                 linux_flush_unavailable=NO_TRACER)]
+    (a,) = scenarios.aggregate(rows)
+    assert (a["p50_ci_low_ns"], a["p50_ci_high_ns"]) == (850, 1100)
+    assert a["linux_flush_p50_ns"] == 320 and a["linux_flush_measured"] == 2
+    assert (a["linux_flush_p50_ci_low_ns"], a["linux_flush_p50_ci_high_ns"]) == (280, 350)
+    assert a["linux_flush_unavailable"] == [NO_TRACER]
+    (t,) = scenarios.aggregate([dict(r, guest="tlbstorm", backend="ipi") for r in rows[2:]])
+    assert t["linux_flush_unavailable"] == [] and t["linux_flush_p50_ns"] is None
+    assert peer.flush_cell(a) == "320 ns (280 ns..350 ns) (measured in 2 of 4 reps)"
 
 
 def test_pass_without_detection_shown(tmp_path):
@@ -592,10 +739,10 @@ def test_detection_across_repetitions():
             dict(base, rep=2, detection="shown", detection_by="canary")]
     (a,) = scenarios.aggregate(rows)
     assert a["not_shown"] == 1
-    assert report._detection_cell(a) == \
+    assert cells.detection_cell(a) == \
         "not shown ×1 of 3: the canary's missing flush was not seen"
     (a,) = scenarios.aggregate([rows[0], dict(rows[0], rep=1, detection_by="control")])
-    assert report._detection_cell(a) == "shown (canary/control)"
+    assert cells.detection_cell(a) == "shown (canary/control)"
 
 
 def test_plots_are_valid_pngs(full_dir):
@@ -681,7 +828,7 @@ def test_without_matplotlib(full_dir, monkeypatch):
 def test_fmt_ns_round_trip():
     for ns, text in ((512, "512 ns"), (1234, "1.23 µs"), (12345, "12.3 µs"), (123456, "123 µs"),
                      (1234567, "1235 µs"), (None, "—")):
-        assert report.fmt_ns(ns) == text
+        assert cells.fmt_ns(ns) == text
         if ns is not None:
             close(text, ns)
 
