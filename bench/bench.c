@@ -101,7 +101,7 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 		.ratio_milli = row->ratio_milli, .oracle = &r->oracle, .put_detection = put_detection,
 		.null = row->null, .null_ratio_milli = row->null_ratio_milli, .untargeted = r->untargeted,
 		.null_untargeted = r->null_untargeted, .acks_before_start = r->acks_before_start,
-		.suspected_preemptions = row->suspects, .steal_known = r->steal_known,
+		.suspected_preemptions = row->suspects, .steal_known = kvm.steal_time,
 		.stolen_samples = r->stolen_samples, .batch_n = r->batch_n, .batch_cycles = r->batch_cycles,
 		.watchdog_timeouts = r->timeouts, .deferred_flushes = r->deferred_flushes,
 		.noflush_switches = r->noflush_switches, .ctx = &ctx, .env = bench_env(),

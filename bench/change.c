@@ -125,6 +125,14 @@ static void shoot(u32 a, u32 s, u64 gen, bool freed_tables, bool measure)
 	cc->acks_before_start += smp.acks_before_start;
 }
 
+/* A null shootdown of `range` in address space a, as the scenario would shoot it down. */
+static struct tlb_request null_request(u32 a, const struct tlb_range *range)
+{
+	return (struct tlb_request){ .as = &stress.as[a], .ranges = range,
+				     .nranges = stress.c->full ? TLB_FULL : 1, .ack = (u8)stress.c->ack,
+				     .null = true };
+}
+
 /* The in-scenario floor: a null shootdown of slice s in every address space, in the state the
  * real one meets (every reader has checked the published state and is sweeping). */
 static void shoot_null(u32 s)
@@ -135,9 +143,7 @@ static void shoot_null(u32 s)
 	struct tlb_sample smp;
 
 	for (u32 a = 0; a < stress.nas && !stress_aborted(); a++) {
-		struct tlb_request rq = { .as = &stress.as[a], .ranges = &range,
-					  .nranges = stress.c->full ? TLB_FULL : 1, .ack = (u8)stress.c->ack,
-					  .null = true };
+		struct tlb_request rq = null_request(a, &range);
 
 		shot(tlb_shootdown(&rq, &smp, NULL, NULL));
 		if (smp.targets)
@@ -154,8 +160,7 @@ void stress_batch(u32 s)
 {
 	struct tlb_range range = { stress.slices[s].va, stress.c->pages };
 	const struct histogram *nulls = &stress.hists[HIST_PER_CPU * smp_cpu() + HIST_NULL];
-	struct tlb_request rq = { .as = &stress.as[0], .ranges = &range,
-				  .nranges = stress.c->full ? TLB_FULL : 1, .ack = (u8)stress.c->ack, .null = true };
+	struct tlb_request rq = null_request(0, &range);
 	u64 n = stress.c->batch, each = nulls->count ? nulls->sum / nulls->count : 0, t0, i;
 	struct tlb_sample smp;
 	int ret = 0;

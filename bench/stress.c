@@ -24,7 +24,6 @@
 #include "mm/frame.h"
 #include "mm/mm.h"
 #include "mm/tlb.h"
-#include "kvm/kvm.h"
 #include "smp/apic.h"
 #include "smp/smp.h"
 
@@ -254,7 +253,6 @@ static void collect(struct stress_result *r)
 		r->noflush_switches += percpu_of(cpu)->as.noflush_switches;
 	}
 	r->per_target = stress.target_hists != NULL;
-	r->steal_known = kvm.steal_time;
 	for (u32 cpu = 1; r->per_target && cpu < nr_cpus; cpu++) {
 		hist_summary(&stress.target_hists[cpu], &r->per_cpu[cpu].ack);
 		r->per_cpu[cpu].before_start = stress.target_before[cpu];

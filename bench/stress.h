@@ -28,7 +28,6 @@ struct stress_result {
 	u64 untargeted;           /* measured shootdowns with no remote target: not in latency */
 	u64 null_untargeted;      /* null shootdowns with no remote target: not in null */
 	u64 acks_before_start;    /* per-target stamps earlier than the start (tlb_sample) */
-	bool steal_known;         /* the platform reports steal time (KVM): stolen_samples counts */
 	u64 stolen_samples;       /* measured shootdowns during which some vCPU's steal time grew */
 	u64 batch_n, batch_cycles; /* null shootdowns timed as one (batch_n 0: none) */
 	bool per_target;          /* targets[] filled (one initiator) */

@@ -173,7 +173,7 @@ int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn
 			       .freed_tables = rq->freed_tables, .ack = rq->ack,
 			       .skip = rq->null ? TLB_SKIP_NONE : rq->skip };
 	struct cpumask targets = rq->as->active; /* read after the generation bump (aspace.c) */
-	bool remote = f.skip != TLB_SKIP_REMOTE;
+	bool remote = f.skip != TLB_SKIP_REMOTE, timed = !rq->batch_deadline;
 	int ret = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -185,18 +185,19 @@ int tlb_shootdown(const struct tlb_request *rq, struct tlb_sample *s, tlb_ack_fn
 	if (f.skip == TLB_SKIP_HIGHEST && !active->own_highest)
 		drop_highest(&targets);
 	remote = remote && !cpumask_empty(&targets);
+	f.deadline = timed ? ns_to_tsc(tlb_settings.ack_timeout_us * 1000) : rq->batch_deadline;
 	/* The timed window: its two TSC reads, and nothing but the shootdown between them. */
-	if (!rq->batch_deadline)
+	if (timed) {
 		f.t0 = rdtsc_ordered();
-	f.deadline = rq->batch_deadline ? rq->batch_deadline
-					: f.t0 + ns_to_tsc(tlb_settings.ack_timeout_us * 1000);
+		f.deadline += f.t0;
+	}
 	if (remote)
 		ret = active->start(&f, &targets, s);
 	if (f.skip != TLB_SKIP_LOCAL && !rq->null)
 		tlb_flush_local(&f);
 	if (!ret && remote)
 		ret = active->finish(&f, &targets, s);
-	if (!rq->batch_deadline)
+	if (timed)
 		s->cycles = rdtsc_ordered() - f.t0;
 	if (remote && active->acks)
 		active->acks(&f, s, ack, ack_ctx);
