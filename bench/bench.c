@@ -89,6 +89,11 @@ static void put_detection(struct jw *w, const void *ctx)
 	detection_put(w, &c->row->s, c->r, &c->row->det, &retention);
 }
 
+static void put_targets(struct jw *w, const void *ctx)
+{
+	stress_put_targets(w, ((const struct scenario_ctx *)ctx)->r);
+}
+
 static void scenario_record(u32 idx, const struct row *row, const struct stress_result *r, int ret)
 {
 	struct scenario_ctx ctx = { row, r };
@@ -104,43 +109,11 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 		.suspected_preemptions = row->suspects, .steal_known = kvm.steal_time,
 		.stolen_samples = r->stolen_samples, .batch_n = r->batch_n, .batch_cycles = r->batch_cycles,
 		.watchdog_timeouts = r->timeouts, .deferred_flushes = r->deferred_flushes,
-		.noflush_switches = r->noflush_switches, .ctx = &ctx, .env = bench_env(),
+		.noflush_switches = r->noflush_switches, .put_extra = put_targets, .ctx = &ctx, .env = bench_env(),
 	};
 
 	hist_summary(&r->ack, &rec.ack);
 	bench_shootdown_record(&rec);
-}
-
-#define TARGETS_PER_RECORD 12 /* a target's entry is about 400 bytes */
-
-/* The per-target breakdown (one initiator, backends that acknowledge): "target_acks" records,
- * TARGETS_PER_RECORD targets each. */
-static void target_records(u32 scenario, const struct stress_result *r)
-{
-	static char buf[RECORD_MAX * 2];
-	struct jw w;
-	u32 cpu = 1;
-
-	if (!r->per_target || !r->ack.count)
-		return;
-	for (u32 part = 0; cpu < nr_cpus; part++) {
-		record_begin(&w, buf, sizeof(buf), "target_acks");
-		jw_u64(&w, "scenario", scenario);
-		jw_u64(&w, "part", part);
-		jw_bool(&w, "last", cpu + TARGETS_PER_RECORD >= nr_cpus);
-		jw_arr_begin(&w, "targets");
-		for (u32 n = 0; n < TARGETS_PER_RECORD && cpu < nr_cpus; n++, cpu++) {
-			jw_obj_begin(&w, NULL);
-			jw_u64(&w, "cpu", cpu);
-			bench_put_summary(&w, "ack_cycles", &r->per_cpu[cpu].ack, 0);
-			jw_s64(&w, "offset_cycles", tsc_offset(cpu));
-			jw_u64(&w, "offset_uncertainty_cycles", tsc_offset_uncertainty(cpu));
-			jw_u64(&w, "before_start", r->per_cpu[cpu].before_start);
-			jw_obj_end(&w);
-		}
-		jw_arr_end(&w);
-		record_end(&w);
-	}
 }
 
 static void print_events(const struct oracle_tally *t)
@@ -206,7 +179,7 @@ static int run_scenario(const struct scenario *c)
 	bench_hist_records(nrows, "latency", &result.latency);
 	if (result.null.count)
 		bench_hist_records(nrows, "null", &result.null);
-	target_records(nrows, &result);
+	stress_target_records(nrows, &result);
 	nrows++;
 	if (ret && !result.timeouts) {
 		row->note = "error";
@@ -380,6 +353,7 @@ static void bench_record(u64 tmin, u64 tp50)
 	jw_str(&w, "observe", observe_names[cfg.scenario.observe]);
 	jw_u64(&w, "canary", cfg.scenario.canary);
 	jw_u64(&w, "batch", cfg.scenario.batch);
+	jw_bool(&w, "breakdown", cfg.scenario.breakdown);
 	jw_u64(&w, "timer_overhead_min_cycles", tmin);
 	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
 	jw_u64(&w, "ipi_floor_p50_cycles", ipi_floor_p50_cycles());

@@ -69,18 +69,36 @@ void stress_set_tag(paddr_t pa, u64 tag)
 	__atomic_store_n((u64 *)phys_to_virt(pa), tag, __ATOMIC_RELAXED);
 }
 
-/* The acknowledgement as the initiator's clock saw it (clamped at 0: acks_before_start counts
- * those), and, with one initiator, per target with that target's TSC offset taken out. */
-static void record_ack(void *ctx, u32 cpu, s64 cycles)
+static u64 clamp0(s64 v)
 {
-	hist_add(ctx, cycles > 0 ? (u64)cycles : 0);
-	if (stress.target_hists) {
-		s64 corrected = cycles - tsc_offset(cpu);
+	return v > 0 ? (u64)v : 0;
+}
 
-		if (corrected < 0)
-			stress.target_before[cpu]++;
-		hist_add(&stress.target_hists[cpu], corrected > 0 ? (u64)corrected : 0);
-	}
+/* The acknowledgement as the initiator's clock saw it (clamped at 0: acks_before_start counts
+ * those), and, with one initiator, the target's stamps with its TSC offset from CPU 0 taken
+ * out, per target and pooled; the handler's time needs no correction (one TSC). */
+static void record_ack(void *ctx, u32 cpu, const struct tlb_target_stamp *st)
+{
+	struct histogram *h = ctx, *t;
+	struct cpu_counts *cc = &stress.counts[smp_cpu()];
+	s64 off = tsc_offset(cpu), ack = st->ack - off;
+
+	hist_add(&h[HIST_ACK], clamp0(st->ack));
+	if (!stress.target_hists)
+		return;
+	t = &stress.target_hists[cpu * TH_COUNT];
+	if (ack < 0)
+		stress.target_before[cpu]++;
+	hist_add(&t[TH_ACK], clamp0(ack));
+	hist_add(&h[HIST_ACKED], clamp0(ack));
+	cc->last_ack = cc->acked ? MAX(cc->last_ack, ack) : ack;
+	cc->acked = true;
+	if (!st->entered)
+		return;
+	hist_add(&t[TH_ENTRY], clamp0(st->entry - off));
+	hist_add(&h[HIST_ENTRY], clamp0(st->entry - off));
+	hist_add(&t[TH_HANDLER], clamp0(st->exit - st->entry));
+	hist_add(&h[HIST_HANDLER], clamp0(st->exit - st->entry));
 }
 
 static void shot(int ret)
@@ -107,9 +125,13 @@ static void shoot(u32 a, u32 s, u64 gen, bool freed_tables, bool measure)
 
 	if (!gen)
 		return; /* nothing took effect (cannot happen: every page is mapped) */
-	shot(tlb_shootdown(&rq, &smp, measure ? record_ack : NULL, &h[HIST_ACK]));
+	cc->acked = false;
+	shot(tlb_shootdown(&rq, &smp, measure ? record_ack : NULL, h));
 	if (!measure)
 		return;
+	/* From the last acknowledgement to the end of the window: the initiator seeing it. */
+	if (cc->acked && smp.targets)
+		hist_add(&h[HIST_SEEN], clamp0((s64)smp.cycles - cc->last_ack));
 	/* KVM adds a vCPU's steal time when it runs it again: a target preempted in the window has
 	 * it added before it acknowledges, the initiator before the window ends. */
 	if (kvm_steal_ns_total() != steal)

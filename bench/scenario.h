@@ -58,6 +58,7 @@ struct scenario {
 	int targets;         /* enum targets_mode */
 	u64 canary;          /* iterations of the canary (skip_flush=remote, CPU 0's slice); 0: none */
 	u64 batch;           /* null shootdowns timed back to back as one after the measured ones */
+	bool breakdown;      /* IPI targets also stamp handler entry and exit (one initiator) */
 };
 
 static inline bool scenario_all_initiators(const struct scenario *s)

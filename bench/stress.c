@@ -26,6 +26,7 @@
 #include "mm/tlb.h"
 #include "smp/apic.h"
 #include "smp/smp.h"
+#include "smp/tsc_sync.h"
 
 static struct part parts[2]; /* [0] canary, [1] measured */
 
@@ -145,6 +146,8 @@ static void worker(void *arg)
 			goto out;
 	}
 	run_part(&parts[1]);
+	if (me && stress.target_hists && !stress_aborted())
+		stress_refill(me);
 out:
 	if (stress_aborted() && !stress.r->error)
 		stress_abort("a worker did not reach a barrier in time");
@@ -180,7 +183,7 @@ static int setup_memory(void)
 	stress.hists_bytes = (u64)nr_cpus * HIST_PER_CPU * sizeof(struct histogram);
 	stress.obs_bytes = (u64)nr_cpus * stress.nslices * sizeof(struct slice_obs);
 	if (!scenario_all_initiators(stress.c)) {
-		stress.target_hists_bytes = (u64)nr_cpus * sizeof(struct histogram);
+		stress.target_hists_bytes = (u64)nr_cpus * TH_COUNT * sizeof(struct histogram);
 		stress.target_hists = mm_alloc_zeroed(stress.target_hists_bytes);
 		if (!stress.target_hists)
 			return -ENOMEM;
@@ -230,6 +233,41 @@ static int setup(void)
 	return 0;
 }
 
+/* One of every CPU's histograms, merged and summarised. */
+static void pooled(u32 which, struct summary *out)
+{
+	static struct histogram all; /* large: not on the stack */
+
+	hist_init(&all);
+	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
+		hist_merge(&all, &stress.hists[HIST_PER_CPU * cpu + which]);
+	hist_summary(&all, out);
+}
+
+static void collect_targets(struct stress_result *r)
+{
+	struct breakdown *b = &r->breakdown;
+
+	for (u32 cpu = 1; cpu < nr_cpus; cpu++) {
+		const struct histogram *t = &stress.target_hists[cpu * TH_COUNT];
+		struct target_acks *ta = &r->per_cpu[cpu];
+
+		hist_summary(&t[TH_ACK], &ta->ack);
+		hist_summary(&t[TH_ENTRY], &ta->entry);
+		hist_summary(&t[TH_HANDLER], &ta->handler);
+		hist_summary(&t[TH_REFILL], &ta->refill);
+		ta->before_start = stress.target_before[cpu];
+		b->offset_uncertainty = MAX(b->offset_uncertainty, tsc_offset_uncertainty(cpu));
+	}
+	pooled(HIST_ENTRY, &b->entry);
+	pooled(HIST_ACKED, &b->ack);
+	pooled(HIST_HANDLER, &b->handler);
+	pooled(HIST_SEEN, &b->seen);
+	pooled(HIST_COLD, &b->cold);
+	pooled(HIST_WARM, &b->warm);
+	pooled(HIST_REFILL, &b->refill);
+}
+
 static void collect(struct stress_result *r)
 {
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++) {
@@ -253,10 +291,8 @@ static void collect(struct stress_result *r)
 		r->noflush_switches += percpu_of(cpu)->as.noflush_switches;
 	}
 	r->per_target = stress.target_hists != NULL;
-	for (u32 cpu = 1; r->per_target && cpu < nr_cpus; cpu++) {
-		hist_summary(&stress.target_hists[cpu], &r->per_cpu[cpu].ack);
-		r->per_cpu[cpu].before_start = stress.target_before[cpu];
-	}
+	if (r->per_target)
+		collect_targets(r);
 	oracle_sum(&r->canary, stress.ocounts[0], nr_cpus);
 	oracle_sum(&r->oracle, stress.ocounts[1], nr_cpus);
 }
@@ -280,6 +316,7 @@ int stress_run(const struct scenario *c, struct stress_result *r)
 				  .all_initiators = scenario_all_initiators(c) };
 	stress.part = c->canary ? &parts[0] : &parts[1];
 	trap_set_handler(VEC_WAKE, stress_wake_handler);
+	__atomic_store_n(&tlb_settings.stamp_entry, c->breakdown && !scenario_all_initiators(c), __ATOMIC_RELAXED);
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		percpu_of(cpu)->as.deferred_flushes = percpu_of(cpu)->as.noflush_switches = 0;
 	ret = setup();
@@ -295,5 +332,6 @@ int stress_run(const struct scenario *c, struct stress_result *r)
 			ret = ret ? ret : -ETIMEDOUT;
 	}
 	teardown();
+	__atomic_store_n(&tlb_settings.stamp_entry, false, __ATOMIC_RELAXED);
 	return ret;
 }

@@ -13,11 +13,22 @@
 #include "smp/percpu.h"
 
 
-/* One target's acknowledgements (one initiator only: CPU 0), with its TSC offset from CPU 0
- * subtracted: the target's stamp in CPU 0's time minus the start. */
+/* One target's stamps (one initiator only: CPU 0), with its TSC offset from CPU 0 subtracted:
+ * the target's stamp in CPU 0's time minus the start; negative ones count as 0. */
 struct target_acks {
-	struct summary ack;   /* corrected cycles; negative ones count as 0 */
-	u64 before_start;     /* corrected stamps still before the start (offset uncertainty) */
+	struct summary ack;     /* corrected cycles */
+	struct summary entry;   /* handler entry, corrected (count 0: no breakdown) */
+	struct summary handler; /* handler entry to exit on the target's own TSC */
+	struct summary refill;  /* the refill probe (bench/refill.c; count 0: none) */
+	u64 before_start;       /* corrected acks still before the start (offset uncertainty) */
+};
+
+/* One initiator: the per-target path pooled over targets, in CPU 0's time (count 0: none). */
+struct breakdown {
+	struct summary entry, ack, handler; /* send to handler entry, to ack; entry to exit */
+	struct summary seen;                /* the last ack to the end of the window */
+	struct summary cold, warm, refill;  /* the refill probe's sweeps and their difference */
+	u64 offset_uncertainty;             /* the largest of the targets' TSC offset uncertainties */
 };
 
 struct stress_result {
@@ -32,6 +43,7 @@ struct stress_result {
 	u64 batch_n, batch_cycles; /* null shootdowns timed as one (batch_n 0: none) */
 	bool per_target;          /* targets[] filled (one initiator) */
 	struct target_acks per_cpu[MAX_CPUS]; /* [cpu], CPU 0 unused */
+	struct breakdown breakdown;           /* filled with per_target */
 	u64 deferred_flushes, noflush_switches;
 	struct oracle_tally oracle; /* the measured scenario */
 	struct oracle_tally canary; /* the canary: violations are expected there */
@@ -42,6 +54,11 @@ struct stress_result {
  * memory) or a worker did not start, keep up or stop in time (r->error says which). Oracle
  * violations are in r, not the return. */
 int stress_run(const struct scenario *c, struct stress_result *r);
+
+/* The record's "breakdown" and "refill" objects (null where there are none), and the run's
+ * "target_acks" records (bench/targets.c). */
+void stress_put_targets(struct jw *w, const struct stress_result *r);
+void stress_target_records(u32 scenario, const struct stress_result *r);
 
 static inline u64 stress_violations(const struct stress_result *r)
 {

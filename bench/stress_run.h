@@ -12,7 +12,16 @@
 
 #define STRESS_VA 0x0000008000000000ull /* PML4 slot 1: nothing else lives there */
 #define NSETS 3
-enum { HIST_LATENCY, HIST_ACK, HIST_NULL, HIST_PER_CPU };
+/* Per CPU: the initiator's latency, acknowledgements (uncorrected) and nulls; with one initiator
+ * also the breakdown in CPU 0's time (entry, ack), the targets' handler time and the initiator's
+ * view of the last ack; on readers the refill probe (cold sweep, warm sweep, their difference). */
+enum {
+	HIST_LATENCY, HIST_ACK, HIST_NULL, HIST_ENTRY, HIST_ACKED, HIST_HANDLER, HIST_SEEN,
+	HIST_COLD, HIST_WARM, HIST_REFILL, HIST_PER_CPU
+};
+/* Per target (one initiator): corrected entry and ack, handler time, refill. */
+enum { TH_ENTRY, TH_ACK, TH_HANDLER, TH_REFILL, TH_COUNT };
+#define REFILL_ROUNDS 16
 #define MAX_STRESS_ASPACES 8
 #define SWITCH_STATES 4 /* published states seen between address-space switches (naspaces > 1) */
 #define PRIME_ROUNDS 4  /* QEMU's TLB at most doubles at each flush after a busy period */
@@ -23,6 +32,8 @@ enum { HIST_LATENCY, HIST_ACK, HIST_NULL, HIST_PER_CPU };
 struct cpu_counts {
 	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
 	u64 untargeted, null_untargeted, acks_before_start, stolen;
+	s64 last_ack; /* the latest corrected ack of the shootdown in progress (one initiator) */
+	bool acked;   /* last_ack is set */
 	u32 next_slice, cur_as;
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -47,7 +58,7 @@ struct stress_state {
 	u64 epoch[MAX_CPUS];
 	paddr_t *frames;          /* [set][slice][page] */
 	struct histogram *hists;  /* [cpu][HIST_PER_CPU]: latency, ack, null */
-	struct histogram *target_hists; /* [cpu]: corrected acks (one initiator), else NULL */
+	struct histogram *target_hists; /* [cpu][TH_COUNT] (one initiator), else NULL */
 	u64 target_before[MAX_CPUS];
 	struct slice_obs *obs;
 	u64 frames_bytes, hists_bytes, obs_bytes, target_hists_bytes;
@@ -72,5 +83,7 @@ void stress_sweep_next(u32 me);
 void stress_initiate(u32 s, bool measure);
 /* After the measured iterations (one initiator): the scenario's batch of null shootdowns. */
 void stress_batch(u32 s);
+/* After the measured part (one initiator, on a reader): what refilling the TLB costs it. */
+void stress_refill(u32 me);
 
 #endif

@@ -103,6 +103,8 @@ static const struct opt options[] = {
 	  .help = "CPUs that only read spin between changes, or halt until woken (comma list)" },
 	{ .key = "batch", .type = OPT_UINT, .max = 100000, .dst = &cfg.scenario.batch,
 	  .help = "null shootdowns timed back to back as one per scenario (one initiator; 0: none)" },
+	{ .key = "breakdown", .type = OPT_BOOL, .dst = &cfg.scenario.breakdown,
+	  .help = "IPI targets also stamp handler entry and exit, for the per-target breakdown (one initiator; delays each ack by a TSC read)" },
 	{ .key = "canary", .type = OPT_UINT, .max = 1000, .dst = &cfg.scenario.canary,
 	  .help = "most iterations of each scenario's canary, a negative control that must be caught (0: none)" },
 	{ .key = "ack_timeout_ms", .type = OPT_UINT, .min = 1, .max = 600000, .dst = &cfg.ack_timeout_ms,

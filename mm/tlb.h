@@ -81,10 +81,17 @@ struct tlb_sample {
 	u32 acks_before_start; /* per-target stamps earlier than the initiator's start (TSC offset) */
 };
 
-/* Per-target acknowledgement latencies, for backends that have them: the target's TSC just after
- * its acknowledgement minus the initiator's at the start, reported after the timed window. Signed
- * and uncorrected: the two TSCs may be offset (smp/tsc_sync.h). */
-typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, s64 cycles);
+/* One target's stamps, for backends that have them, reported after the timed window: the target's
+ * TSC minus the initiator's at the start. Signed and uncorrected: the two TSCs may be offset
+ * (smp/tsc_sync.h). `ack` is taken just after acknowledging; with tlb_settings.stamp_entry the
+ * target also stamps its handler's entry (before acknowledging, so it delays the ack by one TSC
+ * read) and its exit (after its flush). */
+struct tlb_target_stamp {
+	s64 ack;
+	s64 entry, exit; /* valid when `entered` */
+	bool entered;
+};
+typedef void (*tlb_ack_fn)(void *ctx, u32 cpu, const struct tlb_target_stamp *st);
 
 struct tlb_backend {
 	const char *name;
@@ -134,6 +141,7 @@ struct tlb_settings {
 	u64 ack_timeout_us;  /* watchdog: how long a shootdown may wait for its targets */
 	u64 flush_threshold; /* pages flushed one by one before flushing the whole context */
 	u32 deaf_cpu;        /* test hook: this CPU ignores flush requests (INVALID_CPU: off) */
+	bool stamp_entry;    /* IPI targets stamp handler entry and exit too (struct tlb_target_stamp) */
 };
 /* In force; self-tests change the watchdog and the deaf CPU for a while. */
 extern struct tlb_settings tlb_settings;

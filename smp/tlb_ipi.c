@@ -22,7 +22,9 @@
 struct tlb_ack_slot {
 	u64 seq;     /* the request acknowledged */
 	u64 tsc;     /* the target's TSC just after acknowledging it */
-	u64 stamped; /* the request tsc belongs to (written after tsc) */
+	u64 entry;   /* its TSC at handler entry, and after flushing (tlb_settings.stamp_entry) */
+	u64 exit;
+	u64 stamped; /* the request the stamps belong to (written after them) */
 } __attribute__((aligned(CACHE_LINE)));
 
 static struct tlb_ack_slot *acks; /* [initiator * nr_cpus + target] */
@@ -38,11 +40,20 @@ static void acknowledge(struct tlb_ack_slot *a, u64 seq)
 {
 	__atomic_store_n(&a->seq, seq, __ATOMIC_RELEASE); /* pairs with tlb_ipi_finish() */
 	a->tsc = rdtsc();
-	__atomic_store_n(&a->stamped, seq, __ATOMIC_RELEASE); /* pairs with tlb_ipi_acks() */
+}
+
+/* The stamps are complete: the initiator may read them (pairs with tlb_ipi_acks()). */
+static void stamped(struct tlb_ack_slot *a, u64 seq, u64 entry)
+{
+	a->entry = entry;
+	a->exit = entry ? rdtsc() : 0;
+	__atomic_store_n(&a->stamped, seq, __ATOMIC_RELEASE);
 }
 
 static void tlb_ipi_handler(struct trap_frame *frame)
 {
+	/* Read before anything else, and only when asked: it delays the acknowledgement. */
+	u64 entry = __atomic_load_n(&tlb_settings.stamp_entry, __ATOMIC_RELAXED) ? rdtsc() : 0;
 	struct percpu *me = this_cpu();
 
 	(void)frame;
@@ -67,6 +78,8 @@ static void tlb_ipi_handler(struct trap_frame *frame)
 		tlb_flush_local(&f);
 		if (!early)
 			acknowledge(ack_slot(initiator, me->cpu), seq);
+		stamped(ack_slot(initiator, me->cpu), seq, entry);
+		entry = 0; /* a second request in the same interrupt has no entry of its own */
 	}
 	apic_eoi();
 }
@@ -175,17 +188,25 @@ void tlb_ipi_acks(const struct tlb_flush *f, struct tlb_sample *s, tlb_ack_fn ac
 
 	for_each_cpu(cpu, &out->waited) {
 		const struct tlb_ack_slot *a = ack_slot(me->cpu, cpu);
-		u64 deadline, stamp;
+		struct tlb_target_stamp st;
+		u64 deadline;
 
 		if (!ack || __atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq)
 			continue; /* not wanted, or late (the watchdog has reported it) */
 		deadline = deadline_after_us(tlb_settings.ack_timeout_us);
 		while (__atomic_load_n(&a->stamped, __ATOMIC_ACQUIRE) != out->seq && !deadline_passed(deadline))
 			cpu_relax();
-		stamp = a->tsc;
-		if ((s64)(stamp - f->t0) < 0)
+		st = (struct tlb_target_stamp){ .ack = (s64)(a->tsc - f->t0) };
+		/* No entry stamp: not asked for, a second request in one interrupt, or the target did
+		 * not finish stamping before the deadline. */
+		st.entered = a->entry && __atomic_load_n(&a->stamped, __ATOMIC_ACQUIRE) == out->seq;
+		if (st.entered) {
+			st.entry = (s64)(a->entry - f->t0);
+			st.exit = (s64)(a->exit - f->t0);
+		}
+		if (st.ack < 0)
 			s->acks_before_start++;
-		ack(ctx, cpu, (s64)(stamp - f->t0));
+		ack(ctx, cpu, &st);
 	}
 	cpumask_clear_all(&out->waited);
 }

@@ -231,7 +231,9 @@ RESULT_FIELDS = ["equivalent", "status", "min_ns", "p50_ns", "p90_ns", "p99_ns",
                  "ratio_to_floor", "violations", "detection", "detection_by",
                  "detection_reason", "opportunities", "canary_violations", "watchdog",
                  "fallbacks", "skipped_targets", "steal_ns", "reference_p50_ns",
-                 "shootdown_cost_p50_ns", "linux_flush_p50_ns", "linux_flush_p50_ci_low_ns",
+                 "shootdown_cost_p50_ns", "entry_p50_cycles", "handler_p50_cycles",
+                 "seen_p50_cycles", "offset_uncertainty_cycles", "refill_per_page_p50_cycles",
+                 "linux_flush_p50_ns", "linux_flush_p50_ci_low_ns",
                  "linux_flush_p50_ci_high_ns", "linux_flush_p99_ns", "linux_flush_p50_cycles",
                  "linux_flush_calls", "linux_flush_paths", "linux_flush_unavailable", "tsc_khz",
                  "hypervisor", "linux_flush", "version"]
@@ -309,6 +311,20 @@ def _flush_columns(rec: records.Record) -> dict:
             "linux_flush_unavailable": rec.opt("linux_flush_unavailable")}
 
 
+def _target_columns(rec: records.Record) -> dict:
+    """The targets' side (docs/records.md, `breakdown` and `refill`), p50s in cycles; None where
+    the record has none (every CPU initiating, flush hypercalls, `breakdown=0`, the Linux peer)."""
+    b, f = rec.opt("breakdown"), rec.opt("refill")
+
+    def p50(key):
+        return None if b is None or b[key] is None else b[key]["p50"]
+
+    return {"entry_p50_cycles": p50("entry_cycles"), "handler_p50_cycles": p50("handler_cycles"),
+            "seen_p50_cycles": p50("seen_cycles"),
+            "offset_uncertainty_cycles": None if b is None else b["offset_uncertainty_cycles"],
+            "refill_per_page_p50_cycles": None if f is None else f["per_page_p50_cycles"]}
+
+
 def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
     lat, cyc, env = rec["latency_ns"], rec["latency_cycles"], rec["env"]
     det, ref = rec["detection"], rec.opt("reference_latency_ns")
@@ -332,7 +348,8 @@ def _result_columns(rec: records.Record, floor: Optional[int]) -> dict:
         "watchdog": rec["watchdog_timeouts"], "fallbacks": rec["fallbacks"],
         "skipped_targets": rec["skipped_targets"], "steal_ns": rec["steal_ns"],
         "reference_p50_ns": ref["p50"] if ref else None,
-        "shootdown_cost_p50_ns": rec.opt("shootdown_cost_ns_p50"), **_flush_columns(rec),
+        "shootdown_cost_p50_ns": rec.opt("shootdown_cost_ns_p50"), **_target_columns(rec),
+        **_flush_columns(rec),
         "tsc_khz": env["tsc_khz"], "hypervisor": env["hypervisor"],
         "linux_flush": env.opt("linux_flush"), "version": env["version"]}
 

@@ -69,11 +69,55 @@ def assert_batch(res, n):
         assert b["shootdowns"] == n and b["mean_cycles"] == b["cycles"] // n > 0, r
 
 
+def assert_dominates(later, earlier):
+    """Every sample of `later` is at least its own sample of `earlier` (same shootdown, same TSC,
+    same offset taken out), so every order statistic is too."""
+    assert later["count"] == earlier["count"], (later, earlier)
+    for k in ("min", "p50", "p90", "p99", "p999", "max"):
+        assert later[k] >= earlier[k], (k, later, earlier)
+
+
+def assert_refill(res, r, targets):
+    """The refill probe: REFILL_ROUNDS rounds on every reader, cold - warm per round."""
+    f = r["refill"]
+    if r["initiators"] == "all":
+        assert f is None, r
+        return
+    if r["status"] != "ok":
+        return
+    readers = r["env"]["cpus"] - 1
+    assert f is not None and f["pages"] == r["pages"], r
+    for k in ("cold_cycles", "warm_cycles", "refill_cycles"):
+        assert f[k]["count"] == f["rounds"] * readers, f
+    assert f["per_page_p50_cycles"] == f["refill_cycles"]["p50"] // r["pages"], f
+    assert all(x["refill_cycles"]["count"] == f["rounds"] for x in targets), targets
+
+
+def assert_stamps(res, r, targets):
+    """`breakdown=1`: handler entry precedes the ack in every target's record and in the pool;
+    the handler time and the initiator's view of the last ack are there. Off: neither is."""
+    b, on = r["breakdown"], res.record("bench")["breakdown"]
+    assert b["ack_cycles"]["count"] == r["ack_cycles"]["count"], b
+    assert b["seen_cycles"]["count"] <= r["latency_cycles"]["count"], b
+    assert b["offset_uncertainty_cycles"] == max(x["offset_uncertainty_cycles"] for x in targets), b
+    if not on:
+        assert b["entry_cycles"] is None and b["handler_cycles"] is None, b
+        assert all(x["entry_cycles"] is None and x["handler_cycles"] is None for x in targets), targets
+        return
+    assert_dominates(b["ack_cycles"], b["entry_cycles"])
+    assert b["handler_cycles"]["count"] == b["entry_cycles"]["count"], b
+    for x in targets:
+        if x["ack_cycles"]["count"]:
+            assert_dominates(x["ack_cycles"], x["entry_cycles"])
+            assert x["handler_cycles"]["count"] == x["ack_cycles"]["count"], x
+
+
 def assert_target_breakdown(res, r):
     """One initiator: every acknowledgement is also in its target's breakdown, offset taken out."""
     parts = [t for t in res.records_of("target_acks") if t["scenario"] == r["scenario"]]
     if r["initiators"] == "all" or not r["ack_cycles"]["count"]:
-        assert not parts, parts
+        assert not parts and r["breakdown"] is None, parts
+        assert_refill(res, r, [])
         return
     assert [t["part"] for t in parts] == list(range(len(parts))) and parts[-1]["last"], parts
     targets = [x for t in parts for x in t["targets"]]
@@ -85,6 +129,8 @@ def assert_target_breakdown(res, r):
         assert x["before_start"] <= x["ack_cycles"]["count"], x
         if x["ack_cycles"]["count"]:
             assert_intervals(x["ack_cycles"])
+    assert_stamps(res, r, targets)
+    assert_refill(res, r, targets)
 
 
 def assert_clean(res, expected):
@@ -182,9 +228,11 @@ def test_halting_targets_beside_spinning_ones(built, boot):
     are still every shootdown's targets and still look after every change (lockstep), so the
     oracle stays clean and, under TCG, the canary is still caught; both kinds side by side."""
     res = boot(firmware="direct", smp=4, timeout=240,
-               cmdline="targets=spin,halt workload=remap,unmap pages=1,64 iters=80 warmup=5 batch=40")
+               cmdline="targets=spin,halt workload=remap,unmap pages=1,64 iters=80 warmup=5 batch=40 "
+                       "breakdown=1")
     recs = assert_clean(res, 8)
     assert_batch(res, 40)
+    assert res.record("bench")["breakdown"] is True
     assert [(r["workload"], r["pages"], r["targets"]) for r in recs] == \
         [(w, p, t) for w in ("remap", "unmap") for p in (1, 64) for t in ("spin", "halt")]
     assert all(r["targets_per_shootdown_milli"] == 3000 for r in recs), recs

@@ -107,6 +107,9 @@ def test_csv_and_summary_agree_with_records(tiny_results):
             (det["status"], det["by"] or "", det["reason"] or "")
         assert int(row["opportunities"]) == rec["oracle"]["opportunities"]
         assert int(row["canary_violations"]) == det["canary"]["violations"]  # canary=4 default
+        # the targets' side: refill always with one initiator; entry stamps only with breakdown=1
+        assert int(row["refill_per_page_p50_cycles"]) == rec["refill"]["per_page_p50_cycles"]
+        assert row["seen_p50_cycles"] != "" and row["entry_p50_cycles"] == ""
     summary = (out / "summary.md").read_text()
     # a pass that did not show detection is never presented as a plain pass
     not_shown = [r for r in rd.runs() if r["detection"] == "not shown"]
