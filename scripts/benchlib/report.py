@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from . import peer, plots, records, results, scaling
+from . import peer, plots, records, results, scaling, targetside
 from .cells import backend_cell, detection_cell, fmt_int, fmt_ns, fmt_num, fmt_ratio, table
 from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
 from .scenarios import (OTHER_OPTIONS, aggregate, by_config, sort_key, valid, varying,
@@ -335,6 +335,7 @@ def write_summary(rd: ResultsDir, plot_paths: Sequence[Path], plots_note: Option
     lines += peer.section(aggs)
     lines += _floor_section(aggs)
     lines += _scaling_section(aggs, runs)
+    lines += targetside.section(aggs)
     lines += _plots_section(plot_paths, plots_note)
     lines += ["Every run's configuration, host and records are in results.csv (one line per "
               "scenario) and records.jsonl (every record); raw serial output is in "

@@ -23,7 +23,9 @@ SHOWN_OPTIONS = ("backend", "workload", "pages")
 OTHER_OPTIONS = tuple(f for f in OPTION_FIELDS if f not in SHOWN_OPTIONS)
 # Medians reported per scenario key.
 MEDIAN_FIELDS = ("p50_ns", "p99_ns", "max_ns", "per_s", "ratio_to_floor", "ratio_to_null",
-                 "null_p50_ns", "reference_p50_ns", "shootdown_cost_p50_ns", "linux_flush_p50_ns")
+                 "null_p50_ns", "reference_p50_ns", "shootdown_cost_p50_ns", "linux_flush_p50_ns",
+                 "entry_p50_cycles", "handler_p50_cycles", "seen_p50_cycles",
+                 "offset_uncertainty_cycles", "refill_per_page_p50_cycles")
 # (low, high) column pairs of the p50 intervals, reported per scenario key as their envelope.
 INTERVAL_FIELDS = (("p50_ci_low_ns", "p50_ci_high_ns"),
                    ("linux_flush_p50_ci_low_ns", "linux_flush_p50_ci_high_ns"))

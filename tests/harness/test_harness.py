@@ -111,6 +111,11 @@ def test_csv_and_summary_agree_with_records(tiny_results):
         assert int(row["refill_per_page_p50_cycles"]) == rec["refill"]["per_page_p50_cycles"]
         assert row["seen_p50_cycles"] != "" and row["entry_p50_cycles"] == ""
     summary = (out / "summary.md").read_text()
+    # the targets' side: one row per scenario, refill in every row, no entry without breakdown=1
+    side = table_rows(summary.split("## Targets' side", 1)[1].split("\n## ", 1)[0], "guest")
+    assert len(side) == len({(r["config"]["vcpus"], rec["workload"], rec["pages"])
+                             for r, rec in pairs}), side
+    assert all(r["refill / page"] != "—" and r["entry"] == "—" for r in side), side
     # a pass that did not show detection is never presented as a plain pass
     not_shown = [r for r in rd.runs() if r["detection"] == "not shown"]
     runs_line = next(ln for ln in summary.splitlines() if " runs finished" in ln)
