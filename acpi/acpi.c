@@ -116,12 +116,6 @@ const struct acpi_header *acpi_find_table(const char sig[4], u32 index)
 	return NULL;
 }
 
-static u16 pm1_cnt_port(const struct acpi_gas *x, u32 legacy)
-{
-	if (legacy)
-		return legacy;
-	return x->space_id == ACPI_GAS_IO ? x->address : 0;
-}
 
 static void enable_acpi_mode(u16 pm1a)
 {
@@ -149,8 +143,8 @@ void acpi_poweroff(void)
 		kprintf("acpi: no \\_S5 package in the DSDT; cannot power off\n");
 		return;
 	}
-	pm1a = pm1_cnt_port(&fadt->x_pm1a_cnt_blk, fadt->pm1a_cnt_blk);
-	pm1b = pm1_cnt_port(&fadt->x_pm1b_cnt_blk, fadt->pm1b_cnt_blk);
+	pm1a = ACPI_FADT_PORT(fadt, pm1a_cnt_blk);
+	pm1b = ACPI_FADT_PORT(fadt, pm1b_cnt_blk);
 	if (!pm1a) {
 		kprintf("acpi: no PM1a control port; cannot power off\n");
 		return;

@@ -70,6 +70,7 @@ _Static_assert(__builtin_offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT
 _Static_assert(__builtin_offsetof(struct acpi_fadt, x_pm1a_cnt_blk) == 172, "FADT X_PM1a_CNT_BLK");
 _Static_assert(sizeof(struct acpi_fadt) == 220, "FADT through X_PM_TMR_BLK");
 
+#define FADT_TMR_VAL_EXT (1u << 8)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
 #define PM1_CNT_SCI_EN (1u << 0)
 #define PM1_CNT_SLP_TYP_SHIFT 10
@@ -80,6 +81,16 @@ u8 acpi_checksum(const void *p, size_t len);
 bool acpi_rsdp_valid(const struct acpi_rsdp *r, size_t avail);
 /* Find the \_S5 package in AML and return its first two values (SLP_TYPa, SLP_TYPb). */
 int acpi_parse_s5(const u8 *aml, size_t len, u8 *slp_typ_a, u8 *slp_typ_b);
+/* A FADT register's I/O port (ACPI 6.5 5.2.9): its X_ field when the table is long enough to
+ * hold it and it is set (it then takes precedence: Hyper-V Generation 2 fills only those), else
+ * the legacy 32-bit field when the table holds it. 0 when neither is set, or the X_ field is not
+ * in I/O space (memory-mapped registers are not supported) or names no 16-bit port. */
+u16 acpi_fadt_io_port(const struct acpi_fadt *f, size_t x_offset, size_t legacy_offset);
+#define ACPI_FADT_PORT(f, field)                                                                   \
+	acpi_fadt_io_port(f, __builtin_offsetof(struct acpi_fadt, x_##field),                      \
+			  __builtin_offsetof(struct acpi_fadt, field))
+/* The ACPI PM timer's port (0: none; hardware-reduced ACPI has none), *ext: 32-bit counter. */
+u16 acpi_pm_timer_port(const struct acpi_fadt *f, bool *ext);
 
 /* Platform side (acpi/acpi.c). */
 void acpi_init(const struct bootinfo *bi); /* prints one line: what was found or why not */

@@ -83,3 +83,35 @@ int acpi_parse_s5(const u8 *aml, size_t len, u8 *slp_typ_a, u8 *slp_typ_b)
 	}
 	return -1;
 }
+
+/* Whether the table's length covers the field at [offset, offset + size). */
+static bool fadt_holds(const struct acpi_fadt *f, size_t offset, size_t size)
+{
+	return f->h.length >= offset + size;
+}
+
+u16 acpi_fadt_io_port(const struct acpi_fadt *f, size_t x_offset, size_t legacy_offset)
+{
+	struct acpi_gas x;
+	u32 legacy;
+
+	if (fadt_holds(f, x_offset, sizeof(x))) {
+		memcpy(&x, (const u8 *)f + x_offset, sizeof(x));
+		if (x.address)
+			return x.space_id == ACPI_GAS_IO && x.address <= 0xffff ? (u16)x.address : 0;
+	}
+	if (!fadt_holds(f, legacy_offset, sizeof(legacy)))
+		return 0;
+	memcpy(&legacy, (const u8 *)f + legacy_offset, sizeof(legacy));
+	return legacy <= 0xffff ? (u16)legacy : 0;
+}
+
+u16 acpi_pm_timer_port(const struct acpi_fadt *f, bool *ext)
+{
+	bool flags = fadt_holds(f, __builtin_offsetof(struct acpi_fadt, flags), sizeof(f->flags));
+
+	*ext = flags && (f->flags & FADT_TMR_VAL_EXT);
+	if (flags && (f->flags & FADT_HW_REDUCED_ACPI))
+		return 0;
+	return ACPI_FADT_PORT(f, pm_tmr_blk);
+}
