@@ -38,7 +38,7 @@ KLDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack --n
 
 # Pure logic: built into the kernel and, for the unit tests, for the host.
 PURE_SRCS := kernel/printf.c kernel/cmdline.c kernel/psf.c kernel/json.c acpi/tables.c \
-	kernel/stats.c kernel/histogram.c boot/bootinfo.c acpi/madt.c mm/pt.c mm/frame.c hv/encode.c kernel/once.c bench/scenario.c
+	kernel/stats.c kernel/histogram.c boot/bootinfo.c acpi/madt.c mm/pt.c mm/frame.c hv/encode.c kernel/once.c bench/scenario.c kernel/clocksel.c
 
 KERNEL_SRCS := $(PURE_SRCS) \
 	boot/entry.S kernel/font.S kernel/isr.S \

@@ -9,7 +9,11 @@ struct tsc_info {
 	u64 khz;            /* TSC frequency */
 	const char *source; /* where khz came from */
 	bool invariant;     /* CPUID.80000007H:EDX[8] */
-	u64 pit_khz;        /* the PIT calibration, when it ran (a cross-check), else 0 */
+	u64 pit_khz;        /* the PIT calibration, where a PIT answered, else 0 */
+	u64 pm_timer_khz;   /* the ACPI PM timer calibration, where the FADT names one, else 0 */
+	const char *check_source; /* the measured source khz was checked against (NULL: none) */
+	u64 check_khz, disagreement_ppm;
+	bool disagrees;     /* more than 1% apart: printed, and in the tsc record */
 };
 
 void time_init(void); /* find the TSC frequency; prints one line */
@@ -18,6 +22,10 @@ u64 tsc_khz(void);
 u64 tsc_to_ns(u64 cycles);
 u64 ns_to_tsc(u64 ns);
 void tsc_delay_us(u64 us);
+/* For waits a wrong calibration must not shorten (AP start-up, its SDM delays): computed with
+ * the highest frequency any source gave and at least 6 GHz, so never early, at worst long. */
+void tsc_delay_at_least_us(u64 us);
+u64 deadline_after_at_least_us(u64 us);
 
 /* A deadline in TSC cycles: `deadline_after_us(us)`, then `deadline_passed(d)`. */
 static inline u64 rdtsc_ordered(void)

@@ -111,14 +111,14 @@ static bool start_ap(u32 cpu, u32 apic_id)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* parameters visible before the AP starts */
 
 	apic_send_init(apic_id);
-	tsc_delay_us(INIT_DEASSERT_DELAY_US);
+	tsc_delay_at_least_us(INIT_DEASSERT_DELAY_US);
 	for (int i = 0; i < 2; i++) {
 		apic_send_startup(apic_id, TRAMPOLINE_PHYS >> PAGE_SHIFT);
-		tsc_delay_us(SIPI_DELAY_US);
+		tsc_delay_at_least_us(SIPI_DELAY_US);
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
 			return true;
 	}
-	deadline = deadline_after_us(settings.ap_timeout_ms * 1000);
+	deadline = deadline_after_at_least_us(settings.ap_timeout_ms * 1000);
 	while (!deadline_passed(deadline)) {
 		/* pairs with the release in ap_entry() */
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))

@@ -98,6 +98,17 @@ void tsc_sync_report(void)
 	jw_u64(&w, "khz", ti->khz);
 	jw_str(&w, "source", ti->source);
 	jw_u64(&w, "pit_khz", ti->pit_khz);
+	jw_u64(&w, "pm_timer_khz", ti->pm_timer_khz);
+	if (ti->check_source) {
+		jw_obj_begin(&w, "cross_check");
+		jw_str(&w, "source", ti->check_source);
+		jw_u64(&w, "khz", ti->check_khz);
+		jw_u64(&w, "disagreement_ppm", ti->disagreement_ppm);
+		jw_bool(&w, "disagrees", ti->disagrees);
+		jw_obj_end(&w);
+	} else {
+		jw_null(&w, "cross_check");
+	}
 	jw_bool(&w, "invariant", ti->invariant);
 	jw_s64(&w, "max_offset_cycles", worst);
 	jw_arr_begin(&w, "offsets");

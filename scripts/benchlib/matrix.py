@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import tlbrun  # scripts/ is on the path: scripts/bench runs from there, pytest.ini adds it
+
 from . import records
 
 # Harness platform -> (tlbrun platform, accelerator, CPU flags). On the Hyper-V platforms
@@ -56,6 +58,8 @@ FIELDS = {
     "timeout": ("seconds per boot (10..7200)", 300),
     "memory": ("MiB of guest RAM (64..65536)", 512),
     "extra_cmdline": ("text appended to tlbstorm's command line", ""),
+    "profile": ("gen1, gen2, or \"\" for none: the machine of every boot (scripts/run --profile)",
+                ""),
     "exclude": ("a list of tables of field = value (or list of values)", []),
 }
 EXCLUDE_KEYS = ("guest", "platform", "firmware", "vcpus", "overcommit")
@@ -83,6 +87,7 @@ class Matrix:
     timeout: int
     memory: int
     extra_cmdline: str
+    profile: str = ""
     exclude: List[Dict[str, list]] = field(default_factory=list)
     source: Optional[Path] = None
     text: str = ""
@@ -163,7 +168,23 @@ def parse_matrix(data: Dict[str, Any], source: Optional[Path] = None, text: str 
         memory=_int("memory", get("memory"), 64, 65536, desc("memory"), where),
         extra_cmdline=extra.strip(), source=source, text=text)
     m.exclude = _excludes(get("exclude"), where)
+    m.profile = _profile(get("profile"), m.firmware, where)
     return m
+
+
+def _profile(value: Any, firmware: List[str], where: str) -> str:
+    """The machine profile, checked against the firmware list (Generation 2 boots UEFI only)."""
+    if value == "":
+        return ""
+    if value not in tlbrun.PROFILES:
+        raise MatrixError(f"{where}field 'profile': {value!r} is not valid (expected "
+                          f"{FIELDS['profile'][0]})")
+    allowed = tlbrun.PROFILES[value][1]
+    bad = [fw for fw in firmware if fw not in allowed]
+    if bad:
+        raise MatrixError(f"{where}field 'profile': {value} boots with firmware "
+                          f"{' or '.join(allowed)}, not {bad[0]} (field 'firmware')")
+    return value
 
 
 def _excludes(value: Any, where: str) -> List[Dict[str, list]]:
@@ -250,6 +271,7 @@ def expand(m: Matrix, available_cpus: Optional[List[int]] = None) -> List[Dict[s
                                 "host_cpus": host,
                                 "effective_overcommit": round(vcpus / len(host), 3),
                                 "memory": m.memory, "timeout": m.timeout,
+                                "profile": m.profile,
                                 "backends": ["linux"] if guest == "linux" else m.backends,
                                 "workloads": ([LINUX_OPS[w] for w in m.workloads]
                                               if guest == "linux" else m.workloads),

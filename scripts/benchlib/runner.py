@@ -75,7 +75,9 @@ def build_images(plan: List[dict], say: Callable[[str], None]) -> Optional[str]:
 
 def run_config(c: dict, log: Path) -> "tlbrun.RunConfig":
     platform, accel, cpu_flags = mx.PLATFORMS[c["platform"]]
+    machine, _ = tlbrun.apply_profile(c.get("profile") or None, None, c["firmware"])
     return tlbrun.RunConfig(firmware=c["firmware"], accel=accel, platform=platform,
+                            machine=machine,
                             cpu_flags=cpu_flags,
                             smp=c["vcpus"], memory=c["memory"], timeout=float(c["timeout"]),
                             cmdline=c["cmdline"], host_cpus=c["host_cpus"], log=str(log),

@@ -46,8 +46,9 @@ from .config import (ACCELS, DEBUG_EXIT_IOBASE, DEFAULT_ELF, DEFAULT_HV_FLAGS, D
                      HYPERV_PLATFORMS, KVM_DEVICE, KVM_STOP_MARK, LINUX_BUILD_TIMEOUT,
                      LINUX_GUEST_DIR, LINUX_GUEST_SCRIPT, LINUX_INITRD_NAME, LINUX_KERNEL_ARGS,
                      LINUX_KERNEL_NAME, MACHINES, OPTIONAL_HV_FLAGS, OVMF_CODE, OVMF_VARS,
-                     PLATFORM_NAMES, QEMU_BINARY, REPO_ROOT, STATUS_HOST, STATUS_NO_VERDICT,
-                     STATUS_TIMEOUT, HostError, RunConfig, RunResult, load_exit_codes,
+                     PLATFORM_NAMES, PROFILES, QEMU_BINARY, REPO_ROOT, STATUS_HOST, STATUS_NO_VERDICT,
+                     STATUS_TIMEOUT, HostError, RunConfig, RunResult, apply_profile,
+                     load_exit_codes,
                      parse_exit_codes)
 from .cpio import Cpio, cpio_newc
 from .lab import HvlabPlatform, lab_markers

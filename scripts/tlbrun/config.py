@@ -24,6 +24,32 @@ DEBUG_EXIT_IOBASE = 0xF4
 FIRMWARES = ("bios", "uefi", "direct")
 ACCELS = ("tcg", "kvm", "auto")
 MACHINES = ("q35", "pc")
+# Machine profiles: QEMU made to look like a Hyper-V generation where it can (REFERENCE.md).
+# Generation 2 has no PIT, 8259 PIC, HPET or i8042 and boots UEFI only; Generation 1 is an
+# i440fx-style BIOS machine. Each: (machine, firmware it allows, the first being its default).
+PROFILES = {
+    "gen2": ("q35,pit=off,pic=off,hpet=off,i8042=off", ("uefi",)),
+    "gen1": ("pc", ("bios", "direct")),
+}
+
+
+def apply_profile(profile: Optional[str], machine: Optional[str], firmware: Optional[str]
+                  ) -> Tuple[str, str]:
+    """(machine, firmware) for a run: the profile's, or the ones given ([q35], [bios]). A
+    machine given beside a profile, or a firmware the profile's generation cannot boot, is a
+    HostError."""
+    if profile is None:
+        return machine or "q35", firmware or "bios"
+    if profile not in PROFILES:
+        raise HostError(f"unknown profile {profile!r} (valid: {', '.join(PROFILES)})")
+    prof_machine, allowed = PROFILES[profile]
+    if machine is not None:
+        raise HostError(f"--machine {machine} cannot be combined with --profile {profile} "
+                        f"(which is --machine {prof_machine})")
+    if firmware is not None and firmware not in allowed:
+        raise HostError(f"--profile {profile} boots with firmware {' or '.join(allowed)}, "
+                        f"not {firmware}")
+    return prof_machine, firmware or allowed[0]
 
 # The run script's own statuses, after the kernel's verdict codes 0..4.
 STATUS_TIMEOUT = 5
