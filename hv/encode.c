@@ -97,3 +97,26 @@ u64 hv_rep_call(hv_call_fn call, void *ctx, u16 code, u32 varhead, u32 reps, u64
 	}
 	return result;
 }
+
+enum hv_hypercall_msr_plan hv_hypercall_msr_plan(u64 cur, u64 pa, u64 *write, u64 *page)
+{
+	*write = 0;
+	*page = cur & ~(u64)(HV_PAGE_SIZE - 1);
+	if (cur & HV_X64_MSR_HYPERCALL_ENABLE)
+		return HV_HCALL_MSR_USE_EXISTING;
+	if (cur & HV_X64_MSR_HYPERCALL_LOCKED)
+		return HV_HCALL_MSR_LOCKED_OFF;
+	*write = (cur & HV_X64_MSR_HYPERCALL_RESERVED) | (pa & ~(u64)(HV_PAGE_SIZE - 1)) |
+		 HV_X64_MSR_HYPERCALL_ENABLE;
+	*page = pa & ~(u64)(HV_PAGE_SIZE - 1);
+	return HV_HCALL_MSR_WRITE;
+}
+
+const char *hv_form_refused(u32 recommend_eax, bool ex, bool cluster_ipi)
+{
+	if (cluster_ipi && !(recommend_eax & HV_X64_CLUSTER_IPI_RECOMMENDED))
+		return "SendSyntheticClusterIpi is not recommended (CPUID 0x40000004 EAX bit 10)";
+	if (ex && !(recommend_eax & HV_X64_EX_PROCESSOR_MASKS_RECOMMENDED))
+		return "the Ex forms are not recommended (ExProcessorMasks, CPUID 0x40000004 EAX bit 11)";
+	return NULL;
+}

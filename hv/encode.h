@@ -26,6 +26,17 @@ int hv_gva_list(const u64 *va, const u64 *pages, u32 nranges, u64 *out, u32 max)
  * header size of the Ex calls), or -1 for a VP index beyond 4095 or more banks than max_banks. */
 int hv_vpset_fill(struct hv_vpset *set, u32 max_banks, const u32 *vp, u32 n);
 
+/* What the hypercall MSR (TLFS 3.13), read as `cur`, allows: enabled already (locked or not:
+ * its page is the one to use, *page), locked while disabled (no hypercalls), or free: then *write
+ * enables `pa`, keeping the reserved bits 11:2 as read. */
+enum hv_hypercall_msr_plan { HV_HCALL_MSR_WRITE, HV_HCALL_MSR_USE_EXISTING, HV_HCALL_MSR_LOCKED_OFF };
+enum hv_hypercall_msr_plan hv_hypercall_msr_plan(u64 cur, u64 pa, u64 *write, u64 *page);
+
+/* Why a Hyper-V backend may not be used here (NULL: it may), from the recommendations in CPUID
+ * 0x40000004 EAX (TLFS 2.4.5): the Ex forms need ExProcessorMasks, SendSyntheticClusterIpi
+ * needs its own recommendation; `ex`: the backend always uses an Ex form. */
+const char *hv_form_refused(u32 recommend_eax, bool ex, bool cluster_ipi);
+
 /* How many GVA entries fit in one input page after a header of `header_bytes`. */
 static inline u32 hv_gva_room(u32 header_bytes)
 {

@@ -13,7 +13,7 @@
 #define INVALID_VP_INDEX 0xffffffffu
 
 struct hv_info {
-	bool present;       /* "Microsoft Hv" with the Hv#1 interface */
+	bool present;       /* the Hv#1 interface (hypervisor.hv_interface) */
 	u32 max_leaf;
 	u32 features_eax, features_ebx, features_ecx, features_edx; /* 0x40000003 */
 	u32 recommend_eax, spin_retries;                            /* 0x40000004 */

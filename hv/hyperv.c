@@ -26,8 +26,7 @@ void hv_detect(void)
 {
 	u32 a, b, c, d;
 
-	if (hypervisor.kind != HYPERVISOR_HYPERV || hypervisor.max_leaf < HV_CPUID_IMPLEMENT_LIMITS ||
-	    cpuid_eax(HV_CPUID_INTERFACE) != HV_INTERFACE_SIGNATURE)
+	if (!hypervisor.hv_interface)
 		return;
 	hv.present = true;
 	hv.max_leaf = hypervisor.max_leaf;
@@ -60,24 +59,48 @@ static void per_cpu_setup(void *arg)
 	}
 }
 
+/* The hypercall page through the hypercall MSR, read first (TLFS 3.13): an enabled page
+ * (locked or not) is used as it is, a locked disabled MSR means no hypercalls, else a page of
+ * ours is enabled with the reserved bits kept. Confirmed by reading the MSR back. */
 static bool enable_hypercall_page(void)
 {
 	paddr_t pa = frame_alloc(mm_frame_pool(), NULL);
-	u64 msr;
+	u64 cur, write, page, msr;
 
 	if (!pa)
 		return false;
-	memset(phys_to_virt(pa), 0, PAGE_SIZE);
-	hypercall_page = mm_map_exec(pa);
+	if (rdmsr_safe(HV_X64_MSR_HYPERCALL, &cur)) {
+		kprintf("hv: the hypercall MSR faulted although offered\n");
+		return false;
+	}
+	switch (hv_hypercall_msr_plan(cur, pa, &write, &page)) {
+	case HV_HCALL_MSR_LOCKED_OFF:
+		kprintf("hv: the hypercall MSR is locked with the page disabled (%#lx)\n", cur);
+		return false;
+	case HV_HCALL_MSR_USE_EXISTING:
+		kprintf("hv: the hypercall page is enabled already (%#lx): using it\n", cur);
+		break;
+	case HV_HCALL_MSR_WRITE:
+		memset(phys_to_virt(pa), 0, PAGE_SIZE);
+		break;
+	}
+	hypercall_page = mm_map_exec(page);
 	if (!hypercall_page)
 		return false;
-	/* The hypervisor ignores the hypercall MSR while the guest OS ID is zero (TLFS 3.13). */
-	wrmsr(HV_X64_MSR_GUEST_OS_ID, HV_GUEST_OS_ID_OPEN_SOURCE |
-					   (TLBSTORM_OS_TYPE << HV_GUEST_OS_ID_OS_TYPE_SHIFT) |
-					   (TLBSTORM_OS_VERSION << HV_GUEST_OS_ID_VERSION_SHIFT));
-	wrmsr(HV_X64_MSR_HYPERCALL, pa | HV_X64_MSR_HYPERCALL_ENABLE);
+	if (write && wrmsr_safe(HV_X64_MSR_HYPERCALL, write))
+		return false;
 	msr = rdmsr(HV_X64_MSR_HYPERCALL);
-	return (msr & HV_X64_MSR_HYPERCALL_ENABLE) && (msr & ~0xfffull) == pa;
+	return (msr & HV_X64_MSR_HYPERCALL_ENABLE) && (msr & ~0xfffull) == page;
+}
+
+/* The guest OS ID (TLFS 3.6): without it the hypervisor ignores the hypercall MSR, and some
+ * implementations (Xen's viridian) fill the recommendations only once it is written. */
+static void set_guest_os_id(bool on)
+{
+	wrmsr(HV_X64_MSR_GUEST_OS_ID, on ? HV_GUEST_OS_ID_OPEN_SOURCE |
+						   (TLBSTORM_OS_TYPE << HV_GUEST_OS_ID_OS_TYPE_SHIFT) |
+						   (TLBSTORM_OS_VERSION << HV_GUEST_OS_ID_VERSION_SHIFT)
+					 : 0);
 }
 
 void hv_init(u16 inject_status)
@@ -102,12 +125,19 @@ void hv_init(u16 inject_status)
 		percpu_of(cpu)->hv_input = phys_to_virt(pa);
 		percpu_of(cpu)->hv_input_phys = pa;
 	}
+	set_guest_os_id(true);
+	/* Read again now that we are identified: the recommendations may only appear now. */
+	hv.recommend_eax = cpuid_eax(HV_CPUID_ENLIGHTMENT_INFO);
 	if (smp_call(&cpu_online_mask, per_cpu_setup, NULL, CALL_TIMEOUT_US, NULL))
 		vp_ok = false;
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		vp_ok &= percpu_of(cpu)->vp_index != INVALID_VP_INDEX;
 	hv.vp_index = vp_ok;
 	hv.hypercall_page = enable_hypercall_page();
+	/* Identified without a hypercall page, KVM would take every VMCALL for a Hyper-V one, and
+	 * KVM's own hypercalls (PV IPIs) would silently fail: withdraw the identity. */
+	if (!hv.hypercall_page)
+		set_guest_os_id(false);
 	kprintf("hv: %s hypercall page%s, VP indices %s, XMM fast input %s\n",
 		hv.hypercall_page ? "using the" : "no", hv.hypercall_page ? "" : " (enable not confirmed)",
 		vp_ok ? "read on every CPU" : "missing", hv.xmm_input ? "used" : "not offered");

@@ -48,7 +48,7 @@ static void probe(struct tlb_backend *b)
 	else if ((b->form & HVF_XMM) && !hv.xmm_input)
 		b->unavailable = "XMM fast hypercall input not offered";
 	else
-		b->unavailable = NULL;
+		b->unavailable = hv_form_refused(hv.recommend_eax, b->form & HVF_EX, ipi);
 	b->recommended = ipi ? hv.recommend_eax & HV_X64_CLUSTER_IPI_RECOMMENDED
 			     : b->form == HVF_AUTO && (hv.recommend_eax & HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED);
 }
@@ -118,13 +118,20 @@ static bool nothing_listed(const struct tlb_flush *f, int entries)
 	return entries == 0 && f->skip == TLB_SKIP_LAST;
 }
 
+/* Global translations belong to no one address space: a flush that must remove them names all
+ * of them (HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES, as Linux does for kernel ranges), not ours. */
+static u64 space_flags(const struct tlb_flush *f)
+{
+	return f->global ? HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES : 0;
+}
+
 static u64 flush_plain(const struct tlb_flush *f, u32 form, bool all, const u32 *vps, u32 n)
 {
 	struct hv_tlb_flush *in = hv_input_page();
 	int entries = -1;
 
-	in->address_space = f->as->pt.root; /* CR3 without the PCID bits */
-	in->flags = all ? HV_FLUSH_ALL_PROCESSORS : 0;
+	in->address_space = f->global ? 0 : f->as->pt.root; /* CR3 without the PCID bits */
+	in->flags = (all ? HV_FLUSH_ALL_PROCESSORS : 0) | space_flags(f);
 	in->processor_mask = 0;
 	for (u32 i = 0; !all && i < n; i++)
 		in->processor_mask |= 1ull << vps[i];
@@ -147,8 +154,8 @@ static u64 flush_ex(const struct tlb_flush *f, u32 form, bool all, const u32 *vp
 	struct hv_tlb_flush_ex *in = hv_input_page();
 	int banks = 0, entries = -1;
 
-	in->address_space = f->as->pt.root;
-	in->flags = 0;
+	in->address_space = f->global ? 0 : f->as->pt.root;
+	in->flags = space_flags(f);
 	if (all) {
 		in->hv_vp_set.format = HV_GENERIC_SET_ALL;
 		in->hv_vp_set.valid_bank_mask = 0;
@@ -191,6 +198,11 @@ static int hvf_finish(const struct tlb_flush *f, const struct cpumask *targets, 
 			return 0;
 	}
 	ex = (form & HVF_EX) || high;
+	if (ex && hv_form_refused(hv.recommend_eax, true, false)) {
+		/* A VP index of 64 or more needs an Ex form, which the platform does not recommend. */
+		report_failure("an Ex flush (VP index >= 64) without ExProcessorMasks", HV_STATUS_ACCESS_DENIED);
+		return ipi_fallback(f, targets, s);
+	}
 	result = ex ? flush_ex(f, form, all, vps, n) : flush_plain(f, form, all, vps, n);
 	if (hv_result_status(result) != HV_STATUS_SUCCESS) {
 		report_failure(ex ? "an Ex flush hypercall" : "a flush hypercall", result);
@@ -213,6 +225,11 @@ static int hv_kick(const struct cpumask *targets)
 	 * the watchdog names it. */
 	if (this_cpu()->tlb_out.f.skip == TLB_SKIP_HIGHEST && !drop_highest_vp(vps, &n, &high))
 		return 0;
+	if (high && hv_form_refused(hv.recommend_eax, true, false)) {
+		report_failure("an Ex cluster IPI (VP index >= 64) without ExProcessorMasks",
+			       HV_STATUS_ACCESS_DENIED);
+		return tlb_ipi_kick_apic(targets) ?: TLB_KICK_FELL_BACK;
+	}
 	if (!high && tlb_active()->form != HVF_EX) {
 		for (u32 i = 0; i < n; i++)
 			mask |= 1ull << vps[i];

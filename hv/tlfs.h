@@ -35,6 +35,8 @@
 #define HV_X64_MSR_TSC_FREQUENCY 0x40000022
 #define HV_X64_MSR_APIC_FREQUENCY 0x40000023
 #define HV_X64_MSR_HYPERCALL_ENABLE (1ull << 0)
+#define HV_X64_MSR_HYPERCALL_LOCKED (1ull << 1)
+#define HV_X64_MSR_HYPERCALL_RESERVED 0xffcull /* bits 11:2: preserve */
 #define HV_X64_MSR_HYPERCALL_PAGE_SHIFT 12
 
 /* TLFS 3.6 guest OS identity for open-source operating systems */

@@ -1,5 +1,6 @@
 /* Hypervisor identification from the CPUID leaves reserved for hypervisors (0x40000000 up). */
 #include "kernel/hypervisor.h"
+#include "hv/tlfs.h"
 #include "kernel/console.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"
@@ -61,9 +62,12 @@ void hypervisor_detect(void)
 			hypervisor.kvm_leaf = HV_LEAF_BASE;
 		else if (!strcmp(hypervisor.vendor2, KVM_VENDOR))
 			hypervisor.kvm_leaf = HV_LEAF_SECOND;
+		hypervisor.hv_interface = hypervisor.max_leaf >= HV_CPUID_IMPLEMENT_LIMITS &&
+					  cpuid_eax(HV_CPUID_INTERFACE) == HV_INTERFACE_SIGNATURE;
 	}
-	kprintf("hypervisor: %s%s%s%s\n", hypervisor.present ? "\"" : "none",
+	kprintf("hypervisor: %s%s%s%s%s\n", hypervisor.present ? "\"" : "none",
 		hypervisor.vendor, hypervisor.present ? "\"" : "",
+		hypervisor.hv_interface ? ", Hyper-V interface \"Hv#1\"" : "",
 		hypervisor.vendor2[0] ? " (second interface present)" : "");
 }
 

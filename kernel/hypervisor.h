@@ -19,6 +19,10 @@ struct hypervisor_info {
 	u32 max_leaf;
 	char vendor2[13];  /* leaf 0x40000100, e.g. KVM behind Hyper-V enlightenments */
 	u32 kvm_leaf;      /* where KVM's own leaves start (0x40000000 or 0x40000100), 0: none */
+	/* The Hyper-V interface, the TLFS's own test (2.4): leaf 0x40000001 EAX "Hv#1" with leaves
+	 * up to 0x40000005. Whatever the vendor string says: KVM's hv-passthrough says
+	 * "Linux KVM Hv", Xen's viridian "Microsoft Hv" only for its guests that ask. */
+	bool hv_interface;
 };
 
 extern struct hypervisor_info hypervisor;

@@ -41,7 +41,7 @@ static u64 from_hyperv(u32 max)
 {
 	u64 hz;
 
-	if (hypervisor.kind != HYPERVISOR_HYPERV || max < HV_CPUID_FEATURES ||
+	if (!hypervisor.hv_interface || max < HV_CPUID_FEATURES ||
 	    !(cpuid_eax(HV_CPUID_FEATURES) & HV_ACCESS_FREQUENCY_MSRS) ||
 	    !(cpuid_edx(HV_CPUID_FEATURES) & HV_FEATURE_FREQUENCY_MSRS_AVAILABLE))
 		return 0;

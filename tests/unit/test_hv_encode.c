@@ -687,6 +687,52 @@ static void test_rep_limits(void **state)
 	free(s);
 }
 
+/* TLFS 3.13: read the hypercall MSR first; keep reserved bits 11:2; honour Locked and Enable. */
+static void test_hypercall_msr_free(void **state)
+{
+	u64 write, page;
+
+	(void)state;
+	assert_int_equal(hv_hypercall_msr_plan(0, 0x12345000, &write, &page), HV_HCALL_MSR_WRITE);
+	assert_int_equal(write, 0x12345001);
+	assert_int_equal(page, 0x12345000);
+	/* reserved bits as read are written back; stale page bits are not */
+	assert_int_equal(hv_hypercall_msr_plan(0xabcd0ffcull, 0x7000, &write, &page), HV_HCALL_MSR_WRITE);
+	assert_int_equal(write, 0x7ffdull);
+}
+
+static void test_hypercall_msr_enabled_or_locked(void **state)
+{
+	u64 write, page;
+
+	(void)state;
+	assert_int_equal(hv_hypercall_msr_plan(0x55000001, 0x7000, &write, &page), HV_HCALL_MSR_USE_EXISTING);
+	assert_int_equal(page, 0x55000000);
+	assert_int_equal(write, 0);
+	assert_int_equal(hv_hypercall_msr_plan(0x55000003, 0x7000, &write, &page), HV_HCALL_MSR_USE_EXISTING);
+	assert_int_equal(page, 0x55000000);
+	assert_int_equal(hv_hypercall_msr_plan(0x55000002, 0x7000, &write, &page), HV_HCALL_MSR_LOCKED_OFF);
+	assert_int_equal(write, 0);
+}
+
+/* TLFS 2.4.5: the Ex forms need ExProcessorMasks (bit 11), cluster IPIs bit 10. */
+static void test_form_refused(void **state)
+{
+	u32 flush = HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED, ex = HV_X64_EX_PROCESSOR_MASKS_RECOMMENDED,
+	    ipi = HV_X64_CLUSTER_IPI_RECOMMENDED;
+
+	(void)state;
+	assert_null(hv_form_refused(flush, false, false));
+	assert_non_null(hv_form_refused(flush, true, false));
+	assert_null(hv_form_refused(flush | ex, true, false));
+	assert_non_null(hv_form_refused(flush | ex, false, true));
+	assert_null(hv_form_refused(ipi, false, true));
+	assert_non_null(hv_form_refused(ipi, true, true));
+	assert_null(hv_form_refused(ipi | ex, true, true));
+	assert_non_null(strstr(hv_form_refused(0, true, false), "bit 11"));
+	assert_non_null(strstr(hv_form_refused(0, false, true), "bit 10"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -715,6 +761,9 @@ int main(void)
 		cmocka_unit_test(test_rep_no_progress),
 		cmocka_unit_test(test_rep_no_progress_first),
 		cmocka_unit_test(test_rep_limits),
+		cmocka_unit_test(test_hypercall_msr_free),
+		cmocka_unit_test(test_hypercall_msr_enabled_or_locked),
+		cmocka_unit_test(test_form_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
