@@ -16,7 +16,8 @@ CAPTION = ("Cycles, medians of the repetitions' p50s, one initiator. entry: the 
            "shootdown to a target's handler entry, in CPU 0's time (`breakdown=1` only: the "
            "entry stamp delays the ack); handler: entry to exit on the target's own clock, the "
            "reader's time lost inside the handler (delivery and return not included); seen: the "
-           "last acknowledgement to the end of the initiator's window; ± offset: the largest "
+           "last acknowledgement to the end of the initiator's window (which includes the "
+           "initiator's own remaining work when the ack came early); ± offset: the largest "
            "TSC-offset uncertainty of the targets, which bounds entry and seen; refill / page: "
            "what refilling its TLB after the scenario's flush costs a reader, per page (a timed "
            "sweep after the flush minus an identical one after it).")
