@@ -50,9 +50,10 @@ KERNEL_SRCS := $(PURE_SRCS) \
 	$(wildcard tests/guest/*.c)
 
 KOBJS := $(patsubst %,$(B)/k/%.o,$(KERNEL_SRCS))
+IMAGES := $(addprefix $(B)/images/tlbstorm.,raw vhd vhdx qcow2) # `make images`, below
 
-.PHONY: all iso elf run check unit-tests boot-tests deps clean
-all: $(B)/tlbstorm.elf $(B)/tlbstorm.iso
+.PHONY: all iso elf run check unit-tests boot-tests deps clean images
+all: $(B)/tlbstorm.elf $(B)/tlbstorm.iso $(IMAGES)
 elf: $(B)/tlbstorm.elf
 iso: $(B)/tlbstorm.iso
 
@@ -91,6 +92,24 @@ $(B)/tlbstorm.iso: $(B)/tlbstorm.elf $(B)/iso/boot/grub/grub.cfg | deps-present
 	$(call msg,ISO,$@)
 	$(Q)cp $(B)/tlbstorm.elf $(B)/iso/boot/tlbstorm.elf
 	$(Q)grub-mkrescue -o $@ $(B)/iso 2> $(B)/grub-mkrescue.log || { cat $(B)/grub-mkrescue.log; exit 1; }
+
+# ---- disk images: the same hybrid ISO as a disk (it boots as one under SeaBIOS and OVMF) ----
+# raw, padded to a whole MiB; a fixed VHD of exactly that virtual size (Azure wants whole MiB:
+# qemu-img's force_size keeps it); a VHDX (Hyper-V); a qcow2 (QEMU, clouds that import it).
+images: $(IMAGES)
+$(B)/images/tlbstorm.raw: $(B)/tlbstorm.iso
+	@mkdir -p $(dir $@)
+	$(call msg,IMG,$@)
+	$(Q)cp $< $@.tmp && truncate -s %1M $@.tmp && mv $@.tmp $@
+$(B)/images/tlbstorm.vhd: $(B)/images/tlbstorm.raw
+	$(call msg,IMG,$@)
+	$(Q)qemu-img convert -q -f raw -O vpc -o subformat=fixed,force_size=on $< $@
+$(B)/images/tlbstorm.vhdx: $(B)/images/tlbstorm.raw
+	$(call msg,IMG,$@)
+	$(Q)qemu-img convert -q -f raw -O vhdx -o subformat=dynamic $< $@
+$(B)/images/tlbstorm.qcow2: $(B)/images/tlbstorm.raw
+	$(call msg,IMG,$@)
+	$(Q)qemu-img convert -q -f raw -O qcow2 $< $@
 
 # ---- host unit tests (cmocka) ----
 HOSTCFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -I. -DHOST_TEST \

@@ -33,6 +33,15 @@ PROFILES = {
 }
 
 
+# Disk images by extension (make images), and QEMU's name for each format.
+DISK_FORMATS = {".raw": "raw", ".img": "raw", ".iso": "raw", ".vhd": "vpc", ".vhdx": "vhdx",
+                ".qcow2": "qcow2"}
+
+
+def disk_format(path: str) -> Optional[str]:
+    return DISK_FORMATS.get(Path(path).suffix.lower())
+
+
 def apply_profile(profile: Optional[str], machine: Optional[str], firmware: Optional[str]
                   ) -> Tuple[str, str]:
     """(machine, firmware) for a run: the profile's, or the ones given ([q35], [bios]). A
@@ -154,6 +163,7 @@ class RunConfig:
     debug_exit: bool = True           # isa-debug-exit device present
     iso: Optional[str] = None         # None = build/tlbstorm.iso
     elf: Optional[str] = None         # None = build/tlbstorm.elf
+    disk: Optional[str] = None        # bios/uefi: boot this disk image instead of the ISO
     qemu_args: List[str] = field(default_factory=list)  # appended verbatim
     platform: str = "qemu"            # qemu | hvlab | host-kvm-hyperv | auto-hyperv
     guest: str = "tlbstorm"           # tlbstorm | linux (the Linux peer, docs/linux.md)

@@ -14,7 +14,7 @@ from .config import (ACCELS, DEBUG_EXIT_IOBASE, DEFAULT_ELF, DEFAULT_HV_FLAGS, D
                      FIRMWARES, GUESTS, HYPERV_PLATFORMS, KVM_DEVICE, LINUX_GUEST_DIR,
                      LINUX_INITRD_NAME, LINUX_KERNEL_ARGS, LINUX_KERNEL_NAME, MACHINES,
                      OPTIONAL_HV_FLAGS, OVMF_CODE, PLATFORM_NAMES, QEMU_BINARY, REPO_ROOT,
-                     HostError, RunConfig)
+                     DISK_FORMATS, HostError, RunConfig, disk_format)
 
 _HV_FLAG_RE = re.compile(r"^hv-[a-z0-9][a-z0-9-]*(=[A-Za-z0-9]+)?$")
 # The trial machine of the KVM probes: paused, then told to quit over QMP on stdin.
@@ -165,6 +165,12 @@ def validate_config(config: RunConfig) -> None:
     if config.machine.split(",", 1)[0] not in MACHINES:
         raise HostError(f"unknown machine {config.machine!r} (valid: {', '.join(MACHINES)}, "
                         f"optionally with properties, e.g. q35,kernel-irqchip=split)")
+    if config.disk is not None:
+        if config.firmware == "direct":
+            raise HostError("--disk needs --firmware bios or uefi (direct boots the ELF)")
+        if disk_format(config.disk) is None:
+            raise HostError(f"--disk {config.disk}: unknown image type (valid: "
+                            f"{', '.join(DISK_FORMATS)})")
     if config.platform not in PLATFORM_NAMES:
         raise HostError(f"unknown platform {config.platform!r} "
                         f"(valid: {', '.join(sorted(PLATFORM_NAMES))})")
@@ -237,7 +243,15 @@ def build_qemu_argv(config: RunConfig, *, accel: str, workdir: Path,
         argv += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,"
                            f"file={_qemu_path_opt(OVMF_CODE)}",
                  "-drive", f"if=pflash,format=raw,unit=1,file={_qemu_path_opt(workdir / VARS_COPY)}"]
-    if config.firmware in ("bios", "uefi"):
+    if config.firmware in ("bios", "uefi") and config.disk:
+        # The image as the first hard disk; snapshot=on keeps the guest's writes out of it.
+        argv += ["-drive", f"file={_qemu_path_opt(Path(config.disk).resolve())},"
+                           f"format={disk_format(config.disk)},if=none,id=hd0,snapshot=on",
+                 "-device", "ide-hd,drive=hd0,bus=ide.0,bootindex=0",
+                 "-drive", f"file={_qemu_path_opt(workdir / CONFIG_DISK)},format=raw,if=none,"
+                           f"id=cfg",
+                 "-device", "ide-hd,drive=cfg,bus=ide.1,bootindex=1"]
+    elif config.firmware in ("bios", "uefi"):
         iso = image_path(config.iso, DEFAULT_ISO)
         argv += ["-drive", f"file={_qemu_path_opt(iso)},format=raw,if=none,id=cd0,media=cdrom,"
                            f"readonly=on",
