@@ -26,6 +26,26 @@ int hv_gva_list(const u64 *va, const u64 *pages, u32 nranges, u64 *out, u32 max)
  * header size of the Ex calls), or -1 for a VP index beyond 4095 or more banks than max_banks. */
 int hv_vpset_fill(struct hv_vpset *set, u32 max_banks, const u32 *vp, u32 n);
 
+/* Input sizes in bytes (TLFS 12.4.2-12.4.5, 10.5.2): a non-Ex flush (with `entries` GVA
+ * entries, 0 for the Space call), an Ex flush with `banks` bank words, the Ex cluster IPI. XMM
+ * fast input takes them when they fit in HV_XMM_FAST_INPUT_MAX (hv_xmm_fits()). */
+static inline u32 hv_flush_bytes(u32 entries)
+{
+	return sizeof(struct hv_tlb_flush) + entries * sizeof(u64);
+}
+static inline u32 hv_flush_ex_bytes(u32 banks, u32 entries)
+{
+	return sizeof(struct hv_tlb_flush_ex) + (banks + entries) * sizeof(u64);
+}
+static inline u32 hv_ipi_ex_bytes(u32 banks)
+{
+	return sizeof(struct hv_send_ipi_ex) + banks * sizeof(u64);
+}
+static inline bool hv_xmm_fits(u32 bytes)
+{
+	return bytes <= HV_XMM_FAST_INPUT_MAX;
+}
+
 /* What the hypercall MSR (TLFS 3.13), read as `cur`, allows: enabled already (locked or not:
  * its page is the one to use, *page), locked while disabled (no hypercalls), or free: then *write
  * enables `pa`, keeping the reserved bits 11:2 as read. */

@@ -43,6 +43,11 @@ u64 hv_hypercall_fast(u16 code, u64 in1, u64 in2);
 u64 hv_hypercall_xmm(u64 control, const void *input, u32 bytes);
 /* Rep call, continued until all reps are done (hv/encode.c). */
 u64 hv_hypercall_rep(u16 code, u32 varhead, u32 reps);
+/* One call of `code` on the input this CPU built in its input page: `bytes` of it, `varhead` bank
+ * words, `reps` rep elements (0: not a rep call). As XMM fast input when `xmm`, the platform
+ * offers it and the input fits in 112 bytes (TLFS 3.7.8; rep calls continued with the same
+ * registers), else memory-based. *used_xmm (may be NULL) says which. */
+u64 hv_call_input(u16 code, bool xmm, u32 bytes, u32 varhead, u32 reps, bool *used_xmm);
 
 /* This CPU's hypercall input page (allocated once at boot) and its physical address. */
 void *hv_input_page(void);

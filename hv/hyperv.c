@@ -256,3 +256,28 @@ u64 hv_hypercall_rep(u16 code, u32 varhead, u32 reps)
 		return hv_inject_status;
 	return hv_rep_call(call_adapter, NULL, code, varhead, reps, hv_input_phys(), 0);
 }
+
+/* A rep call's rounds with XMM fast input: the same input registers each time, the control's
+ * rep start index moved on by hv_rep_call(). */
+static u64 xmm_adapter(void *ctx, u64 control, u64 in, u64 out)
+{
+	(void)in, (void)out;
+	return hv_hypercall_xmm(control, hv_input_page(), *(const u32 *)ctx);
+}
+
+u64 hv_call_input(u16 code, bool xmm, u32 bytes, u32 varhead, u32 reps, bool *used_xmm)
+{
+	bool fast = xmm && hv.xmm_input && hv_xmm_fits(bytes);
+
+	if (used_xmm)
+		*used_xmm = fast;
+	if (hv_inject_status)
+		return hv_inject_status;
+	if (fast && reps)
+		return hv_rep_call(xmm_adapter, &bytes, code, varhead, reps, 0, 0);
+	if (fast)
+		return hv_hypercall_xmm(hv_control(code, true, varhead, 0, 0), hv_input_page(), bytes);
+	if (reps)
+		return hv_rep_call(call_adapter, NULL, code, varhead, reps, hv_input_phys(), 0);
+	return hv_hypercall(hv_control(code, false, varhead, 0, 0), hv_input_phys(), 0);
+}

@@ -3,8 +3,11 @@
  *   hv-flush  FlushVirtualAddressList when the ranges fit in one input page, else
  *             FlushVirtualAddressSpace; the Ex forms with a sparse VP set whenever a target's VP
  *             index is 64 or more; ALL_PROCESSORS when every other CPU is a target;
- *   hv-space, hv-list, hv-space-ex, hv-list-ex, hv-space-xmm: one form forced, to measure it;
- *   hv-ipi, hv-ipi-ex: the IPI backend with its kicks sent by (Ex) SendSyntheticClusterIpi.
+ *   hv-space, hv-list, hv-space-ex, hv-list-ex: one form forced, to measure it, and each with
+ *             XMM fast input (hv-space-xmm, hv-list-xmm, hv-space-ex-xmm, hv-list-ex-xmm);
+ *   hv-ipi, hv-ipi-ex, hv-ipi-ex-xmm: the IPI backend with its kicks sent by (Ex)
+ *             SendSyntheticClusterIpi (the plain one is always a fast register call).
+ * hv-flush and hv-ipi use XMM fast input wherever it is offered and the input fits.
  * Any failing status falls back to the IPI backend for that shootdown, counted and reported. */
 #include "hv/encode.h"
 #include "hv/hv.h"
@@ -125,6 +128,12 @@ static u64 space_flags(const struct tlb_flush *f)
 	return f->global ? HV_FLUSH_ALL_VIRTUAL_ADDRESS_SPACES : 0;
 }
 
+/* XMM fast input: forced by the form, or chosen by `auto` wherever the platform offers it. */
+static bool use_xmm(u32 form)
+{
+	return (form & HVF_XMM) || form == HVF_AUTO;
+}
+
 static u64 flush_plain(const struct tlb_flush *f, u32 form, bool all, const u32 *vps, u32 n)
 {
 	struct hv_tlb_flush *in = hv_input_page();
@@ -140,13 +149,11 @@ static u64 flush_plain(const struct tlb_flush *f, u32 form, bool all, const u32 
 	if (nothing_listed(f, entries))
 		return HV_STATUS_SUCCESS;
 	if (entries > 0)
-		return hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST, 0, entries);
+		return hv_call_input(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST, use_xmm(form),
+				     hv_flush_bytes(entries), 0, entries, NULL);
 	if (!f->global)
 		in->flags |= HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY; /* valid for the Space call only */
-	if (form & HVF_XMM)
-		return hv_hypercall_xmm(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE, true, 0, 0, 0), in,
-					sizeof(*in));
-	return hv_hypercall(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE, false, 0, 0, 0), hv_input_phys(), 0);
+	return hv_call_input(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE, use_xmm(form), hv_flush_bytes(0), 0, 0, NULL);
 }
 
 static u64 flush_ex(const struct tlb_flush *f, u32 form, bool all, const u32 *vps, u32 n)
@@ -170,11 +177,12 @@ static u64 flush_ex(const struct tlb_flush *f, u32 form, bool all, const u32 *vp
 	if (nothing_listed(f, entries))
 		return HV_STATUS_SUCCESS;
 	if (entries > 0)
-		return hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST_EX, banks, entries);
+		return hv_call_input(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST_EX, use_xmm(form),
+				     hv_flush_ex_bytes(banks, entries), banks, entries, NULL);
 	if (!f->global)
 		in->flags |= HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY;
-	return hv_hypercall(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE_EX, false, banks, 0, 0),
-			    hv_input_phys(), 0);
+	return hv_call_input(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE_EX, use_xmm(form),
+			     hv_flush_ex_bytes(banks, 0), banks, 0, NULL);
 }
 
 static int hvf_start(const struct tlb_flush *f, const struct cpumask *targets, struct tlb_sample *s)
@@ -230,7 +238,7 @@ static int hv_kick(const struct cpumask *targets)
 			       HV_STATUS_ACCESS_DENIED);
 		return tlb_ipi_kick_apic(targets) ?: TLB_KICK_FELL_BACK;
 	}
-	if (!high && tlb_active()->form != HVF_EX) {
+	if (!high && !(tlb_active()->form & HVF_EX)) {
 		for (u32 i = 0; i < n; i++)
 			mask |= 1ull << vps[i];
 		result = hv_hypercall_fast(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI, VEC_TLB_FLUSH, mask);
@@ -242,8 +250,8 @@ static int hv_kick(const struct cpumask *targets)
 		in->target_vtl = 0;
 		banks = hv_vpset_fill(&in->vp_set, HV_VP_SET_MAX_BANKS, vps, n);
 		result = banks < 0 ? HV_STATUS_INVALID_VP_INDEX
-				   : hv_hypercall(hv_control(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI_EX, false, banks, 0, 0),
-						  hv_input_phys(), 0);
+				   : hv_call_input(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI_EX, use_xmm(tlb_active()->form),
+						   hv_ipi_ex_bytes(banks), banks, 0, NULL);
 	}
 	if (hv_result_status(result) == HV_STATUS_SUCCESS)
 		return 0;
@@ -268,6 +276,9 @@ HV_FLUSH_BACKEND(tlb_backend_hv_list, "hv-list", HVF_LIST, 12);
 HV_FLUSH_BACKEND(tlb_backend_hv_space_ex, "hv-space-ex", HVF_SPACE | HVF_EX, 13);
 HV_FLUSH_BACKEND(tlb_backend_hv_list_ex, "hv-list-ex", HVF_LIST | HVF_EX, 14);
 HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM, 15);
+HV_FLUSH_BACKEND(tlb_backend_hv_list_xmm, "hv-list-xmm", HVF_LIST | HVF_XMM, 18);
+HV_FLUSH_BACKEND(tlb_backend_hv_space_ex_xmm, "hv-space-ex-xmm", HVF_SPACE | HVF_EX | HVF_XMM, 19);
+HV_FLUSH_BACKEND(tlb_backend_hv_list_ex_xmm, "hv-list-ex-xmm", HVF_LIST | HVF_EX | HVF_XMM, 22);
 
 #define HV_IPI_BACKEND(var, bname, bform, order)                                                    \
 	static struct tlb_backend var = { .name = bname, .form = bform, .own_highest = true,        \
@@ -277,3 +288,4 @@ HV_FLUSH_BACKEND(tlb_backend_hv_space_xmm, "hv-space-xmm", HVF_SPACE | HVF_XMM, 
 	TLB_BACKEND(var, order)
 HV_IPI_BACKEND(tlb_backend_hv_ipi, "hv-ipi", HVF_AUTO, 16);
 HV_IPI_BACKEND(tlb_backend_hv_ipi_ex, "hv-ipi-ex", HVF_EX, 17);
+HV_IPI_BACKEND(tlb_backend_hv_ipi_ex_xmm, "hv-ipi-ex-xmm", HVF_EX | HVF_XMM, 23);

@@ -121,8 +121,8 @@ static int kvmipi_start(const struct tlb_flush *f, const struct cpumask *targets
 static struct tlb_backend tlb_backend_kvm_flush = { .name = "kvm-flush", .probe = probe,
 						    .init = tlb_ipi_init, .start = kvmf_start,
 						    .finish = kvmf_finish, .acks = tlb_ipi_acks };
-TLB_BACKEND(tlb_backend_kvm_flush, 20);
+TLB_BACKEND(tlb_backend_kvm_flush, 30);
 static struct tlb_backend tlb_backend_kvm_ipi = { .name = "kvm-ipi", .probe = probe, .init = tlb_ipi_init,
 						  .start = kvmipi_start, .finish = tlb_ipi_finish,
 						  .acks = tlb_ipi_acks };
-TLB_BACKEND(tlb_backend_kvm_ipi, 21);
+TLB_BACKEND(tlb_backend_kvm_ipi, 31);

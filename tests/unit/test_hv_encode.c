@@ -733,6 +733,29 @@ static void test_form_refused(void **state)
 	assert_non_null(strstr(hv_form_refused(0, false, true), "bit 10"));
 }
 
+/* XMM fast input (TLFS 3.7.8) carries 112 bytes: a List of 11 GVA entries, an Ex Space with 10
+ * banks, an Ex List with banks + entries = 10, an Ex cluster IPI with 11 banks. */
+static void test_xmm_input_sizes(void **state)
+{
+	(void)state;
+	assert_int_equal(hv_flush_bytes(0), 24);
+	assert_int_equal(hv_flush_bytes(1), 32);
+	assert_true(hv_xmm_fits(hv_flush_bytes(11)));
+	assert_false(hv_xmm_fits(hv_flush_bytes(12)));
+	assert_int_equal(hv_flush_ex_bytes(1, 0), 40);
+	assert_int_equal(hv_flush_ex_bytes(1, 1), 48);
+	assert_true(hv_xmm_fits(hv_flush_ex_bytes(10, 0)));
+	assert_false(hv_xmm_fits(hv_flush_ex_bytes(11, 0)));
+	assert_true(hv_xmm_fits(hv_flush_ex_bytes(5, 5)));
+	assert_false(hv_xmm_fits(hv_flush_ex_bytes(5, 6)));
+	assert_int_equal(hv_ipi_ex_bytes(1), 32);
+	assert_true(hv_xmm_fits(hv_ipi_ex_bytes(11)));
+	assert_false(hv_xmm_fits(hv_ipi_ex_bytes(12)));
+	/* a fast rep call names its reps and start in the control, as the memory form does */
+	assert_int_equal(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST, true, 0, 3, 1),
+			 HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST | HV_HYPERCALL_FAST | (3ull << 32) | (1ull << 48));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_hypercall_msr_free),
 		cmocka_unit_test(test_hypercall_msr_enabled_or_locked),
 		cmocka_unit_test(test_form_refused),
+		cmocka_unit_test(test_xmm_input_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
