@@ -22,11 +22,16 @@ struct hv_info {
 	bool hypercall_page; /* enabled and confirmed by reading the MSR back */
 	bool vp_index;       /* every online CPU's VP index is known */
 	bool xmm_input;      /* XMM fast hypercall input usable */
+	bool apic_msrs;      /* APIC access through MSRs recommended and available (xAPIC only) */
+	bool tsc_invariant_control; /* the invariant TSC was exposed through its control MSR */
 };
 
 extern struct hv_info hv;
 
 void hv_detect(void);     /* CPUID leaves; prints them once */
+/* Before the clock and the APIC (unless pv=kvm): APIC access through MSRs where recommended,
+ * the invariant TSC exposed where its control is offered. */
+void hv_early_init(void);
 void hv_init(u16 inject_status); /* after SMP: guest OS ID, hypercall page, VP indices, input
 				  * pages; the test hook below */
 void hv_report(void);     /* the "hyperv" record */

@@ -11,6 +11,7 @@
 #include "kernel/x86.h"
 #include "mm/frame.h"
 #include "mm/mm.h"
+#include "smp/apic.h"
 #include "smp/smp.h"
 
 #define TLBSTORM_OS_TYPE 0x7full /* no OS type is registered for us: the last one */
@@ -43,6 +44,22 @@ void hv_detect(void)
 		hv.recommend_eax & HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED ? "yes" : "no",
 		hv.recommend_eax & HV_X64_CLUSTER_IPI_RECOMMENDED ? "yes" : "no",
 		hv.recommend_eax & HV_X64_EX_PROCESSOR_MASKS_RECOMMENDED ? "yes" : "no", hv.max_vps);
+}
+
+void hv_early_init(void)
+{
+	if (!hv.present)
+		return;
+	hv.apic_msrs = (hv.recommend_eax & HV_X64_APIC_ACCESS_RECOMMENDED) &&
+		       (hv.features_eax & HV_MSR_APIC_ACCESS_AVAILABLE);
+	if (hv.apic_msrs)
+		apic_use_hv_msrs();
+	/* Hyper-V hides the invariant TSC from CPUID until this is written (TLFS 12.3.3). */
+	if (hv.features_eax & HV_ACCESS_TSC_INVARIANT_CONTROLS)
+		hv.tsc_invariant_control = !wrmsr_safe(HV_X64_MSR_TSC_INVARIANT_CONTROL, 1);
+	kprintf("hv: APIC access %s, invariant TSC control %s\n",
+		hv.apic_msrs ? "through the EOI/ICR MSRs (recommended; xAPIC mode only)" : "as usual",
+		hv.tsc_invariant_control ? "written" : "not offered");
 }
 
 /* On every CPU: its VP index, its input page, and XMM state for fast input. */
@@ -169,6 +186,8 @@ void hv_report(void)
 	jw_obj_end(&w);
 	jw_u64(&w, "max_vps", hv.max_vps);
 	jw_bool(&w, "hypercall_page", hv.hypercall_page);
+	jw_bool(&w, "apic_msrs", apic_hv_msrs_used());
+	jw_bool(&w, "tsc_invariant_control", hv.tsc_invariant_control);
 	jw_arr_begin(&w, "vp_index");
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		jw_u64(&w, NULL, percpu_of(cpu)->vp_index);

@@ -173,6 +173,8 @@ void kmain(u32 magic, u32 info_phys)
 	report_boot();
 	hypervisor_detect();                                 /* which platform */
 	hv_detect();                                         /* Hyper-V leaves, if any */
+	if (cfg.pv != PV_KVM)
+		hv_early_init();                             /* APIC MSRs, invariant TSC */
 	kvm_detect();                                        /* KVM's own leaves, if any */
 	time_init();                                         /* TSC frequency */
 	smp_init(&(struct smp_settings){ .max_cpus = cfg.cpus, .ap_timeout_ms = cfg.ap_timeout_ms,

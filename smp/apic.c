@@ -2,6 +2,7 @@
  * whenever the CPU has it: MSR access is cheaper under a hypervisor (no MMIO decode) and it is the
  * only way to address APIC IDs above 254. Every LVT is masked; only IPIs and our timer arrive. */
 #include "smp/apic.h"
+#include "hv/tlfs.h"
 #include "kernel/console.h"
 #include "kernel/errno.h"
 #include "kernel/time.h"
@@ -12,6 +13,7 @@
 #define ICR_IDLE_SPINS 1000000
 
 static bool x2apic;
+static bool hv_msrs; /* xAPIC through Hyper-V's EOI and ICR MSRs */
 static volatile u32 *mmio;
 static u64 timer_ticks_per_ms;
 
@@ -43,9 +45,22 @@ u32 apic_read_id(void)
 	return x2apic ? apic_read(APIC_ID) : apic_read(APIC_ID) >> 24;
 }
 
+void apic_use_hv_msrs(void)
+{
+	hv_msrs = true;
+}
+
+bool apic_hv_msrs_used(void)
+{
+	return hv_msrs && !x2apic;
+}
+
 void apic_eoi(void)
 {
-	apic_write(APIC_EOI, 0);
+	if (apic_hv_msrs_used())
+		wrmsr(HV_X64_MSR_EOI, 0);
+	else
+		apic_write(APIC_EOI, 0);
 }
 
 u32 apic_esr(void)
@@ -149,6 +164,11 @@ static int icr_send(u32 dest, u32 lo)
 	}
 	if (dest > XAPIC_MAX_ID)
 		return -EINVAL;
+	if (apic_hv_msrs_used()) {
+		/* The xAPIC ICR as one 64-bit value: destination in bits 63:56. */
+		wrmsr(HV_X64_MSR_ICR, (u64)dest << 56 | lo);
+		return 0;
+	}
 	if (icr_wait_idle())
 		return -ETIMEDOUT;
 	mmio[APIC_ICR_HI / 4] = dest << 24;

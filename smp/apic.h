@@ -64,6 +64,10 @@ void apic_init_bsp(u64 mmio_phys); /* choose the mode, enable and set up the boo
 void apic_init_ap(void);           /* the same mode on an application processor */
 bool apic_x2apic_mode(void);
 const char *apic_mode_name(void);
+/* Hyper-V recommends its EOI and ICR MSRs over the xAPIC page (TLFS 10.3.4): used in xAPIC
+ * mode from the call on (x2APIC mode uses its own MSRs anyway). Before the APs start. */
+void apic_use_hv_msrs(void);
+bool apic_hv_msrs_used(void);
 u32 apic_read_id(void);
 void apic_eoi(void);
 u32 apic_esr(void); /* clear and read the error status */

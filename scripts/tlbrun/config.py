@@ -65,8 +65,9 @@ STATUS_TIMEOUT = 5
 STATUS_NO_VERDICT = 6
 STATUS_HOST = 7
 
-# Hyper-V emulation (platforms hvlab, host-kvm-hyperv, auto-hyperv). Never hv-passthrough: it
-# changes the vendor string to "Linux KVM Hv".
+# Hyper-V emulation (platforms hvlab, host-kvm-hyperv, auto-hyperv). hv-passthrough is accepted
+# (its vendor string is "Linux KVM Hv": the kernel goes by the interface signature, as the TLFS
+# says); hv-enforce-cpuid makes KVM refuse what the CPUID leaves do not grant, as Hyper-V may.
 DEFAULT_HV_FLAGS = ("hv-relaxed", "hv-vpindex", "hv-tlbflush", "hv-ipi", "hv-time",
                     "hv-frequencies")
 OPTIONAL_HV_FLAGS = ("hv-xmm-input", "hv-tlbflush-ext")

@@ -147,9 +147,6 @@ def hv_flag_list(spec: Optional[str]) -> List[str]:
         if not _HV_FLAG_RE.match(f):
             raise HostError(f"--hv-flags: {f!r} is not a Hyper-V CPU flag (hv-NAME or "
                             f"hv-NAME=VALUE, e.g. {OPTIONAL_HV_FLAGS[0]})")
-        if f.split("=", 1)[0] == "hv-passthrough":
-            raise HostError("--hv-flags: hv-passthrough is not allowed (it changes the vendor "
-                            "string to \"Linux KVM Hv\")")
         if f not in flags:
             flags.append(f)
     if not flags:

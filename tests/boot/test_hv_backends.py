@@ -81,6 +81,45 @@ def test_xmm_fast_input(built, boot, lab):
     assert res.record("hyperv")["features"]["xmm_input"] is True
 
 
+def test_strict_mode_enforce_cpuid(built, boot, lab):
+    """hv-enforce-cpuid: KVM refuses what the CPUID leaves do not grant, as Hyper-V may. With
+    the default flags every backend tlbstorm offers is used as the TLFS allows it: none is
+    refused (no fallback) and the oracle stays clean."""
+    res = lab_run(boot, 2, "backend=all pages=1 iters=10 warmup=1 ipi_iters=5",
+                  hv_flags="+hv-enforce-cpuid")
+    assert res.status == 0, describe(res)
+    recs = res.records_of("shootdown")
+    assert {r["backend"] for r in recs} >= set(HV_BACKENDS), recs
+    for r in recs:
+        assert r["status"] == "ok" and violations(r) == 0 and r["fallbacks"] == 0, r
+
+
+def test_apic_through_msrs(built, boot, lab):
+    """hv-vapic recommends the EOI and ICR MSRs (0x40000004 EAX bit 3); without x2APIC the
+    kernel sends its IPIs and EOIs through them, and every interrupt-driven backend still works."""
+    res = lab_run(boot, 2, "backend=hv-flush,hv-ipi,ipi pages=1 iters=10 warmup=1 ipi_iters=5",
+                  hv_flags="+hv-vapic", cpu_flags=",-x2apic")
+    assert res.status == 0, describe(res)
+    assert res.record("hyperv")["apic_msrs"] is True, res.record("hyperv")
+    recs = res.records_of("shootdown")
+    assert {r["backend"] for r in recs} == {"hv-flush", "hv-ipi", "ipi"}, recs
+    for r in recs:
+        assert r["env"]["apic_mode"] == "xAPIC", r["env"]
+        assert r["status"] == "ok" and violations(r) == 0 and r["fallbacks"] == 0, r
+
+
+def test_passthrough_vendor(built, boot, lab):
+    """hv-passthrough: the vendor string says "Linux KVM Hv", the interface is still Hv#1, and
+    the hypercall backends work."""
+    res = lab_run(boot, 2, "backend=hv-flush,hv-ipi,ipi pages=1 iters=10 warmup=1 ipi_iters=5",
+                  hv_flags="hv-passthrough")
+    assert res.status == 0, describe(res)
+    assert res.record("hyperv")["vendor"] == "Linux KVM Hv", res.record("hyperv")
+    r = {x["backend"]: x for x in res.records_of("shootdown")}
+    for name in ("hv-flush", "hv-ipi"):
+        assert r[name]["status"] == "ok" and violations(r[name]) == 0 and r[name]["fallbacks"] == 0, r
+
+
 def test_injected_failure_falls_back(built, boot, lab):
     res = lab_run(boot, 2, "backend=hv-flush,hv-ipi hv_inject_status=5 pages=1 iters=10 warmup=1 ipi_iters=5")
     assert res.status == 0, describe(res)
