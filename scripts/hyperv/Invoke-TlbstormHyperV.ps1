@@ -3,8 +3,9 @@
     Boots build/tlbstorm.iso in a throw-away Hyper-V VM and captures its COM1 records to a file.
 
 .DESCRIPTION
-    Creates a Generation 1 or 2 VM with no disk and no network adapter, attaches the ISO as a DVD
-    (first boot device; Secure Boot off on Gen2, since the GRUB build is not signed), connects COM1
+    Creates a Generation 1 or 2 VM with no network adapter, attaches the ISO as a DVD or the VHDX
+    (through a differencing disk) as its first disk (first boot device; Secure Boot off on Gen2,
+    since the GRUB build is not signed), connects COM1
     to the named pipe \\.\pipe\<VMName>-com1, starts the VM and copies every byte from the pipe to
     -OutFile while echoing readable lines to the console. It stops at the kernel's line
     "tlbstorm: verdict <name>[, detection not shown] (exit <N>)", at -TimeoutSec, or when the VM turns Off; then turns the
@@ -18,11 +19,16 @@
     Works in Windows PowerShell 5.1 and PowerShell 7 (Windows, Hyper-V module).
 
 .PARAMETER IsoPath
-    The tlbstorm ISO (build/tlbstorm.iso copied to this host). Required.
+    The tlbstorm ISO (build/tlbstorm.iso copied to this host). This or -VhdxPath is required.
+.PARAMETER VhdxPath
+    Boot build/images/tlbstorm.vhdx as the VM's first disk instead of the ISO. The VM gets a
+    differencing disk on top of it (removed with the VM), so the image itself is never written.
 .PARAMETER Generation
     1 (BIOS, DVD on IDE, CD first in the boot order) or 2 (UEFI, Secure Boot off, DVD first). Default 2.
 .PARAMETER VCpus
-    Virtual processors (Set-VMProcessor -Count). Default 2.
+    Virtual processors (Set-VMProcessor -Count): 1..64 for Generation 1, 1..240 for Generation 2.
+    One thread per core (-HwThreadCountPerCore 1, where Hyper-V has it), so the VP indices are not
+    split into SMT siblings. Default 2.
 .PARAMETER MemoryMB
     Static memory in MiB (dynamic memory off; an even number, at least 64). Default 512.
 .PARAMETER VMName
@@ -42,10 +48,13 @@
     .\Invoke-TlbstormHyperV.ps1 -IsoPath C:\tlbstorm\tlbstorm.iso -Generation 2 -VCpus 4 -MemoryMB 1024
 .EXAMPLE
     .\Invoke-TlbstormHyperV.ps1 -IsoPath C:\tlbstorm\tlbstorm.iso -Generation 1 -VCpus 2 -OutFile gen1.serial.log -KeepVM
+.EXAMPLE
+    .\Invoke-TlbstormHyperV.ps1 -VhdxPath C:\tlbstorm\tlbstorm.vhdx -Generation 2 -VCpus 8
 #>
 [CmdletBinding()]
 param(
     [string]$IsoPath,
+    [string]$VhdxPath,
     [int]$Generation = 2,
     [int]$VCpus = 2,
     [int]$MemoryMB = 512,
@@ -73,12 +82,14 @@ function Get-VMStateText { $vm = Get-OurVM; if ($vm) { [string]$vm.State } else 
 
 # --- Host and option checks (status 7) -------------------------------------------------------------
 if ($Generation -ne 1 -and $Generation -ne 2) { Stop-WithError 7 "-Generation must be 1 or 2, not $Generation" }
-if ($VCpus -lt 1 -or $VCpus -gt 512) { Stop-WithError 7 "-VCpus must be 1..512, not $VCpus" }
+$MaxVCpus = if ($Generation -eq 1) { 64 } else { 240 }   # Hyper-V's limits per generation
+if ($VCpus -lt 1 -or $VCpus -gt $MaxVCpus) { Stop-WithError 7 "-VCpus must be 1..$MaxVCpus for Generation $Generation, not $VCpus" }
 if ($MemoryMB -lt 64 -or $MemoryMB % 2) { Stop-WithError 7 "-MemoryMB must be an even number >= 64, not $MemoryMB" }
 if ($TimeoutSec -lt 10) { Stop-WithError 7 "-TimeoutSec must be at least 10, not $TimeoutSec" }
-if (-not $IsoPath) { Stop-WithError 7 '-IsoPath is required (the tlbstorm.iso copied to this host)' }
-if (-not (Test-Path -LiteralPath $IsoPath -PathType Leaf)) { Stop-WithError 7 "ISO not found: $IsoPath" }
-$IsoPath = (Resolve-Path -LiteralPath $IsoPath).ProviderPath
+if ([bool]$IsoPath -eq [bool]$VhdxPath) { Stop-WithError 7 'give one of -IsoPath (tlbstorm.iso) or -VhdxPath (tlbstorm.vhdx)' }
+$Image = if ($IsoPath) { $IsoPath } else { $VhdxPath }
+if (-not (Test-Path -LiteralPath $Image -PathType Leaf)) { Stop-WithError 7 "image not found: $Image" }
+$Image = (Resolve-Path -LiteralPath $Image).ProviderPath
 if (-not $VMName) { $VMName = "tlbstorm-$Generation-$VCpus" }
 if ($VMName -notmatch '^[A-Za-z0-9._-]{1,80}$') { Stop-WithError 7 "-VMName may only use letters, digits, '.', '_' and '-': $VMName" }
 if (-not $OutFile) { $OutFile = "$VMName-$(Get-Date -Format 'yyyyMMdd-HHmmss').serial.log" }
@@ -109,6 +120,8 @@ $MemoryBytes = [int64]$MemoryMB * 1048576   # MiB to bytes, as Int64
 try { $file = [IO.File]::Open($OutFile, [IO.FileMode]::Create, [IO.FileAccess]::Write, [IO.FileShare]::Read) }
 catch { Stop-WithError 7 "cannot create $OutFile`: $($_.Exception.Message)" }
 $created = $false
+$Overlay = $null
+$startJob = $null
 $code = 7
 $pipe = $null
 $reason = $null
@@ -123,19 +136,35 @@ try {
         }
         Set-VMMemory -VMName $VMName -DynamicMemoryEnabled $false -StartupBytes $MemoryBytes
         Set-VMProcessor -VMName $VMName -Count $VCpus
+        if ((Get-Command Set-VMProcessor).Parameters.ContainsKey('HwThreadCountPerCore')) {
+            Set-VMProcessor -VMName $VMName -HwThreadCountPerCore 1
+        }
         Get-VMNetworkAdapter -VMName $VMName | Remove-VMNetworkAdapter
-        if ($Generation -eq 2) {
-            $dvd = Add-VMDvdDrive -VMName $VMName -Path $IsoPath -Passthru
+        if ($VhdxPath) {
+            # A differencing disk next to the log: the VM's writes never reach the image.
+            $Overlay = [IO.Path]::ChangeExtension($OutFile, '.overlay.vhdx')
+            $null = New-VHD -Path $Overlay -ParentPath $Image -Differencing
+            if ($Generation -eq 2) {
+                $disk = Add-VMHardDiskDrive -VMName $VMName -Path $Overlay -Passthru
+                Set-VMFirmware -VMName $VMName -EnableSecureBoot Off -FirstBootDevice $disk
+            } else {
+                Add-VMHardDiskDrive -VMName $VMName -ControllerType IDE -ControllerNumber 0 -ControllerLocation 0 -Path $Overlay
+                Set-VMBios -VMName $VMName -StartupOrder @('IDE', 'CD', 'LegacyNetworkAdapter', 'Floppy')
+            }
+        } elseif ($Generation -eq 2) {
+            $dvd = Add-VMDvdDrive -VMName $VMName -Path $Image -Passthru
             Set-VMFirmware -VMName $VMName -EnableSecureBoot Off -FirstBootDevice $dvd
         } else {
             $dvd = Get-VMDvdDrive -VMName $VMName | Select-Object -First 1   # New-VM adds one on IDE 1:0
-            if ($dvd) { Set-VMDvdDrive -VMName $VMName -ControllerNumber $dvd.ControllerNumber -ControllerLocation $dvd.ControllerLocation -Path $IsoPath }
-            else { Add-VMDvdDrive -VMName $VMName -ControllerNumber 1 -ControllerLocation 0 -Path $IsoPath }
+            if ($dvd) { Set-VMDvdDrive -VMName $VMName -ControllerNumber $dvd.ControllerNumber -ControllerLocation $dvd.ControllerLocation -Path $Image }
+            else { Add-VMDvdDrive -VMName $VMName -ControllerNumber 1 -ControllerLocation 0 -Path $Image }
             Set-VMBios -VMName $VMName -StartupOrder @('CD', 'IDE', 'LegacyNetworkAdapter', 'Floppy')
         }
         Set-VMComPort -VMName $VMName -Number 1 -Path "\\.\pipe\$PipeName"
         Write-Host "tlbstorm-hyperv: VM $VMName (Gen$Generation, $VCpus vCPUs, $MemoryMB MiB), COM1 -> \\.\pipe\$PipeName -> $OutFile"
-        Hyper-V\Start-VM -Name $VMName
+        # Started as a job: the pipe appears as the VM powers on, and the loop below connects to it
+        # at once instead of after Start-VM returns, so the firmware's first lines are not lost.
+        $startJob = Hyper-V\Start-VM -Name $VMName -AsJob
     } catch { Stop-WithError 7 "cannot set up VM $VMName`: $($_.Exception.Message)" }
     $started = [DateTime]::UtcNow
     $deadline = $started.AddSeconds($TimeoutSec)
@@ -144,8 +173,9 @@ try {
     $connectBy = [DateTime]::UtcNow.AddSeconds(30)
     while ($true) {
         $pipe = New-Object IO.Pipes.NamedPipeClientStream('.', $PipeName, [IO.Pipes.PipeDirection]::InOut, [IO.Pipes.PipeOptions]::Asynchronous)
-        try { $pipe.Connect(1000); break } catch { $lastError = $_.Exception.Message; $pipe.Dispose(); $pipe = $null; Start-Sleep -Milliseconds 250 }
-        if ((Get-VMStateText) -eq 'Off') { $code = 6; throw 'the VM turned off before COM1 could be opened' }
+        try { $pipe.Connect(50); break } catch { $lastError = $_.Exception.Message; $pipe.Dispose(); $pipe = $null }
+        if ($startJob.State -eq 'Failed') { $code = 7; throw "Start-VM failed: $($startJob.ChildJobs[0].JobStateInfo.Reason.Message)" }
+        if ($startJob.State -eq 'Completed' -and (Get-VMStateText) -eq 'Off') { $code = 6; throw 'the VM turned off before COM1 could be opened' }
         if ([DateTime]::UtcNow -gt $connectBy) { $code = 7; throw "cannot connect to \\.\pipe\$PipeName within 30 s: $lastError" }
     }
 
@@ -209,7 +239,10 @@ try {
         try {
             if ((Get-VMStateText) -ne 'Off') { Hyper-V\Stop-VM -Name $VMName -TurnOff -Force }
             if ($KeepVM) { Write-Host "tlbstorm-hyperv: kept VM $VMName (off)" }
-            else { Hyper-V\Remove-VM -Name $VMName -Force }
+            else {
+                Hyper-V\Remove-VM -Name $VMName -Force
+                if ($Overlay -and (Test-Path -LiteralPath $Overlay)) { Remove-Item -LiteralPath $Overlay -Force }
+            }
         } catch {
             [Console]::Error.WriteLine("tlbstorm-hyperv: could not stop or remove VM $VMName`: " + ($_.Exception.Message -replace '\s+', ' '))
         }
