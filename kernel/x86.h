@@ -145,6 +145,14 @@ static inline u32 cpuid_eax(u32 leaf)
 	cpuid_count(leaf, 0, &a, &b, &c, &d);
 	return a;
 }
+static inline u32 cpuid_ecx(u32 leaf)
+{
+	u32 a, b, c, d;
+
+	cpuid_count(leaf, 0, &a, &b, &c, &d);
+	return c;
+}
+
 static inline u32 cpuid_edx(u32 leaf)
 {
 	u32 a, b, c, d;

@@ -29,6 +29,7 @@ void kvm_detect(void)
 		return;
 	kvm.present = true;
 	kvm.features = cpuid_eax(kvm.base + KVM_CPUID_FEATURES_OFFSET);
+	kvm.hints = cpuid_edx(kvm.base + KVM_CPUID_FEATURES_OFFSET);
 	use_vmmcall = !strcmp(cpu_vendor_string(), "AuthenticAMD") ||
 		      !strcmp(cpu_vendor_string(), "HygonGenuine");
 	kprintf("kvm: paravirtual interface at %#x, features %#x (steal time %s, PV TLB flush %s, "

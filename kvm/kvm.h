@@ -11,6 +11,8 @@
 #define KVM_FEATURE_STEAL_TIME 5
 #define KVM_FEATURE_PV_TLB_FLUSH 9
 #define KVM_FEATURE_PV_SEND_IPI 11
+#define KVM_HINTS_REALTIME (1u << 0)
+#define CPUID_1_ECX_MWAIT (1u << 3)
 #define MSR_KVM_STEAL_TIME 0x4b564d03
 #define KVM_MSR_ENABLED 1
 #define KVM_VCPU_PREEMPTED (1u << 0)
@@ -33,6 +35,7 @@ struct kvm_info {
 	bool present;
 	u32 base;     /* 0x40000000, or 0x40000100 behind Hyper-V's leaves */
 	u32 features; /* base + 1 EAX */
+	u32 hints;    /* base + 1 EDX: KVM_HINTS_REALTIME (bit 0): vCPUs are never preempted */
 	bool steal_time, pv_tlb_flush, pv_send_ipi; /* in use in this boot */
 	const char *disabled; /* why KVM's interface is not used, or NULL */
 	bool forget_flag;     /* test hook: kvm-flush defers preempted targets without setting

@@ -29,8 +29,11 @@ static void probe(struct tlb_backend *b)
 		b->unavailable = "KVM offers no PV send IPI";
 	else
 		b->unavailable = NULL;
-	/* As Linux does: the PV flush when KVM offers it (it only matters when vCPUs are preempted). */
-	b->recommended = flush && !b->unavailable;
+	/* As Linux does: the PV flush when KVM offers it, but not where it cannot help: vCPUs on
+	 * dedicated host CPUs (KVM_HINTS_REALTIME) are never preempted, and with MWAIT exposed idle
+	 * vCPUs stay in the guest, so neither is ever found preempted. Still selectable by name. */
+	b->recommended = flush && !b->unavailable && !(kvm.hints & KVM_HINTS_REALTIME) &&
+			 !(cpuid_ecx(1) & CPUID_1_ECX_MWAIT);
 }
 
 /* Mark preempted targets to flush on their next entry; drop them from the IPI set. */

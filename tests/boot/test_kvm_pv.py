@@ -52,6 +52,20 @@ def test_never_mixed_with_hyperv(built, boot, kvm_usable):
     assert env["pv_interface"] == "none" and res.records_of("shootdown")[0]["backend"] == "ipi", env
 
 
+def test_dedicated_hint_keeps_auto_off_kvm_flush(built, boot, kvm_usable):
+    """KVM_HINTS_REALTIME (QEMU's kvm-hint-dedicated): vCPUs on dedicated host CPUs are never
+    preempted, so, as in Linux, `auto` does not choose the PV flush; it stays selectable."""
+    res = boot(firmware="direct", accel="kvm", smp=2, timeout=120, cpu_flags=",kvm-hint-dedicated=on",
+               cmdline="backend=auto,kvm-flush pages=1 iters=10 warmup=1 ipi_iters=5")
+    assert res.status == 0, describe(res)
+    line = next((l for l in res.lines if l.startswith("tlb: backend kvm-flush")), None)
+    if line is None or "unavailable" in line:
+        pytest.skip("this KVM offers no PV TLB flush: " + str(line))
+    assert "(recommended)" not in line, line
+    rows = [r["backend"] for r in res.records_of("shootdown")]
+    assert rows == ["ipi", "kvm-flush"], rows
+
+
 def test_overcommit_comparison(built, boot, kvm_usable):
     """8 vCPUs on this machine's 2 cores: ipi, kvm-ipi and kvm-flush in the same boot. The goal
     (kvm-flush p99 at most a tenth of ipi's) is a benchmark; here we check structure and report."""
