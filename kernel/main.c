@@ -178,7 +178,8 @@ void kmain(u32 magic, u32 info_phys)
 	kvm_detect();                                        /* KVM's own leaves, if any */
 	time_init();                                         /* TSC frequency */
 	smp_init(&(struct smp_settings){ .max_cpus = cfg.cpus, .ap_timeout_ms = cfg.ap_timeout_ms,
-					  .lose_cpu = cfg.lose_cpu }); /* APIC, every vCPU online */
+					  .lose_cpu = cfg.lose_cpu,
+					  .tramp_reserved = cfg.tramp_reserved }); /* APIC, every vCPU online */
 	tsc_sync_report();                                   /* cross-CPU TSC offsets */
 	if (cfg.pv != PV_KVM)
 		hv_init(cfg.hv_inject_status);               /* hypercall page, VP indices */

@@ -63,6 +63,8 @@ static const struct opt options[] = {
 	  .help = "how long an AP may take to check in" },
 	{ .key = "lose_cpu", .type = OPT_UINT, .max = 0xfffffffe, .dst = &cfg.lose_cpu,
 	  .help = "test hook: the AP with this APIC ID is never started (0: off)" },
+	{ .key = "tramp_reserved", .type = OPT_UINT, .max = 0xfffff, .dst = &cfg.tramp_reserved,
+	  .help = "test hook: the AP start-up code may not use the page at this address (0: off)" },
 	{ .key = "ipi_iters", .type = OPT_UINT, .min = 1, .max = 10000, .dst = &cfg.ipi_iters,
 	  .help = "round trips per target in the IPI floor benchmark" },
 	{ .key = "backend", .type = OPT_ENUM_LIST, .choices = backend_choices, .dst = &cfg.backends,

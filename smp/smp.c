@@ -71,19 +71,34 @@ static u64 read_topology(u32 bsp_apic_id)
 	return mi.lapic_phys;
 }
 
-static bool trampoline_usable(void)
-{
-	u64 start = TRAMPOLINE_PHYS, end = start + PAGE_SIZE;
+static u64 tramp_page; /* where the AP start-up code runs (below 1 MiB), 0: nowhere */
 
-	if ((u64)(trampoline_end - trampoline_start) > PAGE_SIZE)
+/* Usable RAM by the memory map, and nothing of ours in it. */
+static bool low_page_free(u64 start)
+{
+	if (start == (settings.tramp_reserved & ~(u64)(PAGE_SIZE - 1)) && settings.tramp_reserved)
 		return false;
 	for (u32 i = 0; i < bootinfo.nmmap; i++) {
 		const struct bootinfo_mmap *m = &bootinfo.mmap[i];
 
-		if (m->type == 1 && m->addr <= start && m->addr + m->len >= end)
+		if (m->type == 1 && m->addr <= start && m->addr + m->len >= start + PAGE_SIZE)
 			return !mm_phys_in_use(start, PAGE_SIZE);
 	}
 	return false;
+}
+
+/* The page the SIPI starts the APs at: TRAMPOLINE_PHYS when free, else the lowest free page
+ * below 1 MiB above the real-mode vector table (page 0); 0 when there is none. */
+static u64 pick_tramp_page(void)
+{
+	if ((u64)(trampoline_end - trampoline_start) > PAGE_SIZE)
+		return 0;
+	if (low_page_free(TRAMPOLINE_PHYS))
+		return TRAMPOLINE_PHYS;
+	for (u64 pa = PAGE_SIZE; pa < TRAMPOLINE_LIMIT; pa += PAGE_SIZE)
+		if (low_page_free(pa))
+			return pa;
+	return 0;
 }
 
 static void ap_entry(struct percpu *p);
@@ -91,7 +106,7 @@ static void ap_entry(struct percpu *p);
 static bool start_ap(u32 cpu, u32 apic_id)
 {
 	struct percpu *p = percpu_of(cpu);
-	struct tramp_params *tp = phys_to_virt(TRAMPOLINE_PHYS + (trampoline_params - trampoline_start));
+	struct tramp_params *tp = phys_to_virt(tramp_page + (trampoline_params - trampoline_start));
 	u64 deadline;
 
 	memset(p, 0, sizeof(*p));
@@ -113,7 +128,7 @@ static bool start_ap(u32 cpu, u32 apic_id)
 	apic_send_init(apic_id);
 	tsc_delay_at_least_us(INIT_DEASSERT_DELAY_US);
 	for (int i = 0; i < 2; i++) {
-		apic_send_startup(apic_id, TRAMPOLINE_PHYS >> PAGE_SHIFT);
+		apic_send_startup(apic_id, tramp_page >> PAGE_SHIFT);
 		tsc_delay_at_least_us(SIPI_DELAY_US);
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
 			return true;
@@ -218,13 +233,16 @@ void smp_init(const struct smp_settings *s)
 	smp_call_init();
 	sti();
 	if (nr_asked > 1) {
-		if (trampoline_usable()) {
-			memcpy(phys_to_virt(TRAMPOLINE_PHYS), trampoline_start,
-			       trampoline_end - trampoline_start);
+		tramp_page = pick_tramp_page();
+		if (tramp_page) {
+			if (tramp_page != TRAMPOLINE_PHYS)
+				kprintf("smp: page %#x is not free RAM; the AP start-up code runs at %#lx\n",
+					TRAMPOLINE_PHYS, tramp_page);
+			memcpy(phys_to_virt(tramp_page), trampoline_start, trampoline_end - trampoline_start);
 			bring_up(bsp_apic_id);
 		} else {
-			kprintf("smp: page %#x for the AP trampoline is not free RAM; boot CPU only\n",
-				TRAMPOLINE_PHYS);
+			kprintf("smp: no free page below 1 MiB for the AP start-up code: boot CPU only, "
+				"and the run is an error\n");
 			leave_out_all(bsp_apic_id);
 		}
 	}
@@ -272,6 +290,7 @@ void smp_report(void)
 	jw_u64(&w, "online", nr_cpus);
 	jw_u64(&w, "missing", smp_missing_cpus());
 	jw_u64(&w, "apic_timer_ticks_per_ms", apic_timer_ticks_per_ms());
+	jw_hex(&w, "trampoline_page", tramp_page);
 	jw_arr_begin(&w, "apic_ids");
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		jw_u64(&w, NULL, percpu_of(cpu)->apic_id);

@@ -6,7 +6,8 @@
 
 /* AP start-up page (below 1 MiB, page aligned; the SIPI vector is its page number) and the
  * trampoline's parameter block, shared with smp/trampoline.S. */
-#define TRAMPOLINE_PHYS 0x8000
+#define TRAMPOLINE_PHYS 0x8000  /* preferred; any free page below TRAMPOLINE_LIMIT serves */
+#define TRAMPOLINE_LIMIT 0x100000
 #define TP_CR3 0     /* u32: page table for the climb (maps low memory 1:1) */
 #define TP_EFER 4    /* u32: EFER bits to set (LME, and NXE when the boot CPU has it) */
 #define TP_STACK 8   /* u64: the AP's stack top */
@@ -39,6 +40,7 @@ struct smp_settings {
 	u64 max_cpus;      /* bring up at most this many CPUs */
 	u64 ap_timeout_ms; /* how long an AP may take to check in */
 	u64 lose_cpu;      /* test hook: the AP with this APIC ID is never started (0: off) */
+	u64 tramp_reserved; /* test hook: this page counts as reserved for the AP start-up code */
 };
 /* Topology from the MADT, APIC, bring-up; prints the topology. */
 void smp_init(const struct smp_settings *s);

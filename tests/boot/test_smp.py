@@ -80,6 +80,7 @@ def test_cpu_limit(built, boot):
 
 
 ERROR = 4  # kernel/exit.h EXIT_ERROR, also the run script's status for it
+PASS = 0
 
 
 def missing_lines(res):
@@ -119,6 +120,24 @@ def test_lost_cpu_is_an_error(built, boot, cmdline):
     else:
         # It still measured, on the CPUs it has; only the verdict says the pass is not whole.
         assert res.records_of("shootdown"), describe(res)
+
+
+@pytest.mark.parametrize("firmware", ["direct", "uefi"])
+def test_trampoline_runs_elsewhere(built, boot, firmware):
+    """The preferred start-up page reserved (tramp_reserved=, as a firmware might): the APs start
+    from another free page below 1 MiB the memory map gives, every one of them, under SeaBIOS
+    and OVMF (whose low memory maps differ)."""
+    from conftest import describe
+    res = boot(firmware=firmware, smp=4, cmdline="mode=selftest test=smp_identities tramp_reserved=0x8000",
+               timeout=120)
+    assert res.status == PASS, describe(res)
+    topo = res.record("topology")
+    assert topo["online"] == 4 and topo["missing"] == 0, topo
+    page = int(topo["trampoline_page"], 16)
+    assert page and page != 0x8000 and page < 0x100000 and page % 4096 == 0, topo
+    assert "smp: page 0x8000 is not free RAM; the AP start-up code runs at %#x" % page in res.log_text()
+    normal = boot(firmware="direct", smp=2, cmdline="mode=selftest test=smp_identities", timeout=60)
+    assert normal.record("topology")["trampoline_page"] == "0x8000", describe(normal)
 
 
 def test_lost_cpu_selftest_is_an_error(built, boot):
