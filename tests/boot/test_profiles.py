@@ -46,7 +46,9 @@ def test_gen2_clock_cpus_and_benchmark(built, boot):
     assert ref["pit_khz"] > 0 and ref["pm_timer_khz"] > 0, ref
     assert ref["cross_check"] is not None and ref["source"] == "pit", ref
     assert ref["cross_check"]["source"] == "acpi-pm-timer", ref
-    assert abs(tsc["khz"] - ref["khz"]) <= CLOCK_TOLERANCE * ref["khz"], (tsc, ref)
+    # Like with like: the normal boot's PM-timer calibration (its primary, the PIT, can be off by
+    # more than 1% on a busy host, which its own cross_check then reports).
+    assert abs(tsc["khz"] - ref["pm_timer_khz"]) <= CLOCK_TOLERANCE * ref["pm_timer_khz"], (tsc, ref)
 
 
 def test_gen1_benchmark(built, boot):
