@@ -93,9 +93,11 @@ static bool enable_hypercall_page(void)
 	switch (hv_hypercall_msr_plan(cur, pa, &write, &page)) {
 	case HV_HCALL_MSR_LOCKED_OFF:
 		kprintf("hv: the hypercall MSR is locked with the page disabled (%#lx)\n", cur);
+		frame_free(mm_frame_pool(), NULL, pa);
 		return false;
 	case HV_HCALL_MSR_USE_EXISTING:
 		kprintf("hv: the hypercall page is enabled already (%#lx): using it\n", cur);
+		frame_free(mm_frame_pool(), NULL, pa); /* ours is not needed */
 		break;
 	case HV_HCALL_MSR_WRITE:
 		memset(phys_to_virt(pa), 0, PAGE_SIZE);

@@ -24,7 +24,6 @@ void clock_choose(const u64 *khz, struct clock_choice *c)
 		}
 		c->wait_khz = MAX(c->wait_khz, khz[s]);
 	}
-	c->wait_khz = MAX(c->wait_khz, c->khz);
 	for (int s = 0; s < CLOCK_NSOURCES; s++) {
 		if (measured(s) && khz[s] && s != c->source) {
 			u64 diff = c->khz > khz[s] ? c->khz - khz[s] : khz[s] - c->khz;
