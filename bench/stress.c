@@ -36,8 +36,13 @@ static bool barrier(u32 *counter)
 
 	__atomic_fetch_add(counter, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < nr_cpus) {
-		if (deadline_passed(deadline) || stress_aborted())
+		if (stress_aborted())
 			return false;
+		if (deadline_passed(deadline)) {
+			/* Said, and every worker stopped (halted readers woken): never a silent end. */
+			stress_abort("a worker did not reach a barrier in time");
+			return false;
+		}
 		cpu_relax();
 	}
 	return true;
