@@ -354,6 +354,7 @@ static void bench_record(u64 tmin, u64 tp50)
 	jw_u64(&w, "canary", cfg.scenario.canary);
 	jw_u64(&w, "batch", cfg.scenario.batch);
 	jw_bool(&w, "breakdown", cfg.scenario.breakdown);
+	jw_u64(&w, "slow", cfg.slow);
 	jw_u64(&w, "timer_overhead_min_cycles", tmin);
 	jw_u64(&w, "timer_overhead_p50_cycles", tp50);
 	jw_u64(&w, "ipi_floor_p50_cycles", ipi_floor_p50_cycles());

@@ -239,7 +239,7 @@ void stress_sweep_next(u32 me)
  * is waited for, and one that is stuck is not; OBSERVE_MAX_FACTOR bounds the whole wait. */
 static void wait_observed(u32 s)
 {
-	u64 window = OBSERVE_TIMEOUT_US + tlb_settings.ack_timeout_us;
+	u64 window = liveness_us(OBSERVE_TIMEOUT_US) + tlb_settings.ack_timeout_us;
 	u64 deadline = deadline_after_us(window), limit = deadline_after_us(window * OBSERVE_MAX_FACTOR);
 	struct cpumask others = cpu_online_mask;
 	u32 me = smp_cpu(), laggard = me;

@@ -32,7 +32,7 @@ static struct part parts[2]; /* [0] canary, [1] measured */
 
 static bool barrier(u32 *counter)
 {
-	u64 deadline = deadline_after_us(BARRIER_TIMEOUT_US);
+	u64 deadline = deadline_after_us(liveness_us(BARRIER_TIMEOUT_US));
 
 	__atomic_fetch_add(counter, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < nr_cpus) {
@@ -330,7 +330,8 @@ int stress_run(const struct scenario *c, struct stress_result *r)
 		ret = smp_call_start(&others, worker, NULL);
 		if (!ret) {
 			worker(NULL);
-			ret = smp_call_wait(BARRIER_TIMEOUT_US + OBSERVE_TIMEOUT_US + tlb_settings.ack_timeout_us, NULL);
+			ret = smp_call_wait(BARRIER_TIMEOUT_US + OBSERVE_TIMEOUT_US +
+					    tlb_settings.ack_timeout_us / time_slowness(), NULL);
 		}
 		collect(r);
 		if (stress_aborted() && !r->timeouts && !r->failed)

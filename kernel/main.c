@@ -168,6 +168,7 @@ void kmain(u32 magic, u32 info_phys)
 	console_set_screen(fbcon_init(&bootinfo) ?: vgacon_init(&bootinfo)); /* or VGA text */
 	kprintf("\ntlbstorm %s: TLB shootdown benchmark\n", TLBSTORM_VERSION);
 	options_parse(bootinfo.args);                        /* usage errors end here */
+	time_set_slowness((u32)cfg.slow);                    /* before any liveness timeout */
 	exit_set_pause(cfg.pause);
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
@@ -187,7 +188,7 @@ void kmain(u32 magic, u32 info_phys)
 	if (cfg.pv != PV_HYPERV)
 		kvm_init(cfg.kvm_forget_flag);               /* steal time; never beside Hyper-V */
 	tlb_init(&(struct tlb_settings){                     /* shootdown backends */
-		.ack_timeout_us = cfg.ack_timeout_ms * 1000, .flush_threshold = cfg.flush_threshold,
+		.ack_timeout_us = liveness_us(cfg.ack_timeout_ms * 1000), .flush_threshold = cfg.flush_threshold,
 		.deaf_cpu = cfg.deaf_cpu ? (u32)cfg.deaf_cpu : INVALID_CPU });
 	inject_fault(cfg.fault);
 	if (cfg.mode == MODE_SELFTEST)

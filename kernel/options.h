@@ -31,6 +31,7 @@ struct config {
 	struct opt_list workloads, pages, acks, inflights, targets;
 	struct scenario scenario;
 	u64 ack_timeout_ms;
+	u64 slow;          /* liveness timeouts x this (kernel/time.h) */
 	u64 flush_threshold;
 	u64 deaf_cpu;         /* test hook: this CPU ignores shootdowns (0: off) */
 	u64 hv_inject_status; /* test hook: Hyper-V hypercalls "return" this status (0: off) */

@@ -196,6 +196,23 @@ u64 ns_to_tsc(u64 ns)
 	return mul_div_u64(ns, tsc_khz(), 1000000);
 }
 
+static u32 slowness = 1;
+
+void time_set_slowness(u32 factor)
+{
+	slowness = factor ? factor : 1;
+}
+
+u32 time_slowness(void)
+{
+	return slowness;
+}
+
+u64 liveness_us(u64 us)
+{
+	return us * slowness;
+}
+
 u64 deadline_after_us(u64 us)
 {
 	return rdtsc() + ns_to_tsc(us * 1000);

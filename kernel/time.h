@@ -37,6 +37,13 @@ static inline u64 rdtsc_ordered(void)
 	return ((u64)hi << 32) | lo;
 }
 u64 deadline_after_us(u64 us);
+/* Liveness bounds (how long a CPU may take to answer, reach a barrier or show progress) are
+ * nominal and multiplied by the host's slowness (`slow=`, set by the harness from a measurement
+ * of the host): a busy or overcommitted host waits longer for a CPU that is only slow, and still
+ * reports one that is stuck. Measurement windows and calibrations are never scaled. */
+void time_set_slowness(u32 factor);
+u32 time_slowness(void);
+u64 liveness_us(u64 us);
 bool deadline_passed(u64 deadline);
 
 #endif

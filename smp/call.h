@@ -7,7 +7,7 @@
 #include "smp/cpumask.h"
 #include "smp/percpu.h"
 
-/* Returns 0, or -ETIMEDOUT after timeout_us, naming the CPUs that did not answer (also left in
+/* Returns 0, or -ETIMEDOUT after timeout_us (nominal: x the host's slowness, kernel/time.h), naming the CPUs that did not answer (also left in
  * *late). */
 int smp_call(const struct cpumask *targets, smp_call_fn fn, void *arg, u64 timeout_us,
 	     struct cpumask *late);

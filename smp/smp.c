@@ -133,7 +133,7 @@ static bool start_ap(u32 cpu, u32 apic_id)
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
 			return true;
 	}
-	deadline = deadline_after_at_least_us(settings.ap_timeout_ms * 1000);
+	deadline = deadline_after_at_least_us(liveness_us(settings.ap_timeout_ms * 1000));
 	while (!deadline_passed(deadline)) {
 		/* pairs with the release in ap_entry() */
 		if (__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
@@ -192,7 +192,7 @@ static void bring_up(u32 bsp_apic_id)
 			nr_cpus++;
 		} else {
 			kprintf("smp: APIC ID %u did not check in within %lu ms; left out\n", id,
-				settings.ap_timeout_ms);
+				liveness_us(settings.ap_timeout_ms * 1000) / 1000);
 			failed_ids[nr_failed++] = id;
 		}
 	}

@@ -25,7 +25,7 @@ static void answer_rounds(void *arg)
 {
 	(void)arg;
 	for (u64 round = 1; round <= ROUNDS; round++) {
-		u64 deadline = deadline_after_us(ANSWER_TIMEOUT_US);
+		u64 deadline = deadline_after_us(liveness_us(ANSWER_TIMEOUT_US));
 
 		while (xchg.request != round)
 			if (deadline_passed(deadline))
@@ -46,7 +46,7 @@ static int measure_cpu(u32 cpu)
 	if (smp_call_start(&target, answer_rounds, NULL))
 		return -1;
 	for (u64 round = 1; round <= ROUNDS; round++) {
-		u64 t0 = rdtsc_ordered(), t1, deadline = deadline_after_us(ANSWER_TIMEOUT_US);
+		u64 t0 = rdtsc_ordered(), t1, deadline = deadline_after_us(liveness_us(ANSWER_TIMEOUT_US));
 
 		xchg.request = round;
 		while (__atomic_load_n(&xchg.answer, __ATOMIC_ACQUIRE) != round) {

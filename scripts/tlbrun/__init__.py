@@ -22,6 +22,7 @@ The modules, each depending only on those above it:
 
     config     RunConfig, RunResult, exit statuses and codes (kernel/exit.h), constants
     serial     serial lines, records, the verdict line, decide_status()
+    slowness   the host's measured slowness and the liveness timeouts' factor
     screens    PPM screendump files          cpio     the newc cpio writer
     builders   ensure_lab(), ensure_linux_guest(): the cached builders, on demand
     qemu       the QEMU command line: accelerator and KVM probes, CPU and hv flags, checks
@@ -61,6 +62,7 @@ from .qmp import QmpClient, take_screendump
 from .registry import PLATFORMS, AutoHypervPlatform
 from .runner import display_path, run, run_once, summary_line
 from .screens import ppm_complete, ppm_info
+from .slowness import factor as slow_factor, host_slowness, measure_host, with_slow
 from .serial import (PAUSE_LINE, RECORD_PREFIX, VERDICT_RE, SerialParser, clean_line,
                      decide_status, parse_record, parse_verdict_line, run_detection,
                      verdict_line_detection)

@@ -174,6 +174,8 @@ class RunConfig:
     pause_ack_timeout: float = 20.0   # budget for the screendump at the pause point
     host_cpus: Optional[List[int]] = None  # host CPUs QEMU may run on (None = all): pinning
                                       # N vCPUs to fewer host CPUs overcommits them
+    slowness: Optional[float] = None  # host slowness for liveness timeouts (slowness.py);
+                                      # None = measure it, 1 = a quiet host
 
 
 @dataclass
@@ -199,6 +201,9 @@ class RunResult:
     platform: Optional[str] = None
     guest: Optional[str] = None       # tlbstorm | linux
     cmdline: Optional[str] = None     # command line the kernel was given (with pause=1 etc.)
+    host_slowness: Optional[float] = None  # measured (or given) slowness of the host
+    slow: int = 1                     # liveness timeouts' factor: the kernel's slow=, and the
+                                      # harness's time limits (slowness.py)
     qemu_returncode: Optional[int] = None
     qemu_stderr: str = ""
     paused: bool = False              # TLBSTORM-PAUSE seen

@@ -102,9 +102,13 @@ class HvlabPlatform(Platform):
             qemu_args=["-nic", "none"] + list(config.qemu_args))
         return build_qemu_argv(inner, accel="kvm", workdir=guest, linux_dir=guest / "linux")
 
-    def outer_argv(self, config: RunConfig, workdir: Path) -> List[str]:
+    def vcpu_cores(self, config: RunConfig) -> int:
+        """The inner vCPUs share the outer VM's."""
         cpus = os.cpu_count() or 2
-        outer_smp = max(2, min(config.smp, cpus)) if cpus >= 2 else 1
+        return max(2, min(config.smp, cpus)) if cpus >= 2 else 1
+
+    def outer_argv(self, config: RunConfig, workdir: Path) -> List[str]:
+        outer_smp = self.vcpu_cores(config)
         outer_mem = max(1024, config.memory + 512)
         return [config.qemu,
                 "-machine", "q35",

@@ -5,6 +5,7 @@ lab.HvlabPlatform; registry.PLATFORMS has every platform by name."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,10 @@ class Platform:
 
     def qemu_returncode(self, returncode: int) -> int:
         return returncode
+
+    def vcpu_cores(self, config: RunConfig) -> int:
+        """How many CPUs the guest's vCPUs share (their threads' host CPUs)."""
+        return len(config.host_cpus) if config.host_cpus else len(os.sched_getaffinity(0))
 
     def outcome(self, config: RunConfig, launch: Launch, returncode: Optional[int],
                 timed_out: bool, parser: SerialParser, codes: Dict[str, int],

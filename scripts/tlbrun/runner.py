@@ -4,6 +4,7 @@ timeouts, the log files, the warnings and the summary line."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import selectors
@@ -24,6 +25,7 @@ from .qemu import effective_cmdline, validate_config
 from .qmp import take_screendump
 from .registry import PLATFORMS
 from .serial import RECORD_PREFIX, SerialParser, run_detection
+from .slowness import factor as slow_factor, host_slowness, with_slow
 
 
 def run(config: RunConfig) -> RunResult:
@@ -71,6 +73,7 @@ def run_once(config: RunConfig) -> RunResult:
         say(res.summary)
         return res
 
+    config = _scale_timeouts(config, platform, res, say)
     res.cmdline = effective_cmdline(config)
     boot = _Boot(config, res, say, t0)
     try:
@@ -83,6 +86,27 @@ def run_once(config: RunConfig) -> RunResult:
         boot.close()
         if res.duration_s == 0.0:
             res.duration_s = time.monotonic() - t0
+
+
+def _scale_timeouts(config: RunConfig, platform: Platform, res: RunResult,
+                    say: Callable[[str], None]) -> RunConfig:
+    """The configuration with its liveness bounds scaled for this host (slowness.py): the
+    kernel's `slow=` (unless the command line names one, which is then the factor) and the
+    harness's time limit."""
+    named = [w for w in config.cmdline.split() if w.startswith("slow=")]
+    cores = platform.vcpu_cores(config)
+    if named:
+        res.slow = int(named[-1][5:]) if named[-1][5:].isdigit() else 1
+    else:
+        s = config.slowness if config.slowness is not None else host_slowness()
+        res.host_slowness = round(s, 2)
+        res.slow = slow_factor(s, config.smp, cores)
+    if res.slow <= 1:
+        return config
+    say(f"run: host slowness {res.host_slowness or '(given)'}, {config.smp} vCPUs on {cores} "
+        f"host CPUs: liveness timeouts x{res.slow}")
+    cmdline = with_slow(config.cmdline, res.slow) if config.guest == "tlbstorm" else config.cmdline
+    return dataclasses.replace(config, timeout=config.timeout * res.slow, cmdline=cmdline)
 
 
 def _messenger(config: RunConfig) -> Callable[[str], None]:
@@ -111,7 +135,8 @@ class _Boot:
     def run(self, platform: Platform, accel: str, codes: Dict[str, int]) -> None:
         if not self._prepare(platform, accel) or not self._start(platform, accel):
             return
-        self._pump(platform.verdict_grace, platform.silence_limit)
+        silence = platform.silence_limit
+        self._pump(platform.verdict_grace, silence * self.res.slow if silence else None)
         self._wait()
         self._judge(platform, codes)
 

@@ -248,12 +248,17 @@ def test_too_many_scenarios_is_a_usage_error(built, boot):
     assert "132 scenarios asked for" in res.log_text()
 
 
-def test_watchdog_fails_the_run(built, boot):
-    res = boot(firmware="direct", smp=2, timeout=60, cmdline="deaf_cpu=1 ack_timeout_ms=50 pages=1 iters=5")
+@pytest.mark.parametrize("slow", ["", " slow=3"], ids=["measured", "slow=3"])
+def test_watchdog_fails_the_run(built, boot, slow):
+    """The watchdog names the deaf CPU after ack_timeout_ms times the liveness factor: the one
+    the runner measured for this host (maybe 1), or the one the command line gave."""
+    res = boot(firmware="direct", smp=2, timeout=60,
+               cmdline="deaf_cpu=1 ack_timeout_ms=50 pages=1 iters=5" + slow)
     assert res.status == 1, describe(res)
     rec = scenarios(res)[0]
     assert rec["status"] == "watchdog" and rec["watchdog_timeouts"] >= 1, rec
-    assert "not acknowledged after 50 ms by: cpu 1 (APIC ID 1)" in res.log_text()
+    assert res.slow == (3 if slow else res.slow) and res.record("bench")["slow"] == res.slow
+    assert f"not acknowledged after {50 * res.slow} ms by: cpu 1 (APIC ID 1)" in res.log_text()
 
 
 @pytest.mark.parametrize("bad, message", [

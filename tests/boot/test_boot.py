@@ -114,7 +114,7 @@ def info_boot(request, built, tmp_path_factory):
 def test_info_boot(info_boot):
     fw, res, _ = info_boot
     assert_pass(res)
-    assert res.cmdline == "mode=info pause=1"
+    assert res.cmdline == tlbrun.with_slow("mode=info", res.slow) + " pause=1"
     assert_boot_record(res, fw)
     vrec = res.record("verdict")
     assert vrec and vrec.get("verdict") == "pass" and vrec.get("code") == PASS, res.records

@@ -99,7 +99,7 @@ static void test_cluster_ipi(struct test_ctx *t)
 	r = hv_hypercall_fast(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI, VEC_TEST_PING, 1ull << cpu_to_vp_index(target));
 	CHECK(t, hv_result_status(r) == HV_STATUS_SUCCESS, "SendSyntheticClusterIpi (fast): %s",
 	      hv_status_name(hv_result_status(r)));
-	deadline = deadline_after_us(IPI_TIMEOUT_US);
+	deadline = deadline_after_us(liveness_us(IPI_TIMEOUT_US));
 	while (__atomic_load_n(&pings[target], __ATOMIC_RELAXED) == before && !deadline_passed(deadline))
 		cpu_relax();
 	CHECK(t, pings[target] == before + 1, "the IPI arrived on cpu %u (VP %u)", target,

@@ -177,7 +177,7 @@ static void ping_everyone(void *arg)
 		cpu_relax();
 	for (u32 k = 1; k < nr_cpus; k++) {
 		u32 to = (me + k) % nr_cpus;
-		u64 want = pairs[me].pongs + 1, deadline = deadline_after_us(CALL_TIMEOUT_US);
+		u64 want = pairs[me].pongs + 1, deadline = deadline_after_us(liveness_us(CALL_TIMEOUT_US));
 
 		cpumask_set_atomic(&pairs[to].from, me);
 		apic_send_ipi(cpu_to_apic_id(to), VEC_TEST_PING);

@@ -25,7 +25,7 @@ static struct {
 /* On the victim: load the address space, keep its translation hot, report what it reads. */
 static void hold(void *arg)
 {
-	u64 deadline = deadline_after_us(HOLD_TIMEOUT_US), v;
+	u64 deadline = deadline_after_us(liveness_us(HOLD_TIMEOUT_US)), v;
 
 	(void)arg;
 	cli();
@@ -45,7 +45,7 @@ static void hold(void *arg)
 static bool start_victim(struct test_ctx *t, u32 victim, paddr_t frame)
 {
 	struct cpumask m;
-	u64 deadline = deadline_after_us(HOLD_TIMEOUT_US);
+	u64 deadline = deadline_after_us(liveness_us(HOLD_TIMEOUT_US));
 
 	h.release = h.loaded = false;
 	h.seen = 0;
@@ -83,7 +83,7 @@ static void test_remote_sees_change(struct test_ctx *t)
 	}
 	if (!start_victim(t, victim, f1))
 		goto out;
-	deadline = deadline_after_us(HOLD_TIMEOUT_US);
+	deadline = deadline_after_us(liveness_us(HOLD_TIMEOUT_US));
 	while (h.seen != 1 && !deadline_passed(deadline))
 		cpu_relax();
 	CHECK(t, h.seen == 1, "cpu %u reads the first frame", victim);
@@ -91,7 +91,7 @@ static void test_remote_sees_change(struct test_ctx *t)
 	CHECK(t, tlb_shootdown(&rq, &s, NULL, NULL) == 0 && s.targets == 1,
 	      "a shootdown through %s reaches the one target", tlb_active()->name);
 	h.seen = 0;
-	deadline = deadline_after_us(HOLD_TIMEOUT_US);
+	deadline = deadline_after_us(liveness_us(HOLD_TIMEOUT_US));
 	while (h.seen == 0 && !deadline_passed(deadline))
 		cpu_relax();
 	CHECK(t, h.seen == 2, "after it returns, cpu %u reads the new frame (saw %lu)", victim, h.seen);
