@@ -143,6 +143,7 @@ static void shoot(u32 a, u32 s, u64 gen, bool freed_tables, bool measure)
 	cc->shootdowns++;
 	cc->targets += smp.targets;
 	cc->skipped += smp.skipped;
+	cc->raced += smp.raced;
 	cc->fallbacks += smp.fallbacks;
 	cc->acks_before_start += smp.acks_before_start;
 }

@@ -1,6 +1,7 @@
 /* Judging and recording a scenario's detection power (bench/detection.h). */
 #include "bench/detection.h"
 #include "kernel/printf.h"
+#include "kvm/kvm.h"
 #include "mm/tlb.h"
 #include "smp/smp.h"
 
@@ -22,14 +23,26 @@ static void canary_reason(const struct scenario *c, const struct stress_result *
 		ksnprintf(buf, len, "the canary's missing flush was not seen");
 }
 
+/* The scenario's own negative control, if any: skip_flush, or kvm_forget_flag on kvm-flush. */
+static void control_name(const struct scenario *c, char *buf, u32 len)
+{
+	if (c->skip != TLB_SKIP_NONE)
+		ksnprintf(buf, len, "skip_flush=%s", tlb_skip_names[c->skip]);
+	else if (kvm_forgets(c->backend))
+		ksnprintf(buf, len, "kvm_forget_flag");
+	else
+		buf[0] = 0;
+}
+
 void detection_judge(const struct scenario *c, const struct stress_result *r,
 		     const struct retention *ret, struct detection *d)
 {
-	char why[80];
+	char why[80], control[24];
 	bool canary = c->canary && oracle_violations(&r->canary);
 
 	*d = (struct detection){ 0 };
-	if (c->skip == TLB_SKIP_NONE) {
+	control_name(c, control, sizeof(control));
+	if (!control[0]) {
 		/* A clean scenario: its canary is the evidence that a broken flush would show. */
 		d->shown = canary;
 		d->by = canary ? "canary" : NULL;
@@ -42,11 +55,13 @@ void detection_judge(const struct scenario *c, const struct stress_result *r,
 	d->by = d->shown ? "control" : NULL;
 	if (d->shown)
 		return;
-	if (canary)
+	if (c->skip == TLB_SKIP_NONE && !r->skipped)
+		ksnprintf(why, sizeof(why), "no target was seen preempted, so no flush request was left out");
+	else if (canary)
 		ksnprintf(why, sizeof(why), "the platform flushed what it left out (the canary was caught)");
 	else
 		canary_reason(c, r, ret, why, sizeof(why));
-	ksnprintf(d->reason, sizeof(d->reason), "skip_flush=%s was not caught: %s", tlb_skip_names[c->skip], why);
+	ksnprintf(d->reason, sizeof(d->reason), "%s was not caught: %s", control, why);
 }
 
 static void put_canary(struct jw *w, const struct scenario *c, const struct stress_result *r)

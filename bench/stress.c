@@ -290,6 +290,7 @@ static void collect(struct stress_result *r)
 		r->stolen_samples += cc->stolen;
 		r->targets += cc->targets;
 		r->skipped += cc->skipped;
+		r->raced += cc->raced;
 		r->fallbacks += cc->fallbacks;
 		r->elapsed_cycles = MAX(r->elapsed_cycles, cc->elapsed);
 		r->deferred_flushes += percpu_of(cpu)->as.deferred_flushes;

@@ -30,7 +30,7 @@ enum { TH_ENTRY, TH_ACK, TH_HANDLER, TH_REFILL, TH_COUNT };
 #define OBSERVE_MAX_FACTOR 10       /* and see a published state within this many of them */
 
 struct cpu_counts {
-	u64 elapsed, shootdowns, targets, skipped, fallbacks, states;
+	u64 elapsed, shootdowns, targets, skipped, raced, fallbacks, states;
 	u64 untargeted, null_untargeted, acks_before_start, stolen;
 	s64 last_ack; /* the latest corrected ack of the shootdown in progress (one initiator) */
 	bool acked;   /* last_ack is set */

@@ -7,6 +7,8 @@
 
 #include "kernel/types.h"
 
+struct tlb_backend;
+
 #define KVM_CPUID_FEATURES_OFFSET 1 /* leaf base + 1: EAX features */
 #define KVM_FEATURE_STEAL_TIME 5
 #define KVM_FEATURE_PV_TLB_FLUSH 9
@@ -46,6 +48,8 @@ extern struct kvm_info kvm;
 
 void kvm_detect(void); /* prints one line */
 void kvm_init(bool forget_flag); /* after SMP; steal time on every CPU; the test hook above */
+/* The test hook applies to this backend (kvm-flush with kvm_forget_flag=1): a negative control. */
+bool kvm_forgets(const struct tlb_backend *b);
 struct kvm_steal_time *kvm_steal_area(u32 cpu);
 u64 kvm_steal_ns_total(void); /* sum over the online CPUs */
 /* KVM_HC_SEND_IPI: bitmap of APIC IDs min .. min + 127; returns the hypercall's result. */

@@ -36,8 +36,9 @@ static void probe(struct tlb_backend *b)
 			 !(cpuid_ecx(1) & CPUID_1_ECX_MWAIT);
 }
 
-/* Mark preempted targets to flush on their next entry; drop them from the IPI set. */
-static u32 defer_preempted(struct cpumask *ipi_targets)
+/* Mark preempted targets to flush on their next entry; drop them from the IPI set. Counts in
+ * *raced the ones the host resumed between our read and our swap (they keep their IPI). */
+static u32 defer_preempted(struct cpumask *ipi_targets, u32 *raced)
 {
 	u32 skipped = 0;
 
@@ -52,6 +53,8 @@ static u32 defer_preempted(struct cpumask *ipi_targets)
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			cpumask_clear(ipi_targets, cpu);
 			skipped++;
+		} else {
+			(*raced)++;
 		}
 	}
 	return skipped;
@@ -78,7 +81,7 @@ static int kvmf_start(const struct tlb_flush *f, const struct cpumask *targets, 
 	struct cpumask *rest = &kvm_ipi_targets[smp_cpu()];
 
 	*rest = *targets;
-	s->skipped = kvm.forget_flag ? forget_preempted(rest) : defer_preempted(rest);
+	s->skipped = kvm.forget_flag ? forget_preempted(rest) : defer_preempted(rest, &s->raced);
 	return cpumask_empty(rest) ? 0 : tlb_ipi_post(f, rest, tlb_ipi_kick_apic);
 }
 
@@ -125,6 +128,11 @@ static struct tlb_backend tlb_backend_kvm_flush = { .name = "kvm-flush", .probe 
 						    .init = tlb_ipi_init, .start = kvmf_start,
 						    .finish = kvmf_finish, .acks = tlb_ipi_acks };
 TLB_BACKEND(tlb_backend_kvm_flush, 30);
+
+bool kvm_forgets(const struct tlb_backend *b)
+{
+	return kvm.forget_flag && b == &tlb_backend_kvm_flush;
+}
 static struct tlb_backend tlb_backend_kvm_ipi = { .name = "kvm-ipi", .probe = probe, .init = tlb_ipi_init,
 						  .start = kvmipi_start, .finish = tlb_ipi_finish,
 						  .acks = tlb_ipi_acks };

@@ -76,6 +76,7 @@ struct tlb_sample {
 	u64 cycles;       /* initiator: its two TSC reads around start, local flush and finish */
 	u32 targets;      /* CPUs interrupted or otherwise flushed remotely */
 	u32 skipped;      /* targets a backend did not have to interrupt (counted, e.g. preempted) */
+	u32 raced;        /* kvm-flush: targets seen preempted that ran again before the flag was set */
 	u32 late;         /* targets that missed the watchdog */
 	u32 fallbacks;    /* the backend failed and the IPI backend did the work */
 	u32 acks_before_start; /* per-target stamps earlier than the initiator's start (TSC offset) */

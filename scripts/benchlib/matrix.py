@@ -20,16 +20,19 @@ import tlbrun  # scripts/ is on the path: scripts/bench runs from there, pytest.
 
 from . import records
 
-# Harness platform -> (tlbrun platform, accelerator, CPU flags). On the Hyper-V platforms
-# kvm=off hides KVM's own CPUID leaves, as on a real Hyper-V host: with them Linux prefers KVM's
-# paravirtual flush to Hyper-V's hypercalls (docs/linux.md), and both guests should see the
-# same hypervisor.
+# Harness platform -> (tlbrun platform, accelerator, CPU flags, hv flags). On the Hyper-V
+# platforms kvm=off hides KVM's own CPUID leaves, as on a real Hyper-V host: with them Linux
+# prefers KVM's paravirtual flush to Hyper-V's hypercalls (docs/linux.md), and both guests should
+# see the same hypervisor. hvlab-kvm is the lab without Hyper-V emulation: its KVM (on SVM, which
+# marks descheduled vCPUs preempted) with KVM's own paravirtual flush and IPI.
 PLATFORMS = {
-    "tcg": ("qemu", "tcg", ""),                          # QEMU's software emulation
-    "kvm": ("qemu", "kvm", ""),                          # this host's KVM
-    "hvlab": ("hvlab", "kvm", ",kvm=off"),               # the Hyper-V lab (docs/hvlab.md)
-    "kvm-hyperv": ("host-kvm-hyperv", "kvm", ",kvm=off"),  # this host's KVM emulating Hyper-V
+    "tcg": ("qemu", "tcg", "", None),                    # QEMU's software emulation
+    "kvm": ("qemu", "kvm", "", None),                    # this host's KVM
+    "hvlab": ("hvlab", "kvm", ",kvm=off", None),         # the Hyper-V lab (docs/hvlab.md)
+    "hvlab-kvm": ("hvlab", "kvm", "", "none"),           # the lab's KVM, its own interface
+    "kvm-hyperv": ("host-kvm-hyperv", "kvm", ",kvm=off", None),  # this host's KVM as Hyper-V
 }
+LAB_PLATFORMS = ("hvlab", "hvlab-kvm")
 GUESTS = ("tlbstorm", "linux")
 FIRMWARES = ("direct", "bios", "uefi")
 # tlbstorm's workloads, and what the Linux peer runs for each (docs/linux.md): the schema's.

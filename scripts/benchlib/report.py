@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from . import peer, plots, records, results, scaling, targetside
+from . import peer, plots, records, results, scaling, shape, targetside
 from .cells import backend_cell, detection_cell, fmt_int, fmt_ns, fmt_num, fmt_ratio, table
 from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
 from .scenarios import (OTHER_OPTIONS, aggregate, by_config, sort_key, valid, varying,
@@ -326,7 +326,8 @@ def write_summary(rd: ResultsDir, plot_paths: Sequence[Path], plots_note: Option
     write_plots; `plots_note` says why there are none, e.g. matplotlib missing)."""
     runs = rd.runs()
     host = rd.host() or next((r["host"] for r in runs if r.get("host")), {})
-    aggs = aggregate(results.scenario_rows(runs))
+    rows = results.scenario_rows(runs)
+    aggs = aggregate(rows)
     lines = [f"# tlbstorm benchmark: {matrix_name(rd)}", "",
              f"Date: {_report_date(rd, host, runs)}", ""]
     lines += _host_section(host, runs)
@@ -336,6 +337,7 @@ def write_summary(rd: ResultsDir, plot_paths: Sequence[Path], plots_note: Option
     lines += _floor_section(aggs)
     lines += _scaling_section(aggs, runs)
     lines += targetside.section(aggs)
+    lines += shape.section(rows)
     lines += _plots_section(plot_paths, plots_note)
     lines += ["Every run's configuration, host and records are in results.csv (one line per "
               "scenario) and records.jsonl (every record); raw serial output is in "

@@ -33,7 +33,7 @@ OUTCOMES = {**{code: name for name, code in tlbrun.load_exit_codes().items()},
 # Statuses worth one more boot: the run, not the guest, went wrong.
 RETRIED = {tlbrun.STATUS_TIMEOUT, tlbrun.STATUS_NO_VERDICT, tlbrun.STATUS_HOST}
 # A first guess at a boot's duration (s) before any has finished, for the time-left estimate.
-FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "kvm-hyperv": 30.0}
+FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "hvlab-kvm": 90.0, "kvm-hyperv": 30.0}
 LINUX_EXTRA_S = 20.0  # the Linux guest's own boot
 
 
@@ -49,7 +49,7 @@ def availability(platforms: List[str], guests: List[str],
         elif p == "kvm-hyperv":
             ok, why = tlbrun.probe_kvm_hyperv()
             reason = None if ok else f"this host's KVM does not emulate Hyper-V: {why}"
-        elif p == "hvlab":
+        elif p in mx.LAB_PLATFORMS:
             r = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "hvlab"), "check"],
                                capture_output=True, text=True)
             if r.returncode != 0:
@@ -74,11 +74,11 @@ def build_images(plan: List[dict], say: Callable[[str], None]) -> Optional[str]:
 
 
 def run_config(c: dict, log: Path) -> "tlbrun.RunConfig":
-    platform, accel, cpu_flags = mx.PLATFORMS[c["platform"]]
+    platform, accel, cpu_flags, hv_flags = mx.PLATFORMS[c["platform"]]
     machine, _ = tlbrun.apply_profile(c.get("profile") or None, None, c["firmware"])
     return tlbrun.RunConfig(firmware=c["firmware"], accel=accel, platform=platform,
                             machine=machine,
-                            cpu_flags=cpu_flags,
+                            cpu_flags=cpu_flags, hv_flags=hv_flags,
                             smp=c["vcpus"], memory=c["memory"], timeout=float(c["timeout"]),
                             cmdline=c["cmdline"], host_cpus=c["host_cpus"], log=str(log),
                             update_last_log=False, quiet=True, guest=c["guest"])

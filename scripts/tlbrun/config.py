@@ -71,6 +71,7 @@ STATUS_HOST = 7
 DEFAULT_HV_FLAGS = ("hv-relaxed", "hv-vpindex", "hv-tlbflush", "hv-ipi", "hv-time",
                     "hv-frequencies")
 OPTIONAL_HV_FLAGS = ("hv-xmm-input", "hv-tlbflush-ext")
+NO_HV_FLAGS = "none"                # --hv-flags none: the lab without Hyper-V emulation
 HYPERV_PLATFORMS = ("hvlab", "host-kvm-hyperv", "auto-hyperv")
 # Every platform (registry.PLATFORMS has one object for each).
 PLATFORM_NAMES = ("qemu",) + HYPERV_PLATFORMS

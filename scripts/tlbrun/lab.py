@@ -92,12 +92,12 @@ class HvlabPlatform(Platform):
 
     def inner_argv(self, config: RunConfig) -> List[str]:
         guest = Path(HVLAB_GUEST_DIR)
-        flags = ",".join(hv_flag_list(config.hv_flags))
+        flags = "".join("," + f for f in hv_flag_list(config.hv_flags))
         extra = config.cpu_flags.strip()
         if extra and not extra.startswith(","):
             extra = "," + extra
         inner = dataclasses.replace(
-            config, qemu=QEMU_BINARY, cpu="host", cpu_flags="," + flags + extra,
+            config, qemu=QEMU_BINARY, cpu="host", cpu_flags=flags + extra,
             iso=str(guest / "tlbstorm.iso"), elf=str(guest / "tlbstorm.elf"), screendump=None,
             qemu_args=["-nic", "none"] + list(config.qemu_args))
         return build_qemu_argv(inner, accel="kvm", workdir=guest, linux_dir=guest / "linux")

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 from .config import (ACCELS, DEBUG_EXIT_IOBASE, DEFAULT_ELF, DEFAULT_HV_FLAGS, DEFAULT_ISO,
                      FIRMWARES, GUESTS, HYPERV_PLATFORMS, KVM_DEVICE, LINUX_GUEST_DIR,
                      LINUX_INITRD_NAME, LINUX_KERNEL_ARGS, LINUX_KERNEL_NAME, MACHINES,
-                     OPTIONAL_HV_FLAGS, OVMF_CODE, PLATFORM_NAMES, QEMU_BINARY, REPO_ROOT,
+                     NO_HV_FLAGS, OPTIONAL_HV_FLAGS, OVMF_CODE, PLATFORM_NAMES, QEMU_BINARY, REPO_ROOT,
                      DISK_FORMATS, HostError, RunConfig, disk_format)
 
 _HV_FLAG_RE = re.compile(r"^hv-[a-z0-9][a-z0-9-]*(=[A-Za-z0-9]+)?$")
@@ -133,10 +133,13 @@ def cpu_arg(config: RunConfig, accel: str) -> str:
 
 def hv_flag_list(spec: Optional[str]) -> List[str]:
     """The hv-* CPU flags for a --hv-flags value: None or "" = the default set, "a,b" = exactly
-    these, "+a,b" = the default set plus these. Only the syntax is checked here (hv-NAME or
-    hv-NAME=VALUE); QEMU itself rejects unknown names."""
+    these, "+a,b" = the default set plus these, "none" = no Hyper-V emulation at all (the lab
+    with KVM's own interface). Only the syntax is checked here (hv-NAME or hv-NAME=VALUE); QEMU
+    itself rejects unknown names."""
     spec = (spec or "").strip()
     flags: List[str] = []
+    if spec == NO_HV_FLAGS:
+        return flags
     if not spec or spec.startswith("+"):
         flags += DEFAULT_HV_FLAGS
         spec = spec[1:]
@@ -176,6 +179,9 @@ def validate_config(config: RunConfig) -> None:
             raise HostError(f"--hv-flags needs a Hyper-V platform "
                             f"({', '.join(HYPERV_PLATFORMS)}), not {config.platform!r}")
         hv_flag_list(config.hv_flags)
+        if config.hv_flags.strip() == NO_HV_FLAGS and config.platform != "hvlab":
+            raise HostError(f"--hv-flags {NO_HV_FLAGS} is for --platform hvlab (KVM's own interface "
+                            f"in the lab); elsewhere use --platform qemu")
     if config.guest not in GUESTS:
         raise HostError(f"unknown guest {config.guest!r} (valid: {', '.join(GUESTS)})")
     if config.guest == "linux" and config.firmware != "direct":
