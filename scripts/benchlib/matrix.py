@@ -30,9 +30,13 @@ PLATFORMS = {
     "kvm": ("qemu", "kvm", "", None),                    # this host's KVM
     "hvlab": ("hvlab", "kvm", ",kvm=off", None),         # the Hyper-V lab (docs/hvlab.md)
     "hvlab-kvm": ("hvlab", "kvm", "", "none"),           # the lab's KVM, its own interface
+    # Their twins without the paravirtual flush and IPI, for the Linux peer (which cannot switch
+    # its flush within a boot): Hyper-V without hv-tlbflush/hv-ipi, KVM without its PV features.
+    "hvlab-nopv": ("hvlab", "kvm", ",kvm=off", "hv-relaxed,hv-vpindex,hv-time,hv-frequencies"),
+    "hvlab-kvm-nopv": ("hvlab", "kvm", ",-kvm-pv-tlb-flush,-kvm-pv-ipi", "none"),
     "kvm-hyperv": ("host-kvm-hyperv", "kvm", ",kvm=off", None),  # this host's KVM as Hyper-V
 }
-LAB_PLATFORMS = ("hvlab", "hvlab-kvm")
+LAB_PLATFORMS = ("hvlab", "hvlab-kvm", "hvlab-nopv", "hvlab-kvm-nopv")
 GUESTS = ("tlbstorm", "linux")
 FIRMWARES = ("direct", "bios", "uefi")
 # tlbstorm's workloads, and what the Linux peer runs for each (docs/linux.md): the schema's.

@@ -123,6 +123,53 @@ def series(rows: Iterable[dict], metric: str = "p99") -> List[Series]:
     return sorted(out.values(), key=lambda s: (s.backend, str(s.key)))
 
 
+# The Linux peer cannot switch its flush within a boot: its PV/IPI ratio is taken across boots,
+# between a platform that offers the PV flush and its twin that does not (matrix.PLATFORMS).
+LINUX_PAIRS = {"hvlab": "hvlab-nopv", "hvlab-kvm": "hvlab-kvm-nopv"}
+
+
+def _envelope_ratio(pv: List[dict], ipi: List[dict], metric: str):
+    """(ratio of medians, low, high) of Linux's in-kernel flush over boots; None when missing."""
+    f = f"linux_flush_{metric}_ns"
+    a, b = [r[f] for r in pv if r.get(f)], [r[f] for r in ipi if r.get(f)]
+    if not a or not b:
+        return None
+    ratio = statistics.median(a) / statistics.median(b)
+    lo_f, hi_f = f"linux_flush_{metric}_ci_low_ns", f"linux_flush_{metric}_ci_high_ns"
+    pv_lo, pv_hi = [r.get(lo_f) for r in pv], [r.get(hi_f) for r in pv]
+    ipi_lo, ipi_hi = [r.get(lo_f) for r in ipi], [r.get(hi_f) for r in ipi]
+    if None in pv_lo + pv_hi + ipi_lo + ipi_hi or not all(ipi_lo):
+        return ratio, None, None
+    return ratio, min(pv_lo) / max(ipi_hi), max(pv_hi) / min(ipi_lo)
+
+
+def linux_series(rows: Iterable[dict], metric: str = "p50") -> List[Series]:
+    """The Linux peer's flush with the PV interface over its flush without, per overcommit
+    (LINUX_PAIRS), as series of their own (label `linux`)."""
+    groups: Dict[tuple, Dict[str, List[dict]]] = {}
+    twin = {v: k for k, v in LINUX_PAIRS.items()}
+    for r in rows:
+        p = r.get("platform")
+        if r.get("guest") != "linux" or not _valid(r) or (p not in LINUX_PAIRS and p not in twin):
+            continue
+        base = twin.get(p, p)
+        k = (base, r.get("equivalent"), r.get("pages"), _overcommit(r))
+        groups.setdefault(k, {}).setdefault("ipi" if p in twin else "pv", []).append(r)
+    out: Dict[tuple, Series] = {}
+    for (base, eq, pages, oc), g in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        got = _envelope_ratio(g.get("pv", []), g.get("ipi", []), metric)
+        if got is None:
+            continue
+        s = out.setdefault((base, eq, pages), Series(
+            {"platform": base, "workload": eq, "pages": pages, "targets": "spin"}, "linux",
+            metric, []))
+        s.levels.append(Level(oc, [got]))
+    for s in out.values():
+        s.levels.sort(key=lambda lv: lv.overcommit)
+        judge(s)
+    return list(out.values())
+
+
 def judge(s: Series, tolerance: float = TOLERANCE) -> None:
     """Fill in s.verdict, s.reasons and s.goal (module docstring)."""
     lv = s.levels
@@ -162,8 +209,9 @@ def overall(all_series: Sequence[Series]) -> str:
 def _label(s: Series, varying: Sequence[str]) -> str:
     """`platform backend / ipi, workload Np` and the options that differ between series."""
     k = s.key
-    opts = " ".join(f"{f}={k[f]}" for f in varying)
-    return f"{k.get('platform')} {s.backend} / ipi, {k.get('workload')} {k.get('pages')}p" + \
+    opts = "" if s.backend == "linux" else " ".join(f"{f}={k[f]}" for f in varying)
+    over = "its flush without PV (across boots)" if s.backend == "linux" else "ipi"
+    return f"{k.get('platform')} {s.backend} / {over}, {k.get('workload')} {k.get('pages')}p" + \
         (f" {opts}" if opts else "")
 
 
@@ -172,8 +220,9 @@ def render(all_series: Sequence[Series]) -> List[str]:
     if not all_series:
         return ["No paravirtual backend was measured beside `ipi` in the same boots."]
     levels = sorted({lv.overcommit for s in all_series for lv in s.levels})
+    ours = [s for s in all_series if s.backend != "linux"]
     varying = [f for f in SERIES_KEY if f not in ("platform", "workload", "pages")
-               and len({str(s.key.get(f)) for s in all_series}) > 1 or f == "targets"]
+               and len({str(s.key.get(f)) for s in ours}) > 1 or f == "targets"]
     head = ["series", "metric"] + [f"{oc:g}x" for oc in levels] + ["shape", "goal ≤0.1 at 4x", "why"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in all_series:
@@ -193,7 +242,7 @@ def render(all_series: Sequence[Series]) -> List[str]:
 def section(rows: Sequence[dict]) -> List[str]:
     """summary.md's section, when some boot measured a PV backend beside ipi at 2 or more
     overcommit levels (a single level has no shape to show)."""
-    found = [s for m in METRICS for s in series(rows, m)]
+    found = [s for m in METRICS for s in series(rows, m) + linux_series(rows, m)]
     if not any(len(s.levels) >= 2 for s in found):
         return []
     return (["## The paravirtual effect against overcommit", "",

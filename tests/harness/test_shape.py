@@ -111,3 +111,37 @@ def test_overall_and_render():
 def test_p50_metric():
     s = only(boots({1: 1.0, 4: 0.05}), metric="p50")
     assert s.metric == "p50" and s.verdict == shape.HOLDS and s.goal is None
+
+
+def linux_row(platform, oc, p50, spread=0.05, rep=0):
+    r = row(f"lx-{platform}-{oc}-{rep}", "linux", oc, p50 * 2, guest="linux", platform=platform,
+            equivalent="remap", workload="madvise")
+    r.update(linux_flush_p50_ns=p50, linux_flush_p50_ci_low_ns=p50 * (1 - spread),
+             linux_flush_p50_ci_high_ns=p50 * (1 + spread), linux_flush_p99_ns=p50 * 2)
+    return r
+
+
+def test_linux_pv_over_its_twin_across_boots():
+    """Linux's flush on hvlab-kvm over the same on hvlab-kvm-nopv, per overcommit level, with
+    the envelope of both sides' intervals; a platform without a twin adds nothing."""
+    rows = [linux_row("hvlab-kvm", oc, 1000 * oc * r) for oc, r in ((1, 1.0), (2, 0.5), (4, 0.1))]
+    rows += [linux_row("hvlab-kvm-nopv", oc, 1000 * oc) for oc in (1, 2, 4)]
+    rows += [linux_row("tcg", 1, 5), linux_row("hvlab-kvm-nopv", 8, 100)]   # no pair
+    found = shape.linux_series(rows, "p50")
+    assert len(found) == 1, found
+    s = found[0]
+    assert s.backend == "linux" and s.key["platform"] == "hvlab-kvm" and s.key["workload"] == "remap"
+    assert [lv.overcommit for lv in s.levels] == [1, 2, 4]
+    assert s.levels[1].ratio == pytest.approx(0.5)
+    assert s.levels[1].low == pytest.approx(0.5 * 0.95 / 1.05)
+    assert s.verdict == shape.HOLDS
+    text = "\n".join(shape.render(found))
+    assert "| hvlab-kvm linux / its flush without PV (across boots), remap 1p | p50 | 1.00" in text
+    assert shape.linux_series(rows, "p99")[0].verdict == shape.CANNOT_TELL   # p99 has no interval
+
+
+def test_section_needs_two_levels():
+    assert shape.section(boots({1: 1.0})) == []
+    lines = shape.section(boots({1: 1.0, 4: 0.05}))
+    assert lines[0] == "## The paravirtual effect against overcommit"
+    assert any("| p99 |" in ln for ln in lines) and any("| p50 |" in ln for ln in lines)
