@@ -241,26 +241,33 @@ void stress_sweep_next(u32 me)
 static void wait_observed(u32 s)
 {
 	u64 window = liveness_us(OBSERVE_TIMEOUT_US) + tlb_settings.ack_timeout_us;
-	u64 deadline = deadline_after_us(window), limit = deadline_after_us(window * OBSERVE_MAX_FACTOR);
 	struct cpumask others = cpu_online_mask;
 	u32 me = smp_cpu(), laggard = me;
+	struct liveness quiet, whole; /* since the laggard's last progress; the whole wait */
 	u64 progress = 0;
 
 	if (!stress.part->lockstep)
 		return;
+	liveness_start_at(&quiet, deadline_after_us(window));
+	liveness_start_at(&whole, deadline_after_us(window * OBSERVE_MAX_FACTOR));
 	cpumask_clear(&others, me);
 	while (!oracle_observed(&stress.o, s, &others, &laggard) && !stress_aborted()) {
 		u64 now = __atomic_load_n(&stress.o.counts[laggard].checks, __ATOMIC_RELAXED);
+		bool stuck, unstable;
 
 		if (now != progress) {
 			progress = now;
-			deadline = deadline_after_us(window);
+			quiet.deadline = deadline_after_us(window);
 		}
-		if (deadline_passed(deadline) || deadline_passed(limit)) {
-			static char why[112];
+		stuck = liveness_expired(&quiet);
+		unstable = liveness_expired(&whole);
+		if (stuck || unstable) {
+			static char why[160];
 
-			ksnprintf(why, sizeof(why), "cpu %u did not check slice %u (lockstep): %s for %lu ms", laggard, s,
-				  deadline_passed(limit) ? "no stable sweep" : "no progress", window / 1000);
+			ksnprintf(why, sizeof(why), "cpu %u did not check slice %u (lockstep): %s for %lu ms "
+				  "(%lu ms of this CPU's own stalls not counted)", laggard, s,
+				  unstable ? "no stable sweep" : "no progress", window / 1000,
+				  tsc_to_ns(whole.stalled) / 1000000);
 			stress_abort(why);
 			return;
 		}

@@ -84,10 +84,11 @@ static void stop_targets(const struct cpumask *others)
 
 static bool wait_for(volatile u64 *p, u64 value)
 {
-	u64 deadline = deadline_after_us(liveness_us(ANSWER_TIMEOUT_US));
+	struct liveness l;
 
+	liveness_start(&l, ANSWER_TIMEOUT_US);
 	while (*p != value)
-		if (deadline_passed(deadline))
+		if (liveness_expired(&l))
 			return false;
 	return true;
 }

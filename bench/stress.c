@@ -32,13 +32,14 @@ static struct part parts[2]; /* [0] canary, [1] measured */
 
 static bool barrier(u32 *counter)
 {
-	u64 deadline = deadline_after_us(liveness_us(BARRIER_TIMEOUT_US));
+	struct liveness l;
 
+	liveness_start(&l, BARRIER_TIMEOUT_US);
 	__atomic_fetch_add(counter, 1, __ATOMIC_ACQ_REL);
 	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < nr_cpus) {
 		if (stress_aborted())
 			return false;
-		if (deadline_passed(deadline)) {
+		if (liveness_expired(&l)) {
 			/* Said, and every worker stopped (halted readers woken): never a silent end. */
 			stress_abort("a worker did not reach a barrier in time");
 			return false;

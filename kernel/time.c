@@ -29,6 +29,8 @@
 #define PM_TIMER_MASK_24 0xffffffu
 #define CPUID_80000007_EDX_INVTSC (1u << 8)
 #define HV_TIMING_LEAF 0x40000010
+static u32 slowness = 1;
+static u64 liveness_gap = ~0ull; /* LIVENESS_GAP_US in cycles, once the TSC is known */
 /* Polls of a timer's port before giving up: each is an exit under virtualisation (about 1 us),
  * so a 25 ms calibration needs tens of thousands; this bounds a dead timer to seconds. */
 #define SPIN_LIMIT 5000000ull
@@ -164,6 +166,7 @@ void time_init(void)
 	info.check_khz = choice.check_khz;
 	info.disagreement_ppm = choice.disagreement_ppm;
 	info.disagrees = choice.disagrees;
+	liveness_gap = ns_to_tsc(LIVENESS_GAP_US * 1000);
 	if (choice.source < 0)
 		kprintf("time: no way to measure the TSC frequency; assuming 1 GHz, times are wrong\n");
 	kprintf("time: TSC %lu.%03lu MHz from %s (PIT %lu kHz, PM timer %lu kHz), %s\n", info.khz / 1000,
@@ -196,7 +199,6 @@ u64 ns_to_tsc(u64 ns)
 	return mul_div_u64(ns, tsc_khz(), 1000000);
 }
 
-static u32 slowness = 1;
 
 void time_set_slowness(u32 factor)
 {
@@ -211,6 +213,30 @@ u32 time_slowness(void)
 u64 liveness_us(u64 us)
 {
 	return us * slowness;
+}
+
+void liveness_start_at(struct liveness *l, u64 deadline_tsc)
+{
+	*l = (struct liveness){ .deadline = deadline_tsc };
+}
+
+void liveness_start(struct liveness *l, u64 us)
+{
+	liveness_start_at(l, deadline_after_us(liveness_us(us)));
+	l->last = rdtsc();
+}
+
+bool liveness_expired(struct liveness *l)
+{
+	u64 now = rdtsc();
+
+	/* The first poll of a wait started in TSC (inside a timed window) only sets `last`. */
+	if (l->last && now - l->last > liveness_gap) {
+		l->deadline += now - l->last;
+		l->stalled += now - l->last;
+	}
+	l->last = now;
+	return (s64)(now - l->deadline) >= 0;
 }
 
 u64 deadline_after_us(u64 us)

@@ -44,6 +44,20 @@ u64 deadline_after_us(u64 us);
 void time_set_slowness(u32 factor);
 u32 time_slowness(void);
 u64 liveness_us(u64 us);
+
+/* A liveness wait whose clock does not run while this CPU itself is not running: a gap of more
+ * than LIVENESS_GAP_US between two polls means the host did not run this vCPU (or the whole
+ * VM) meanwhile, and it moves the deadline by the gap. So a host that stalls the guest for
+ * seconds (seen on these shared machines) does not make a waiting CPU blame another; one that
+ * is stuck while the waiter runs is still reported after the timeout of the waiter's own time.
+ * Poll with liveness_expired(); `stalled` sums the gaps (for the report). */
+#define LIVENESS_GAP_US 20000
+struct liveness {
+	u64 deadline, last, stalled;
+};
+void liveness_start(struct liveness *l, u64 us); /* us: nominal, x the slowness */
+void liveness_start_at(struct liveness *l, u64 deadline_tsc); /* a deadline already in TSC */
+bool liveness_expired(struct liveness *l);
 bool deadline_passed(u64 deadline);
 
 #endif

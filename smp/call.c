@@ -102,10 +102,11 @@ static void cancel_late(struct call_request *req, struct cpumask *late)
 int smp_call_wait(u64 timeout_us, struct cpumask *late)
 {
 	struct call_request *req = &this_cpu()->call_out;
-	u64 deadline = deadline_after_us(liveness_us(timeout_us));
+	struct liveness l;
 
+	liveness_start(&l, timeout_us);
 	while (!cpumask_empty(&req->pending)) {
-		if (deadline_passed(deadline)) {
+		if (liveness_expired(&l)) {
 			cancel_late(req, late);
 			return -ETIMEDOUT;
 		}

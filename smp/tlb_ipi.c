@@ -154,16 +154,17 @@ int tlb_ipi_finish(const struct tlb_flush *f, const struct cpumask *targets, str
 {
 	struct percpu *me = this_cpu();
 	const struct tlb_ipi_out *out = &me->tlb_out;
-	u64 deadline = f->deadline;
+	struct liveness l;
 	struct cpumask late;
 	u32 spins = 0;
 
+	liveness_start_at(&l, f->deadline); /* no clock read here: inside the timed window */
 	cpumask_clear_all(&late);
 	for_each_cpu(cpu, targets) {
 		const struct tlb_ack_slot *a = ack_slot(me->cpu, cpu);
 
 		while (__atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq) {
-			if (!(++spins % TLB_POLL_SPINS) && deadline_passed(deadline)) {
+			if (!(++spins % TLB_POLL_SPINS) && liveness_expired(&l)) {
 				cpumask_set(&late, cpu);
 				break;
 			}
@@ -189,12 +190,12 @@ void tlb_ipi_acks(const struct tlb_flush *f, struct tlb_sample *s, tlb_ack_fn ac
 	for_each_cpu(cpu, &out->waited) {
 		const struct tlb_ack_slot *a = ack_slot(me->cpu, cpu);
 		struct tlb_target_stamp st;
-		u64 deadline;
+		struct liveness l;
 
 		if (!ack || __atomic_load_n(&a->seq, __ATOMIC_ACQUIRE) != out->seq)
 			continue; /* not wanted, or late (the watchdog has reported it) */
-		deadline = deadline_after_us(tlb_settings.ack_timeout_us);
-		while (__atomic_load_n(&a->stamped, __ATOMIC_ACQUIRE) != out->seq && !deadline_passed(deadline))
+		liveness_start_at(&l, deadline_after_us(tlb_settings.ack_timeout_us));
+		while (__atomic_load_n(&a->stamped, __ATOMIC_ACQUIRE) != out->seq && !liveness_expired(&l))
 			cpu_relax();
 		st = (struct tlb_target_stamp){ .ack = (s64)(a->tsc - f->t0) };
 		/* No entry stamp: not asked for, a second request in one interrupt, or the target did

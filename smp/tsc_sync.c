@@ -25,10 +25,11 @@ static void answer_rounds(void *arg)
 {
 	(void)arg;
 	for (u64 round = 1; round <= ROUNDS; round++) {
-		u64 deadline = deadline_after_us(liveness_us(ANSWER_TIMEOUT_US));
+		struct liveness l;
 
+		liveness_start(&l, ANSWER_TIMEOUT_US);
 		while (xchg.request != round)
-			if (deadline_passed(deadline))
+			if (liveness_expired(&l))
 				return;
 		xchg.tsc = rdtsc_ordered();
 		__atomic_store_n(&xchg.answer, round, __ATOMIC_RELEASE); /* pairs with measure_cpu() */
@@ -46,11 +47,13 @@ static int measure_cpu(u32 cpu)
 	if (smp_call_start(&target, answer_rounds, NULL))
 		return -1;
 	for (u64 round = 1; round <= ROUNDS; round++) {
-		u64 t0 = rdtsc_ordered(), t1, deadline = deadline_after_us(liveness_us(ANSWER_TIMEOUT_US));
+		u64 t0 = rdtsc_ordered(), t1;
+		struct liveness l;
 
+		liveness_start(&l, ANSWER_TIMEOUT_US);
 		xchg.request = round;
 		while (__atomic_load_n(&xchg.answer, __ATOMIC_ACQUIRE) != round) {
-			if (deadline_passed(deadline)) {
+			if (liveness_expired(&l)) {
 				smp_call_wait(0, NULL); /* withdraw the request */
 				return -1;
 			}

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from . import records, results
+from . import records, results, shape
 from .results import ResultsDir
 from .scenarios import aggregate, guest_order, options_text, sort_key, valid, varying, workload_key
 
@@ -34,6 +34,8 @@ PLOT_KINDS = {
     "cdf": "latency CDF at the smallest range and the largest vCPU count that was not "
            "overcommitted, repetitions pooled",
     "floor_ratio": "shootdown latency p50 / IPI broadcast floor p50 vs vCPUs",
+    "pv_ratio": "paravirtual / IPI shootdown p99 and p50 vs effective overcommit, tlbstorm within "
+                "boots and the Linux peer across boots, with the levels' intervals",
 }
 
 
@@ -346,6 +348,35 @@ def _plot_cdf(platform: str, runs: List[dict], colors: dict, path: Path
     return _save(fig, path)
 
 
+def plot_pv_ratio(rows: List[dict], path: Path) -> Optional[Path]:
+    """One panel per metric: every shape series (shape.py) with two or more levels, its ratio
+    against effective overcommit with the level's interval as an error bar; 1 and the goal
+    (0.1) drawn. None without such a series."""
+    per_metric = {m: [s for s in shape.series(rows, m) + shape.linux_series(rows, m)
+                      if len(s.levels) >= 2] for m in shape.METRICS}
+    if not any(per_metric.values()):
+        return None
+    fig, axes = _subplots(len(shape.METRICS), "PV / IPI vs overcommit (below 1: PV wins)")
+    for ax, m in zip(axes, shape.METRICS):
+        for s in per_metric[m]:
+            xs = [lv.overcommit for lv in s.levels]
+            ys = [lv.ratio for lv in s.levels]
+            err = [[max(0.0, lv.ratio - lv.low) if lv.low is not None else 0 for lv in s.levels],
+                   [max(0.0, lv.high - lv.ratio) if lv.high is not None else 0 for lv in s.levels]]
+            label = f"{s.key.get('platform')} {s.backend}" + (
+                "" if s.backend == "linux" else f" targets={s.key.get('targets')}")
+            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=label,
+                        linestyle="--" if s.backend == "linux" else "-")
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        ax.axhline(shape.GOAL_RATIO, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_xlabel("effective overcommit (vCPUs per host CPU)")
+        ax.set_ylabel(f"{m} ratio PV / IPI")
+        ax.set_title(m)
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3, which="both")
+    return _save(fig, path)
+
+
 def _safe_name(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(s))
 
@@ -384,4 +415,12 @@ def write_plots(rd: ResultsDir) -> List[Path]:
                 continue
             if path is not None:
                 made.append(path)
+    try:
+        path = plot_pv_ratio(results.scenario_rows(runs), out_dir / "pv_ratio-all.png")
+    except Exception as e:  # noqa: BLE001
+        plt.close("all")
+        warnings.warn(f"plot pv_ratio-all.png skipped: {type(e).__name__}: {e}")
+        path = None
+    if path is not None:
+        made.append(path)
     return made

@@ -21,7 +21,7 @@ import platform as pyplatform
 import re
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from . import records
 
@@ -148,8 +148,8 @@ class ResultsDir:
             for f in sorted(self.runs_dir.glob("*/result.json")):
                 try:
                     found[f.parent.name] = self._load(f)
-                except (OSError, ValueError):
-                    continue  # a torn write cannot happen (atomic), but a hand edit can
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # damaged(): a torn write cannot happen (atomic), a hand edit can
         order = {c["id"]: i for i, c in enumerate(self.plan())} if self.exists() else {}
         return sorted(found.values(), key=lambda r: (order.get(r["id"], len(order)), r["id"]))
 
@@ -159,6 +159,28 @@ class ResultsDir:
         if self._loaded.get(f, (None,))[0] != stamp:
             self._loaded[f] = (stamp, load_run(json.loads(f.read_text())))
         return self._loaded[f][1]
+
+    def damaged(self) -> List[Tuple[str, str]]:
+        """(run id, why) for every runs/<id>/result.json that cannot be read (a hand edit, a
+        disk that filled up under another writer): runs() leaves them out, so they run again
+        on --resume; set_aside() moves one out of the way first, so nothing is silently lost."""
+        out = []
+        if self.runs_dir.is_dir():
+            for f in sorted(self.runs_dir.glob("*/result.json")):
+                try:
+                    self._load(f)
+                except (OSError, ValueError, KeyError, TypeError) as e:
+                    out.append((f.parent.name, f"{type(e).__name__}: {e}"[:200]))
+        return out
+
+    def set_aside(self, run_id: str) -> Path:
+        """Rename a damaged result.json to result.json.damaged-N (N: the first free)."""
+        f = self.run_dir(run_id) / "result.json"
+        n = 1
+        while (dest := f.with_name(f"result.json.damaged-{n}")).exists():
+            n += 1
+        f.replace(dest)
+        return dest
 
     def done_ids(self) -> set:
         return {r["id"] for r in self.runs()}

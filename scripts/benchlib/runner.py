@@ -215,9 +215,24 @@ def _prepare(m: mx.Matrix, rd: ResultsDir, plan: List[dict], resume: bool,
         say(f"bench: error: {out} exists and is not a results directory")
         return EXIT_USAGE
     else:
-        rd.create(m.text, m.source.suffix if m.source else ".toml", plan, host_environment(),
-                  m.name)
+        try:
+            rd.create(m.text, m.source.suffix if m.source else ".toml", plan,
+                      host_environment(), m.name)
+        except OSError as e:
+            say(f"bench: error: cannot create the results directory {out}: {e.strerror or e}")
+            return EXIT_USAGE
+    for tmp in rd.runs_dir.glob("*/.result.json.*.tmp"):  # a write cut short by a kill
+        tmp.unlink()
+        say(f"bench: {tmp.parent.name}: removed an unfinished write ({tmp.name})")
+    for run_id, why in rd.damaged():
+        dest = rd.set_aside(run_id)
+        say(f"bench: {run_id}: its result.json cannot be read ({why}); set aside as "
+            f"{dest.name}, and it runs again")
     return None
+
+
+class StorageError(Exception):
+    """A result could not be saved (the results directory is full or read-only)."""
 
 
 def _run_all(todo: List[dict], rd: ResultsDir, host: dict, say: Callable[[str], None],
@@ -242,7 +257,12 @@ def _run_all(todo: List[dict], rd: ResultsDir, host: dict, say: Callable[[str], 
             except Exception as e:  # a harness bug: record it, keep going
                 result = unavailable(c, f"harness error: {type(e).__name__}: {e}", host)
                 result["outcome"] = "error"
-        rd.save_run(result)
+        try:
+            rd.save_run(result)
+        except OSError as e:
+            raise StorageError(f"cannot save {c['id']} in {rd.path}/runs: {e.strerror or e} "
+                               f"(full or read-only?); the results saved before it are kept: "
+                               f"free the space and resume with --resume") from e
         progress.finished(c, result)
         if result["attempts"] and platform_refuses(result.get("error")):
             refused[(c["platform"], c["guest"])] = (
@@ -288,6 +308,9 @@ def run_matrix(m: mx.Matrix, out: Path, resume: bool, messages: TextIO = sys.std
         say(f"\nbench: interrupted: {len(rd.done_ids())} of {len(plan)} configurations saved; "
             f"resume with scripts/bench run {m.source or 'MATRIX'} --out {out} --resume")
         status = EXIT_INTERRUPTED
+    except StorageError as e:
+        say(f"bench: error: {e}")
+        status = EXIT_ERROR
     finally:
         if report is not None and not _report(rd, report, say):
             status = status or EXIT_ERROR

@@ -4,6 +4,7 @@ timeouts, the log files, the warnings and the summary line."""
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime
 import os
@@ -26,6 +27,9 @@ from .qmp import take_screendump
 from .registry import PLATFORMS
 from .serial import RECORD_PREFIX, SerialParser, run_detection
 from .slowness import factor as slow_factor, host_slowness, with_slow
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
 
 
 def run(config: RunConfig) -> RunResult:
@@ -109,6 +113,17 @@ def _scale_timeouts(config: RunConfig, platform: Platform, res: RunResult,
     return dataclasses.replace(config, timeout=config.timeout * res.slow, cmdline=cmdline)
 
 
+def _child_setup(host_cpus: Optional[List[int]]) -> None:
+    """In QEMU's process before exec: die with the runner (a runner killed with SIGKILL must not
+    leave a guest running that competes with the next boot), and run on host_cpus if given."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: the guest then ends at its own timeout
+    if host_cpus:
+        os.sched_setaffinity(0, host_cpus)
+
+
 def _messenger(config: RunConfig) -> Callable[[str], None]:
     """say(): a `run: ...` line to config.messages, if any."""
     def say(msg: str) -> None:
@@ -173,11 +188,10 @@ class _Boot:
         self.limit = launch.timeout if launch.timeout is not None else config.timeout
         self.deadline = time.monotonic() + self.limit
         try:
-            pin = (lambda: os.sched_setaffinity(0, config.host_cpus)) if config.host_cpus \
-                else None
             self.proc = subprocess.Popen(launch.argv, stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         start_new_session=True, preexec_fn=pin)
+                                         start_new_session=True,
+                                         preexec_fn=lambda: _child_setup(config.host_cpus))
         except OSError as e:
             self._fail(f"cannot start {launch.argv[0]}: {e}")
             return False

@@ -145,3 +145,13 @@ def test_section_needs_two_levels():
     lines = shape.section(boots({1: 1.0, 4: 0.05}))
     assert lines[0] == "## The paravirtual effect against overcommit"
     assert any("| p99 |" in ln for ln in lines) and any("| p50 |" in ln for ln in lines)
+
+
+def test_pv_ratio_plot(tmp_path):
+    from benchlib import plots
+    if plots.plt is None:
+        pytest.skip(plots.MISSING)
+    rows = boots({1: 1.0, 2: 0.4, 4: 0.05}) + boots({1: 1.1, 4: 0.5}, pv="kvm-ipi")
+    path = plots.plot_pv_ratio(rows, tmp_path / "pv_ratio-all.png")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plots.plot_pv_ratio(boots({1: 1.0}), tmp_path / "none.png") is None
