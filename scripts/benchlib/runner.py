@@ -36,6 +36,8 @@ RETRIED = {tlbrun.STATUS_TIMEOUT, tlbrun.STATUS_NO_VERDICT, tlbrun.STATUS_HOST}
 FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "hvlab-kvm": 90.0, "hvlab-nopv": 90.0,
                "hvlab-kvm-nopv": 90.0, "kvm-hyperv": 30.0}
 LINUX_EXTRA_S = 20.0  # the Linux guest's own boot
+# What a resumed configuration must share with the one that made the directory.
+RESUME_SAME = ("cmdline", "timeout", "memory", "profile")
 
 
 def availability(platforms: List[str], guests: List[str],
@@ -202,12 +204,20 @@ def _prepare(m: mx.Matrix, rd: ResultsDir, plan: List[dict], resume: bool,
                 f"choose another --out")
             return EXIT_USAGE
         try:
-            old = {c["id"] for c in rd.plan()}
+            old = {c["id"]: c for c in rd.plan()}
         except ResultsError as e:
             say(f"bench: error: {e}")
             return EXIT_USAGE
-        if old != {c["id"] for c in plan}:
-            say(f"bench: error: {out} was made from another matrix (its configurations differ); "
+        # The same configurations, and each one the same (a changed command line or timeout
+        # would mix two matrices' results under one name).
+        changed = [c["id"] for c in plan if c["id"] in old and
+                   any(old[c["id"]].get(k) != c.get(k) for k in RESUME_SAME)]
+        if set(old) != {c["id"] for c in plan} or changed:
+            say(f"bench: error: {out} was made from another matrix (its configurations differ"
+                + (f": {changed[0]}'s " + ", ".join(
+                    k for k in RESUME_SAME if old[changed[0]].get(k) != next(
+                        c for c in plan if c["id"] == changed[0]).get(k)) if changed else "")
+                + "); "
                 f"resume it with the matrix it was made from ({out}/matrix"
                 f"{m.source.suffix if m.source else '.toml'})")
             return EXIT_USAGE

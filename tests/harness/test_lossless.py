@@ -155,3 +155,15 @@ def alive(pid):
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_resume_refuses_a_changed_configuration(tmp_path):
+    """Same configuration names, another command line: resuming would mix two matrices."""
+    out = tmp_path / "r"
+    run(out)
+    changed = mx.parse_matrix({"name": "lossless", "vcpus": [2, 3, 4], "backends": ["ipi"],
+                               "iterations": 10, "warmup": 1, "extra_cmdline": "ipi_iters=5"})
+    said = io.StringIO()
+    status = runner.run_matrix(changed, out, resume=True, messages=said, runner=fake_pass)
+    assert status == runner.EXIT_USAGE and "was made from another matrix" in said.getvalue()
+    assert "cmdline" in said.getvalue()
