@@ -2,6 +2,7 @@
  * the EBDA and the BIOS ROM area (ACPI 6.5 5.2.5.1); every table checked before use; power-off
  * through the FADT's PM1 control registers with the \_S5 sleep type (ACPI 6.5 4.8.3.2, 7.4.2). */
 #include "acpi/acpi.h"
+#include "acpi/fwfault.h"
 #include "kernel/console.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"
@@ -20,6 +21,8 @@ static bool have_rsdp;
 static const struct acpi_header *root; /* XSDT or RSDT */
 static u32 root_entry_size;
 static const struct acpi_fadt *fadt;
+
+static void report_bad_entries(void);
 
 static const struct acpi_header *map_table(u64 phys)
 {
@@ -79,6 +82,7 @@ void acpi_init(const struct bootinfo *bi)
 		kprintf("acpi: RSDP (from %s) points at no valid RSDT/XSDT\n", source);
 		return;
 	}
+	report_bad_entries();
 	fadt = (const struct acpi_fadt *)acpi_find_table("FACP", 0);
 	kprintf("acpi: revision %u RSDP from %s, %.4s with %u tables, FADT %s\n", r->revision, source,
 		root->signature, (root->length - (u32)sizeof(*root)) / root_entry_size,
@@ -95,25 +99,52 @@ const struct acpi_fadt *acpi_fadt(void)
 	return fadt;
 }
 
+/* The root's entries, plus the one the fw_fault=xsdt-absent test hook adds. */
+static u32 root_entries(void)
+{
+	return (root->length - sizeof(*root)) / root_entry_size + (fw_fault_absent_entry() != 0);
+}
+
+/* Entry i's table, checked (NULL when it is not a valid table), as the fw_fault hook shows it. */
+static const struct acpi_header *entry_table(u32 i, u64 *phys)
+{
+	const struct acpi_header *h;
+
+	*phys = 0;
+	if (i == root_entries() - 1 && fw_fault_absent_entry())
+		*phys = fw_fault_absent_entry();
+	else
+		memcpy(phys, (const u8 *)(root + 1) + i * root_entry_size, root_entry_size);
+	h = map_table(*phys);
+	h = h ? fw_fault_table(h->signature, h) : NULL;
+	return h && !acpi_checksum(h, h->length) ? h : NULL;
+}
+
 const struct acpi_header *acpi_find_table(const char sig[4], u32 index)
 {
-	const u8 *entries;
-	u32 n;
-
 	if (!root)
 		return NULL;
-	entries = (const u8 *)(root + 1);
-	n = (root->length - sizeof(*root)) / root_entry_size;
-	for (u32 i = 0; i < n; i++) {
-		u64 phys = 0;
-		const struct acpi_header *h;
+	for (u32 i = 0, n = root_entries(); i < n; i++) {
+		u64 phys;
+		const struct acpi_header *h = entry_table(i, &phys);
 
-		memcpy(&phys, entries + i * root_entry_size, root_entry_size);
-		h = map_table(phys);
 		if (h && !memcmp(h->signature, sig, 4) && index-- == 0)
 			return h;
 	}
 	return NULL;
+}
+
+/* Once, at boot: one line for every entry of the root that is not a valid table (absent memory,
+ * a bad length or checksum). Lookups skip them. */
+static void report_bad_entries(void)
+{
+	for (u32 i = 0, n = root_entries(); i < n; i++) {
+		u64 phys;
+
+		if (!entry_table(i, &phys))
+			kprintf("acpi: %.4s entry %u (0x%lx) is not a valid table (absent, or a bad length or "
+				"checksum): ignored\n", root->signature, i, phys);
+	}
 }
 
 

@@ -58,16 +58,56 @@ static void jw_escape(struct jw *w, unsigned char c)
 	}
 }
 
-static void jw_string(struct jw *w, const char *s)
+/* The length of the UTF-8 sequence starting at s (RFC 3629 section 4: no overlong form, no
+ * surrogate, nothing past U+10FFFF), or 0 when none does. Stops at the NUL like any mismatch. */
+static size_t jw_utf8_len(const unsigned char *s)
 {
-	jw_putc(w, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
 
-		if (c < 0x20 || c == '"' || c == '\\')
-			jw_escape(w, c);
-		else
-			jw_putc(w, (char)c);
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* JSON text is UTF-8 (RFC 8259 8.1), and strings reach here from the loader and CPUID: a byte
+ * that starts no valid sequence is written as U+FFFD, so the record stays readable JSON. */
+static void jw_string(struct jw *w, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	jw_putc(w, '"');
+	while (*s) {
+		size_t n = *s < 0x80 ? 1 : jw_utf8_len(s);
+
+		if (*s < 0x20 || *s == '"' || *s == '\\') {
+			jw_escape(w, *s++);
+		} else if (!n) {
+			jw_puts(w, "\\ufffd");
+			s++;
+		} else {
+			while (n--)
+				jw_putc(w, (char)*s++);
+		}
 	}
 	jw_putc(w, '"');
 }

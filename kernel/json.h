@@ -30,7 +30,8 @@ void jw_obj_end(struct jw *w);
 void jw_arr_begin(struct jw *w, const char *key);
 void jw_arr_end(struct jw *w);
 
-/* A NULL val writes null; control characters are escaped, bytes >= 0x80 pass through. */
+/* A NULL val writes null; control characters are escaped, valid UTF-8 passes through and any
+ * other byte >= 0x80 is written as \ufffd (JSON text is UTF-8). */
 void jw_str(struct jw *w, const char *key, const char *val);
 void jw_u64(struct jw *w, const char *key, u64 v);
 void jw_s64(struct jw *w, const char *key, s64 v);

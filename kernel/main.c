@@ -1,6 +1,7 @@
 /* tlbstorm: the boot CPU's path from the boot stub to the verdict. */
 #include "boot/multiboot2.h"
 #include "acpi/acpi.h"
+#include "acpi/fwfault.h"
 #include "hv/hv.h"
 #include "kvm/kvm.h"
 #include "bench/bench.h"
@@ -170,6 +171,7 @@ void kmain(u32 magic, u32 info_phys)
 	options_parse(bootinfo.args);                        /* usage errors end here */
 	time_set_slowness((u32)cfg.slow);                    /* before any liveness timeout */
 	exit_set_pause(cfg.pause);
+	fw_fault_set(cfg.fw_fault);                          /* test hook, before the tables */
 	acpi_init(&bootinfo);                                /* tables, power-off */
 	report_boot();
 	hypervisor_detect();                                 /* which platform */
@@ -199,6 +201,10 @@ void kmain(u32 magic, u32 info_phys)
 		verdict = EXIT_FAIL;
 	if (smp_missing_cpus()) {                            /* a lost CPU: not a whole pass */
 		smp_report_missing();
+		verdict = exit_worse(verdict, EXIT_ERROR);
+	}
+	if (!tsc_info()->measured) {                         /* a guessed clock: no time is right */
+		kprintf("time: the TSC frequency was guessed, so every time reported is wrong; the run is an error\n");
 		verdict = exit_worse(verdict, EXIT_ERROR);
 	}
 	kernel_exit(verdict);

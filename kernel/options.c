@@ -2,6 +2,7 @@
  * member in struct config, or in struct scenario for a benchmark setting (give it a record
  * field, and it reaches every "shootdown" record and, through the schema, the harness's CSV). */
 #include "kernel/options.h"
+#include "acpi/fwfault.h"
 #include "bench/scenario.h"
 #include "kernel/console.h"
 #include "kernel/exit.h"
@@ -63,6 +64,8 @@ static const struct opt options[] = {
 	  .help = "how long an AP may take to check in" },
 	{ .key = "lose_cpu", .type = OPT_UINT, .max = 0xfffffffe, .dst = &cfg.lose_cpu,
 	  .help = "test hook: the AP with this APIC ID is never started (0: off)" },
+	{ .key = "fw_fault", .type = OPT_ENUM, .choices = fw_fault_names, .dst = &cfg.fw_fault,
+	  .help = "test hook: alter the firmware's tables on purpose (hostile firmware)" },
 	{ .key = "tramp_reserved", .type = OPT_UINT, .max = 0xfffff, .dst = &cfg.tramp_reserved,
 	  .help = "test hook: the AP start-up code may not use the page at this address (0: off)" },
 	{ .key = "ipi_iters", .type = OPT_UINT, .min = 1, .max = 10000, .dst = &cfg.ipi_iters,

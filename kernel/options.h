@@ -24,6 +24,7 @@ struct config {
 	u64 ap_timeout_ms; /* how long an AP may take to check in */
 	u64 lose_cpu;      /* test hook: the AP with this APIC ID is never started (0: off) */
 	u64 tramp_reserved; /* test hook: the AP start-up code may not use this page (0: off) */
+	int fw_fault;       /* test hook: enum fw_fault, firmware tables altered on purpose */
 	u64 ipi_iters;     /* round trips per target in the IPI floor benchmark */
 	/* The benchmark: its axes (every combination runs, bench/bench.c) and the settings every
 	 * scenario shares, which are also the axes' members' defaults. */

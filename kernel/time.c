@@ -162,6 +162,7 @@ void time_init(void)
 	clock_choose(khz, &choice);
 	info.khz = choice.khz;
 	info.source = choice.source < 0 ? "guess-1ghz" : clock_source_names[choice.source];
+	info.measured = choice.source >= 0;
 	info.check_source = choice.check < 0 ? NULL : clock_source_names[choice.check];
 	info.check_khz = choice.check_khz;
 	info.disagreement_ppm = choice.disagreement_ppm;

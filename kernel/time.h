@@ -14,6 +14,7 @@ struct tsc_info {
 	const char *check_source; /* the measured source khz was checked against (NULL: none) */
 	u64 check_khz, disagreement_ppm;
 	bool disagrees;     /* more than 1% apart: printed, and in the tsc record */
+	bool measured;      /* false: no source at all, 1 GHz guessed (the run is an error) */
 };
 
 void time_init(void); /* find the TSC frequency; prints one line */

@@ -286,6 +286,10 @@ class _Boot:
         status, verdict, code, warnings, reason = platform.outcome(
             config, self.launch, proc.returncode, res.timed_out, parser, codes, res)
         res.status, res.verdict, res.kernel_code = status, verdict, code
+        misread = _misread_machine(config, res)
+        if misread and verdict in ("pass", "skip"):
+            res.status, res.verdict, res.error = codes["error"], "error", misread
+            self.say(f"run: error: {misread}")
         if status != STATUS_TIMEOUT and res.error and res.error.startswith("timeout after"):
             res.error = None  # the platform recovered the verdict (hvlab: a hang after it)
         warnings += _record_warnings(config, res, parser)
@@ -321,6 +325,21 @@ class _Boot:
         if self.log_file is not None:
             self.log_file.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _misread_machine(config: RunConfig, res: RunResult) -> Optional[str]:
+    """Why the guest's picture of the machine is wrong, or None: the harness knows how many
+    vCPUs it gave the guest, so a guest that brought up another number (its firmware tables
+    listed fewer, or were unusable) has not measured the machine it was asked to, whatever its
+    verdict says. `cpus=` on the command line limits the count on purpose."""
+    topo = res.record("topology")
+    if config.guest != "tlbstorm" or topo is None or \
+            any(w.startswith("cpus=") for w in config.cmdline.split()):
+        return None
+    if topo.get("online") != config.smp:
+        return (f"the guest brought up {topo.get('online')} CPUs on a machine of {config.smp} "
+                f"(its firmware listed {topo.get('listed')}): it misread the machine")
+    return None
 
 
 def _record_warnings(config: RunConfig, res: RunResult, parser: SerialParser) -> List[str]:
