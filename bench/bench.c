@@ -101,7 +101,7 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 		.scenario = idx, .backend = row->s.backend->name, .put_config = put_config,
 		.status = r->timeouts ? "watchdog" : ret ? "error" : "ok", .error = r->error,
 		.shootdowns = r->shootdowns, .targets = r->targets, .skipped_targets = r->skipped,
-		.requests_raced = r->raced,
+		.requests_raced = r->raced, .safety_wakes = r->safety_wakes,
 		.fallbacks = r->fallbacks, .steal_ns = row->steal_ns, .latency = row->lat,
 		.tsc_khz = tsc_khz(), .per_s = row->per_s, .floor_p50_cycles = ipi_floor_p50_cycles(),
 		.ratio_milli = row->ratio_milli, .oracle = &r->oracle, .put_detection = put_detection,

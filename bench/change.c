@@ -47,6 +47,13 @@ void stress_wake_handler(struct trap_frame *f)
 	apic_eoi(); /* nothing to do: the reader's loop looks again */
 }
 
+void stress_rewake_handler(struct trap_frame *f)
+{
+	(void)f;
+	stress.counts[smp_cpu()].rewoken = true;
+	apic_eoi();
+}
+
 /* Stop every worker; the first reason given is the one reported. */
 void stress_abort(const char *why)
 {

@@ -52,9 +52,15 @@ static bool barrier(u32 *counter)
 /* targets=halt, a CPU that only reads: sweep while slice 0 has a published state this CPU has
  * not seen and no change is in flight, else halt until an interrupt (a shootdown, or the wake-up
  * stress_wake_readers() sends after each publication and at the end). STI's one-instruction
- * shadow makes "sti; hlt" atomic: a wake-up that comes after the test is not lost. */
+ * shadow makes "sti; hlt" atomic: a wake-up that comes after the test is not lost by us. One lost
+ * on the way (seen in the nested lab: a reader halted for good) must not hang the run, so each
+ * halt also arms this CPU's APIC timer; a timer wake-up that finds a published change waiting is
+ * counted (`safety_wakes`: a wake-up IPI late by more than REWAKE_MS, or lost). */
+#define REWAKE_MS 50
 static void idle_reader(u32 me, const bool *stop)
 {
+	u32 ticks = (u32)MIN(apic_timer_ticks_per_ms() * REWAKE_MS, 0xffffffffull);
+
 	while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE) && !stress_aborted()) {
 		cli();
 		if (oracle_unseen(&stress.o, 0) && !__atomic_load_n(&stress.slices[0].changing, __ATOMIC_ACQUIRE)) {
@@ -62,8 +68,14 @@ static void idle_reader(u32 me, const bool *stop)
 			stress_sweep_next(me);
 			continue;
 		}
+		stress.counts[me].rewoken = false;
+		if (ticks)
+			apic_timer_oneshot(ticks, VEC_REWAKE);
 		__asm__ volatile("sti; hlt" ::: "memory");
+		if (stress.counts[me].rewoken && oracle_unseen(&stress.o, 0))
+			stress.counts[me].safety_wakes++;
 	}
+	apic_timer_stop();
 }
 
 /* Run part p: the initiators iterate, everybody else sweeps until they are done. */
@@ -292,6 +304,7 @@ static void collect(struct stress_result *r)
 		r->targets += cc->targets;
 		r->skipped += cc->skipped;
 		r->raced += cc->raced;
+		r->safety_wakes += cc->safety_wakes;
 		r->fallbacks += cc->fallbacks;
 		r->elapsed_cycles = MAX(r->elapsed_cycles, cc->elapsed);
 		r->deferred_flushes += percpu_of(cpu)->as.deferred_flushes;
@@ -323,6 +336,7 @@ int stress_run(const struct scenario *c, struct stress_result *r)
 				  .all_initiators = scenario_all_initiators(c) };
 	stress.part = c->canary ? &parts[0] : &parts[1];
 	trap_set_handler(VEC_WAKE, stress_wake_handler);
+	trap_set_handler(VEC_REWAKE, stress_rewake_handler);
 	__atomic_store_n(&tlb_settings.stamp_entry, c->breakdown && !scenario_all_initiators(c), __ATOMIC_RELAXED);
 	for (u32 cpu = 0; cpu < nr_cpus; cpu++)
 		percpu_of(cpu)->as.deferred_flushes = percpu_of(cpu)->as.noflush_switches = 0;

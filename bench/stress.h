@@ -36,6 +36,7 @@ struct stress_result {
 	struct histogram ack;     /* per-target acknowledgement cycles (backends that have them) */
 	struct histogram null;    /* null shootdowns interleaved with the measured ones (mm/tlb.h) */
 	u64 shootdowns, elapsed_cycles, targets, skipped, raced, timeouts, failed, fallbacks;
+	u64 safety_wakes; /* halted readers woken by their own timer with work waiting */
 	u64 untargeted;           /* measured shootdowns with no remote target: not in latency */
 	u64 null_untargeted;      /* null shootdowns with no remote target: not in null */
 	u64 acks_before_start;    /* per-target stamps earlier than the start (tlb_sample) */

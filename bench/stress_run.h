@@ -34,6 +34,8 @@ struct cpu_counts {
 	u64 untargeted, null_untargeted, acks_before_start, stolen;
 	s64 last_ack; /* the latest corrected ack of the shootdown in progress (one initiator) */
 	bool acked;   /* last_ack is set */
+	bool rewoken; /* a halted reader's safety timer fired */
+	u64 safety_wakes;
 	u32 next_slice, cur_as;
 } __attribute__((aligned(CACHE_LINE)));
 
@@ -73,6 +75,7 @@ bool stress_aborted(void);
 bool stress_halting(void);
 void stress_wake_readers(void); /* no-op unless halting */
 void stress_wake_handler(struct trap_frame *f);
+void stress_rewake_handler(struct trap_frame *f); /* the safety timer: marks the reader */
 void stress_abort(const char *why); /* stop every worker; the first reason is reported */
 
 paddr_t *stress_frame_slot(u32 set, u32 slice, u64 k);

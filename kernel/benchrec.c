@@ -148,6 +148,7 @@ static void put_measurement(struct jw *w, const struct shootdown_rec *r)
 	jw_u64(w, "targets_per_shootdown_milli", per_milli(r->targets, r->shootdowns));
 	jw_u64(w, "skipped_targets", r->skipped_targets);
 	jw_u64(w, "requests_raced", r->requests_raced);
+	jw_u64(w, "safety_wakes", r->safety_wakes);
 	jw_u64(w, "fallbacks", r->fallbacks);
 	jw_u64(w, "steal_ns", r->steal_ns);
 	bench_put_summary(w, "latency_cycles", &r->latency, 0);

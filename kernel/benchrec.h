@@ -64,7 +64,7 @@ struct shootdown_rec {
 	const char *backend;
 	bench_put_fn put_config; /* the scenario's settings after "backend" */
 	const char *status, *error; /* error: NULL when none */
-	u64 shootdowns, targets, skipped_targets, requests_raced, fallbacks, steal_ns;
+	u64 shootdowns, targets, skipped_targets, requests_raced, safety_wakes, fallbacks, steal_ns;
 	struct summary latency, ack; /* cycles */
 	struct summary null;         /* cycles of the interleaved null shootdowns (count 0: none) */
 	u64 untargeted, null_untargeted, acks_before_start;

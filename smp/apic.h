@@ -12,6 +12,7 @@
 #define VEC_TIMER 0xf3     /* APIC timer */
 #define VEC_TLB_FLUSH 0xf4 /* TLB shootdown */
 #define VEC_WAKE 0xf5      /* stress: wake readers that halt between changes (targets=halt) */
+#define VEC_REWAKE 0xf6    /* stress: a halted reader's own safety timer (a wake-up lost) */
 #define VEC_TEST_PING 0xe0 /* self-tests: IPIs between every pair of CPUs */
 #define VEC_TEST_PONG 0xe1
 #define VEC_APIC_ERROR 0xfe
