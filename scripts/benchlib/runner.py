@@ -33,8 +33,7 @@ OUTCOMES = {**{code: name for name, code in tlbrun.load_exit_codes().items()},
 # Statuses worth one more boot: the run, not the guest, went wrong.
 RETRIED = {tlbrun.STATUS_TIMEOUT, tlbrun.STATUS_NO_VERDICT, tlbrun.STATUS_HOST}
 # A first guess at a boot's duration (s) before any has finished, for the time-left estimate.
-FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "hvlab-kvm": 90.0, "hvlab-nopv": 90.0,
-               "hvlab-kvm-nopv": 90.0, "kvm-hyperv": 30.0}
+FIRST_GUESS = {"tcg": 5.0, "kvm": 30.0, "hvlab": 90.0, "hvlab-kvm": 90.0, "hvlab-kvm-nopv": 90.0, "kvm-hyperv": 30.0}
 LINUX_EXTRA_S = 20.0  # the Linux guest's own boot
 # What a resumed configuration must share with the one that made the directory.
 RESUME_SAME = ("cmdline", "timeout", "memory", "profile")

@@ -125,7 +125,7 @@ def series(rows: Iterable[dict], metric: str = "p99") -> List[Series]:
 
 # The Linux peer cannot switch its flush within a boot: its PV/IPI ratio is taken across boots,
 # between a platform that offers the PV flush and its twin that does not (matrix.PLATFORMS).
-LINUX_PAIRS = {"hvlab": "hvlab-nopv", "hvlab-kvm": "hvlab-kvm-nopv"}
+LINUX_PAIRS = {"hvlab-kvm": "hvlab-kvm-nopv"}
 
 
 def _envelope_ratio(pv: List[dict], ipi: List[dict], metric: str):
