@@ -142,7 +142,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wshadow -I. -DHOST_TEST 
 	-fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(B)/fuzz/fuzz_,$(FUZZ_TARGETS))
-# What each target links (fuzz_acpi.c includes acpi/acpi.c itself, for its statics).
+# What each target links (fuzz_acpi.c includes acpi/acpi.c and acpi/fwfault.c, for their statics).
 FUZZ_SRCS_cmdline := kernel/cmdline.c kernel/printf.c
 FUZZ_SRCS_mb1 := boot/bootinfo.c kernel/printf.c
 FUZZ_SRCS_mb2 := boot/bootinfo.c kernel/printf.c

@@ -164,7 +164,10 @@ void acpi_poweroff(void)
 	u16 pm1a, pm1b;
 	u8 typ_a, typ_b;
 
-	if (!fadt || (fadt->h.length >= 116 && (fadt->flags & FADT_HW_REDUCED_ACPI))) {
+	/* Read DSDT, SMI_CMD and ACPI_ENABLE only from a FADT long enough to hold PM1a_CNT_BLK: a
+	 * shorter one has no PM1 control register anyway, and may end where the mapping does. */
+	if (!fadt || fadt->h.length < __builtin_offsetof(struct acpi_fadt, pm1a_cnt_blk) + 4 ||
+	    (fadt->h.length >= 116 && (fadt->flags & FADT_HW_REDUCED_ACPI))) {
 		kprintf("acpi: no FADT with PM1 control registers; cannot power off\n");
 		return;
 	}

@@ -46,10 +46,13 @@ static int mb2_mmap(struct bootinfo *bi, const struct mb2_tag_mmap *t, char *err
 {
 	const u8 *p = (const u8 *)(t + 1), *end = (const u8 *)t + t->size;
 
-	if (t->size < sizeof(*t) || t->entry_size < sizeof(struct mb2_mmap_entry))
+	/* entry_size is only there when the tag holds it: a shorter tag may end the mapping */
+	if (t->size < sizeof(*t))
+		return fail(err, elen, "multiboot2: memory map tag of size %u", t->size);
+	if (t->entry_size < sizeof(struct mb2_mmap_entry))
 		return fail(err, elen, "multiboot2: memory map tag with entry size %u (size %u)",
 			    t->entry_size, t->size);
-	for (; p + t->entry_size <= end; p += t->entry_size) {
+	for (; (size_t)(end - p) >= t->entry_size; p += t->entry_size) {
 		const struct mb2_mmap_entry *e = (const void *)p;
 
 		add_mmap(bi, e->addr, e->len, e->type);
@@ -221,7 +224,7 @@ static int parse_mb1(struct bootinfo *bi, u64 info_phys, bootinfo_map_fn map, ch
 				return fail(err, elen, "multiboot: memory map entry at offset %lu has size %u",
 					    off, e->size);
 			add_mmap(bi, e->addr, e->len, e->type);
-			off += e->size + 4;
+			off += (u64)e->size + 4; /* not in 32 bits, where 0xfffffffc + 4 is 0 */
 		}
 	}
 	if (mi->flags & MB1_INFO_FRAMEBUFFER) {

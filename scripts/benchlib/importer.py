@@ -24,8 +24,11 @@ def parse_capture(path: Path):
     except OSError as e:
         raise ImportError_(f"{path}: cannot read: {e.strerror}")
     parser = tlbrun.SerialParser()
-    parser.feed(data)
-    parser.finish()
+    try:
+        parser.feed(data)
+        parser.finish()
+    except RecursionError:  # json.loads on a record nested thousands deep; not a ValueError
+        raise ImportError_(f"{path}: a TLBSTORM record nests too deeply to be read")
     if not parser.records:
         raise ImportError_(f"{path}: no TLBSTORM records in the capture (is it tlbstorm's COM1 "
                            f"output?)")

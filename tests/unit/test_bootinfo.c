@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "boot/bootinfo.h"
 #include "boot/multiboot2.h"
@@ -696,6 +697,24 @@ static void test_mb2_bad_mmap(void **state)
 	reject2();
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_mb2.c): a memory map tag too short to hold entry_size, as
+ * the last bytes of the information, is rejected without reading entry_size past the end. */
+static void test_mb2_short_mmap_tag_at_end(void **state)
+{
+	(void)state;
+
+	for (u32 size = sizeof(struct mb2_tag); size < sizeof(struct mb2_tag_mmap); size++) {
+		char want[64];
+
+		setup(NULL);
+		mb2_add(MB2_TAG_MMAP, size);
+		mb2_header()->total_size = mb2_len; /* no end tag: the tag ends the mapping */
+		reject2();
+		snprintf(want, sizeof(want), "multiboot2: memory map tag of size %u", size);
+		assert_string_equal(err, want);
+	}
+}
+
 static void test_mb2_short_acpi(void **state)
 {
 	(void)state;
@@ -982,6 +1001,27 @@ static void test_mb1_mmap(void **state)
 	reject1();
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_mb1.c): an entry size of 0xfffffffc made the step to the
+ * next entry (size + 4) wrap to 0 in 32 bits, so the parser looped on that entry for ever. */
+static void test_mb1_mmap_entry_size_wraps(void **state)
+{
+	(void)state;
+	struct mb1_info *mi = mb1();
+	struct mb1_mmap_entry huge = { 0xfffffffc, 0x1000, 0x1000, MB_MEMORY_AVAILABLE };
+	u32 off = mb1_entry(0, 20, 0, 0x1000, MB_MEMORY_AVAILABLE);
+
+	memcpy(mem + MB1_MMAP + off, &huge, sizeof(huge));
+	mi->flags = MB1_INFO_MMAP;
+	mi->mmap_addr = MEM_BASE + MB1_MMAP;
+	mi->mmap_length = off + sizeof(huge);
+	alarm(10); /* a hang fails the test instead of stalling `make unit-tests` */
+	assert_int_equal(parse1(), 0);
+	alarm(0);
+	assert_int_equal(bi.nmmap, 2);
+	assert_int_equal(bi.mmap[1].addr, 0x1000);
+	assert_int_equal(bootinfo_usable_bytes(&bi), 0x2000);
+}
+
 static void test_mb1_bad_strings(void **state)
 {
 	(void)state;
@@ -1133,6 +1173,7 @@ int main(void)
 		T(test_mb2_missing_end_tag),
 		T(test_mb2_unterminated_strings),
 		T(test_mb2_bad_mmap),
+		T(test_mb2_short_mmap_tag_at_end),
 		T(test_mb2_short_acpi),
 		T(test_mb2_short_framebuffer),
 		T(test_mb2_bad_address),
@@ -1142,6 +1183,7 @@ int main(void)
 		T(test_mb1_flags_respected),
 		T(test_mb1_text_framebuffer),
 		T(test_mb1_mmap),
+		T(test_mb1_mmap_entry_size_wraps),
 		T(test_mb1_bad_strings),
 		T(test_mb1_bad_cmdline),
 		T(test_mb1_unmapped_info),

@@ -236,8 +236,26 @@ static void test_escaping(void **state)
 	jw_str(&w, NULL, "q\"b\\s/n\nt\tr\r\x01\x1f\x7f|\xc3\xa9\xff");
 	jw_str(&w, NULL, "\b\f");
 	jw_arr_end(&w);
-	expect("[\"q\\\"b\\\\s/n\\nt\\tr\\r\\u0001\\u001f\x7f|\xc3\xa9\xff\","
+	expect("[\"q\\\"b\\\\s/n\\nt\\tr\\r\\u0001\\u001f\x7f|\xc3\xa9\\ufffd\","
 	       "\"\\u0008\\u000c\"]");
+}
+
+/* Found by fuzzing (tests/fuzz/fuzz_json.c): bytes >= 0x80 were copied as they came, so a
+ * string that was not UTF-8 (a loader's command line, a CPUID brand) made the record invalid
+ * JSON (RFC 8259 8.1). Valid sequences of every length still pass through; each byte that
+ * starts none becomes U+FFFD. */
+static void test_invalid_utf8(void **state)
+{
+	(void)state;
+	/* in order: 2, 3 and 4 bytes and U+10FFFF; never valid and lone continuation bytes; an
+	 * overlong '/'; a surrogate (U+D800); past U+10FFFF; cut short by the end */
+	jw_obj_begin(&w, NULL);
+	jw_str(&w, "\xc3(", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf|\xff\xfe\x80\xbf|"
+		 "\xc0\xaf\xe0\x80\xaf|\xed\xa0\x80|\xf4\x90\x80\x80\xf5|a\xe2\x82");
+	jw_obj_end(&w);
+	expect("{\"\\ufffd(\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf|"
+	       "\\ufffd\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd|"
+	       "\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd|a\\ufffd\\ufffd\"}");
 }
 
 static void test_key_escaping(void **state)
@@ -557,6 +575,7 @@ int main(void)
 		T(test_example_record),
 		T(test_scalars),
 		T(test_escaping),
+		T(test_invalid_utf8),
 		T(test_key_escaping),
 		T(test_fixed),
 		T(test_fixed_bad_decimals),
