@@ -60,12 +60,14 @@ def test_kvm_interface_defers_preempted_targets(built, boot, lab):
 
 
 def test_reschedule_race_many_times(built, boot, lab):
-    """The CVE-2019-3016 class: 8 inner vCPUs on 2 outer ones (4x), kvm-flush alone, so that
+    """The CVE-2019-3016 class: 4 inner vCPUs on 2 outer ones (2x), kvm-flush alone, so that
     flush requests are set through the preempted flag over and over while vCPUs are descheduled
     and resumed. The oracle (lockstep: every change checked by every reader) stays clean, the
     canary shows the oracle would see a missing flush, and the deferrals are counted, as are the
-    requests that lost the race with the host resuming the vCPU (they got an IPI instead)."""
-    res = kvm_lab(boot, 8, "backend=kvm-flush workload=remap,protect pages=1 iters=400 warmup=10 ipi_iters=5",
+    requests that lost the race with the host resuming the vCPU (they got an IPI instead). Not
+    8 vCPUs (4x): there the lab's inner QEMU has ended without a word in 4 of 5 tries, for the
+    Linux guest too (docs/hvlab.md); the overcommit matrix measures 4x."""
+    res = kvm_lab(boot, 4, "backend=kvm-flush workload=remap,protect pages=1 iters=400 warmup=10 ipi_iters=5",
                   timeout=900)
     assert res.status == 0, describe(res)
     rows = res.records_of("shootdown")
