@@ -76,7 +76,10 @@ def run_boot(log_name: str, **overrides) -> "tlbrun.RunResult":
     settings.update(overrides)
     res = tlbrun.run(tlbrun.RunConfig(**settings))
     # Every boot doubles as a check of the record contract.
-    problems = schema_errors(res.records) + [f"unparseable record line: {b}" for b in res.bad_records]
+    # A record cut off by the timeout is the timeout's symptom (the runner warns of it), and the
+    # test's own assertion on the status says so better than the schema would.
+    bad = res.bad_records[:-1] if res.timed_out else res.bad_records
+    problems = schema_errors(res.records) + [f"unparseable record line: {b}" for b in bad]
     assert not problems, "records break docs/records.schema.json:\n  " + "\n  ".join(problems[:10])
     return res
 
