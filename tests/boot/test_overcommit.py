@@ -14,17 +14,9 @@ import sys
 import pytest
 
 from conftest import ROOT, describe
+from test_hv_backends import lab, violations  # noqa: F401  (lab: the fixture)
 
 pytestmark = [pytest.mark.boot, pytest.mark.hyperv]
-
-
-@pytest.fixture(scope="module")
-def lab():
-    p = subprocess.run([sys.executable, str(ROOT / "scripts" / "hvlab"), "check"], capture_output=True,
-                       text=True, timeout=600)
-    if p.returncode != 0:
-        reason = ((p.stderr + p.stdout).strip().splitlines() or ["scripts/hvlab check failed"])[-1]
-        pytest.skip(f"Hyper-V lab unavailable: {reason}")
 
 
 def kvm_lab(boot, smp, cmdline, timeout=600):
@@ -32,11 +24,6 @@ def kvm_lab(boot, smp, cmdline, timeout=600):
     a vCPU's TLB in the lab, so halting targets would hide stale entries)."""
     return boot(platform="hvlab", accel="auto", firmware="direct", smp=smp, hv_flags="none",
                 cmdline=cmdline + " targets=spin", timeout=timeout)
-
-
-def violations(r):
-    o = r["oracle"]
-    return o["stale_reads"] + o["writes_after_readonly"] + o["reads_after_unmap"] + o["unexpected_faults"]
 
 
 def by_backend(res):
