@@ -90,6 +90,9 @@ HVLAB_HANG_S = 60                   # an inner timeout at least this long with t
                                     # silent is a firmware/GRUB hang (they hand over in ~25 s)
 HVLAB_SILENCE_S = 90.0              # no serial line at all this long after the outer QEMU
                                     # started: it hung booting (its init speaks in 3-8 s)
+HVLAB_MUTE_S = 240.0                # no line of the guest kernel's this long after the outer
+                                    # QEMU started: the nested stack hung before the guest ran
+                                    # (outer boot 3-25 s, firmware and GRUB hand over in ~25 s)
 # The Linux peer (docs/linux.md): a Debian kernel whose init runs tlbpeer, built by
 # scripts/linuxguest. QEMU boots the kernel's ELF through its PVH entry (no real-mode setup code,
 # which takes minutes under a nested KVM). The same kernel arguments on every platform; tlbpeer's

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 from .builders import ensure_lab
 from .config import (DEBUG_EXIT_IOBASE, DEFAULT_ELF, DEFAULT_ISO, GUEST_LINE_PREFIXES,
-                     HVLAB_BOOT_MARGIN, HVLAB_GUEST_DIR, HVLAB_HANG_S, HVLAB_SILENCE_S, HVLAB_INITRD, HVLAB_KERNEL,
+                     HVLAB_BOOT_MARGIN, HVLAB_GUEST_DIR, HVLAB_HANG_S, HVLAB_MUTE_S, HVLAB_SILENCE_S, HVLAB_INITRD, HVLAB_KERNEL,
                      HVLAB_LAB_CODES, HVLAB_OUTER_CMDLINE, HVLAB_OUTER_CPU, LINUX_GUEST_DIR,
                      LINUX_INITRD_NAME, LINUX_KERNEL_NAME, OVMF_VARS, QEMU_BINARY, STATUS_HOST,
                      STATUS_NO_VERDICT, STATUS_TIMEOUT, HostError, RunConfig, RunResult)
@@ -75,6 +75,10 @@ class HvlabPlatform(Platform):
     name = "hvlab"
     verdict_grace = 30.0  # the inner QEMU ends and the outer VM powers off in a few seconds
     silence_limit = HVLAB_SILENCE_S  # the outer init's first line comes within seconds
+    guest_silence_limit = HVLAB_MUTE_S
+
+    def guest_spoke(self, parser: SerialParser) -> bool:
+        return _kernel_spoke(parser)
 
     def resolve_accel(self, config: RunConfig) -> str:
         no_tcg(config, self.name)
@@ -226,6 +230,12 @@ class HvlabPlatform(Platform):
             # Not one line from the outer VM (its init speaks within seconds): the emulated
             # stack hung before anything ran (seen once in 8 minutes of silence).
             res.lab["retry"] = "the outer VM printed nothing (it hung while booting)"
+        elif not _kernel_spoke(parser):
+            # The outer VM ran but the guest kernel never printed a line (seen in CI: the inner
+            # QEMU started, then 30 minutes of silence): the nested stack hung before the guest
+            # ran; guest_silence_limit cuts this short.
+            res.lab["retry"] = ("the guest kernel printed nothing (the nested stack hung "
+                                "before it ran)")
         return STATUS_TIMEOUT, None, None, warnings, "timeout"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .builders import ensure_linux_guest
+from .serial import SerialParser
 from .config import (DEFAULT_ELF, DEFAULT_ISO, KVM_DEVICE, KVM_STOP_MARK, OVMF_CODE, OVMF_VARS,
                      STATUS_NO_VERDICT, HostError, RunConfig, RunResult)
 from .qemu import (CONFIG_DISK, QMP_SOCKET, VARS_COPY, build_qemu_argv, effective_cmdline,
@@ -40,6 +41,13 @@ class Platform:
     # Seconds the launcher may stay silent (not one serial line) before the run is cut short as
     # timed out; None = until the timeout.
     silence_limit: Optional[float] = None
+    # Seconds from the start by which the guest kernel itself must have printed a line (the
+    # launcher's and the firmware's lines do not count, see guest_spoke); None = no such limit.
+    guest_silence_limit: Optional[float] = None
+
+    def guest_spoke(self, parser: SerialParser) -> bool:
+        """Whether the guest kernel has printed anything yet (guest_silence_limit)."""
+        return parser.received()
 
     def check(self, config: RunConfig, accel: str) -> None:
         """Raise HostError for anything missing on the host."""

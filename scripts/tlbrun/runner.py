@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .config import (DEFAULT_LOG_DIR, HVLAB_ATTEMPTS, KVM_STOP_MARK, REPO_ROOT, STATUS_HOST,
                      STATUS_NO_VERDICT, STATUS_TIMEOUT, HostError, RunConfig, RunResult,
@@ -152,8 +152,10 @@ class _Boot:
     def run(self, platform: Platform, accel: str, codes: Dict[str, int]) -> None:
         if not self._prepare(platform, accel) or not self._start(platform, accel):
             return
-        silence = platform.silence_limit
-        self._pump(platform.verdict_grace, silence * self.res.slow if silence else None)
+        slow = self.res.slow
+        silence, guest = platform.silence_limit, platform.guest_silence_limit
+        self._pump(platform.verdict_grace, silence * slow if silence else None,
+                   (guest * slow, platform.guest_spoke) if guest else None)
         self._wait()
         self._judge(platform, codes)
 
@@ -199,17 +201,20 @@ class _Boot:
             return False
         return True
 
-    def _pump(self, grace: Optional[float], silence: Optional[float] = None) -> None:
+    def _pump(self, grace: Optional[float], silence: Optional[float] = None,
+              guest: Optional[Tuple[float, Callable[[SerialParser], bool]]] = None) -> None:
         """Serial output to the log, the echo and the parser, QEMU's stderr aside, until QEMU
         closes both, the deadline passes (res.timed_out) or KVM stops the guest for good. The
         deadline moves to `grace` seconds after the verdict line when the platform says so, and
-        comes `silence` seconds after the start while not one line has arrived."""
+        comes `silence` seconds after the start while not one line has arrived, and guest[0]
+        seconds after it while guest[1](parser) says the guest kernel has not spoken."""
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ, "out")
         sel.register(self.proc.stderr, selectors.EVENT_READ, "err")
         open_streams = 2
         grace_from = None
         silent_until = time.monotonic() + silence if silence else None
+        mute_until = time.monotonic() + guest[0] if guest else None
         last = time.monotonic()
         while open_streams:
             gap = time.monotonic() - last
@@ -219,6 +224,7 @@ class _Boot:
                 # limit does not count it (kernel/time.h); the warning says it happened.
                 self.deadline += gap
                 silent_until = silent_until + gap if silent_until else None
+                mute_until = mute_until + gap if mute_until else None
                 self.stalled_s += gap
             last = time.monotonic()
             if self.parser.verdict is not None and grace and grace_from is None:
@@ -226,7 +232,10 @@ class _Boot:
                 self.deadline = min(self.deadline, grace_from + grace)
             if silent_until is not None and self.parser.received():
                 silent_until = None  # it spoke
-            left = min(self.deadline, silent_until or self.deadline) - time.monotonic()
+            if mute_until is not None and guest[1](self.parser):
+                mute_until = None  # the guest kernel spoke
+            left = min(self.deadline, silent_until or self.deadline,
+                       mute_until or self.deadline) - time.monotonic()
             if left <= 0:
                 self.res.timed_out = True
                 break
