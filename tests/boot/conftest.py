@@ -36,17 +36,27 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "kvm: needs a usable /dev/kvm (skipped otherwise)")
     config.addinivalue_line("markers", "hyperv: runs in the Hyper-V lab (skipped where it cannot be built)")
     config.addinivalue_line("markers", "detection: shows the oracle's detection power (negative controls)")
-    config.addinivalue_line("markers", "detection_full: the whole detection matrix (`make detection-tests`; "
-                            "TLBSTORM_DETECTION_FULL=1), skipped otherwise")
+    for marker, (env, target, what) in LONG_SUITES.items():
+        config.addinivalue_line("markers", f"{marker}: {what} (`make {target}`; {env}=1), skipped otherwise")
+
+
+# Suites too slow (or, in the lab, too exposed to its failures) for `make check`, each with a make
+# target of its own that sets its variable; `make check` runs a representative cut of each.
+LONG_SUITES = {
+    "detection_full": ("TLBSTORM_DETECTION_FULL", "detection-tests", "the whole detection matrix"),
+    "overcommit_full": ("TLBSTORM_OVERCOMMIT_FULL", "overcommit-tests",
+                        "the lab at 2x overcommit and above, many boots"),
+}
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("TLBSTORM_DETECTION_FULL") == "1":
-        return
-    skip = pytest.mark.skip(reason="the whole detection matrix runs with `make detection-tests`")
-    for item in items:
-        if "detection_full" in item.keywords:
-            item.add_marker(skip)
+    for marker, (env, target, what) in LONG_SUITES.items():
+        if os.environ.get(env) == "1":
+            continue
+        skip = pytest.mark.skip(reason=f"{what}: runs with `make {target}`")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 def _log_name(nodeid: str) -> str:

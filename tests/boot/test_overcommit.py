@@ -30,11 +30,17 @@ def by_backend(res):
     return {r["backend"]: r for r in res.records_of("shootdown")}
 
 
+# make check's cut runs 3 inner vCPUs on the lab's 2 outer ones (1.5x): targets are seen preempted
+# there too (152 deferrals in a 150-iteration boot), and the lab's inner QEMU ends without a word
+# less often than at 4 and 8 (docs/hvlab.md). 2x and above run in `make overcommit-tests`.
+CUT_VCPUS = 3
+
+
 def test_kvm_interface_defers_preempted_targets(built, boot, lab):
-    """4 inner vCPUs on the lab's 2 outer ones (2x): kvm-flush defers targets seen preempted
+    """3 inner vCPUs on the lab's 2 outer ones (1.5x): kvm-flush defers targets seen preempted
     (skipped_targets > 0), kvm-ipi sends through the hypercall, ipi beside them; oracle clean,
     detection shown by the canary."""
-    res = kvm_lab(boot, 4, "backend=kvm-flush,kvm-ipi,ipi workload=remap pages=1 iters=150 warmup=10 ipi_iters=5")
+    res = kvm_lab(boot, CUT_VCPUS, "backend=kvm-flush,kvm-ipi,ipi workload=remap pages=1 iters=150 warmup=10 ipi_iters=5")
     assert res.status == 0, describe(res)
     rows = by_backend(res)
     assert sorted(rows) == ["ipi", "kvm-flush", "kvm-ipi"], sorted(rows)
@@ -46,6 +52,7 @@ def test_kvm_interface_defers_preempted_targets(built, boot, lab):
     assert rows["ipi"]["skipped_targets"] == 0 and rows["kvm-ipi"]["skipped_targets"] == 0
 
 
+@pytest.mark.overcommit_full
 def test_reschedule_race_many_times(built, boot, lab):
     """The CVE-2019-3016 class: 4 inner vCPUs on 2 outer ones (2x), kvm-flush alone, so that
     flush requests are set through the preempted flag over and over while vCPUs are descheduled
@@ -67,6 +74,7 @@ def test_reschedule_race_many_times(built, boot, lab):
     assert deferred >= 100, f"only {deferred} flush requests went through the preempted flag"
 
 
+@pytest.mark.overcommit_full
 def test_shape_from_a_lab_matrix(built, lab, tmp_path):
     """A small overcommit matrix in the lab through the harness (1x and 2x, kvm-flush beside
     ipi), then `scripts/bench shape`: the section is in summary.md and the command gives one of
@@ -95,7 +103,7 @@ def test_forgotten_flush_request_in_the_lab(built, boot, lab):
     by the control; not caught, it must not pass as if shown: detection `not shown`, saying the
     platform flushed what was left out. In the lab every exit drops the vCPU's TLB (the canary,
     on running vCPUs, is still caught), so the second is what this platform gives."""
-    res = kvm_lab(boot, 4, "backend=kvm-flush kvm_forget_flag=1 workload=remap pages=1 iters=200 warmup=10 ipi_iters=5")
+    res = kvm_lab(boot, CUT_VCPUS, "backend=kvm-flush kvm_forget_flag=1 workload=remap pages=1 iters=200 warmup=10 ipi_iters=5")
     r = res.records_of("shootdown")[0]
     assert r["skipped_targets"] > 0, r
     d = r["detection"]
