@@ -1,0 +1,305 @@
+"""A results directory in the formats fleets read (docs/fleets.md, "Export formats"): JUnit XML
+(one testsuite per boot), TAP version 13 and KCIDB v4 JSON.
+
+Every format is made from one list of boots, each with its cases: the boot's verdict, one case
+per scenario (shootdown record) and one per self-test. A run's saved `cases` (the case lines the
+kernel prints) are used when present; otherwise the cases are derived from the records here,
+with the case id of benchlib.cases when that module exists."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from . import records, results
+from .results import ResultsDir, run_records
+
+try:  # the case-line module (issue 20 item 1); until it lands the ids are made here
+    from . import cases as case_lines
+except ImportError:
+    case_lines = None
+
+ORIGIN = "tlbstorm"
+VERDICT_CASE = "verdict"
+# A case's result (LAVA's words) -> JUnit element, TAP word, KCIDB status.
+PASS, FAIL, SKIP, UNKNOWN = "pass", "fail", "skip", "unknown"
+# Outcomes that mean the boot never told its verdict (KCIDB MISS), or that the run went wrong
+# (KCIDB ERROR): the run script's own statuses and the kernel's usage/error verdicts.
+LOST_VERDICT = ("timeout", "no-verdict", "host-problem")
+ERRORS = ("error", "usage")
+
+
+class Case:
+    """One line of a boot's report: id, result (pass|fail|skip|unknown, or error/miss for the
+    verdict), headline measurement and unit, and the details each format shows."""
+
+    def __init__(self, cid: str, result: str, measurement: Optional[float] = None,
+                 units: Optional[str] = None, message: str = "",
+                 details: Optional[dict] = None, kind: str = "case"):
+        self.id, self.result, self.measurement, self.units = cid, result, measurement, units
+        self.message, self.details, self.kind = message, details or {}, kind
+
+
+def _fallback_id(rec: records.Record) -> str:
+    if rec.kind == "selftest":
+        return f"selftest.{rec['name']}"
+    return f"shootdown.{rec['backend']}.{rec['workload']}.{rec['pages']}p"
+
+
+def case_id(rec: records.Record) -> str:
+    fn = getattr(case_lines, "case_id", None)
+    return fn(rec) if fn else _fallback_id(rec)
+
+
+def _scenario_details(rec: records.Record) -> dict:
+    lat, det = rec["latency_ns"], rec["detection"]
+    return {"status": rec["status"], "error": rec["error"],
+            "p50_ns": lat["p50"], "p90_ns": lat["p90"], "p99_ns": lat["p99"],
+            "p50_ci_ns": list(lat["p50_ci"]), "p99_ci_ns": list(lat["p99_ci"]),
+            "p99_low_confidence": lat["p99_low_confidence"], "samples": lat["count"],
+            "shootdowns_per_s": rec["shootdowns_per_s"],
+            "violations": rec["oracle"]["violations"],
+            "watchdog_timeouts": rec["watchdog_timeouts"],
+            "detection": det["status"], "detection_by": det["by"],
+            "detection_reason": det["reason"],
+            **{f: rec[f] for f in records.SCENARIO_FIELDS}}
+
+
+def scenario_case(rec: records.Record) -> Case:
+    d = _scenario_details(rec)
+    bad = d["status"] != "ok" or d["violations"] or d["watchdog_timeouts"]
+    why = ""
+    if bad:
+        why = (f"status {d['status']}, {d['violations']} stale-TLB violations, "
+               f"{d['watchdog_timeouts']} watchdog timeouts" + (f": {d['error']}"
+                                                               if d["error"] else ""))
+    return Case(case_id(rec), FAIL if bad else PASS, d["p50_ns"], "ns", why, d, "scenario")
+
+
+def selftest_case(rec: records.Record) -> Case:
+    res = rec["result"]
+    result = {"pass": PASS, "fail": FAIL, "skip": SKIP}.get(res, "error")
+    return Case(case_id(rec), result, None, None, str(rec["detail"] or ""),
+                {"checks": rec["checks"], "failed": rec["failed"], "result": res}, "selftest")
+
+
+def verdict_case(run: dict) -> Case:
+    outcome = run.get("outcome") or UNKNOWN
+    label = results.outcome_label(run)
+    why = run.get("invalid") or run.get("error") or ""
+    if run.get("invalid"):
+        result = "error"
+    elif outcome in LOST_VERDICT:
+        result = "miss"
+    elif outcome in ERRORS:
+        result = "error"
+    elif outcome in ("skip", "unavailable"):
+        result = SKIP
+    else:
+        result = {PASS: PASS, FAIL: FAIL}.get(outcome, UNKNOWN)
+    return Case(VERDICT_CASE, result, run.get("duration_s"), "s", why or label,
+                {"outcome": label, "verdict": run.get("verdict"),
+                 "detection": results.run_detection(run), "attempts": run.get("attempts")},
+                "verdict")
+
+
+def _saved_case(c: dict, derived: Dict[str, Case]) -> Case:
+    """A saved case line, with what the records add (percentiles, detection) when they match."""
+    d = derived.get(c["id"])
+    return Case(c["id"], c.get("result") or UNKNOWN, c.get("measurement"), c.get("units"),
+                d.message if d else "", d.details if d else {}, d.kind if d else "case")
+
+
+def boot_cases(run: dict) -> List[Case]:
+    """The verdict, then every scenario and self-test of one run (ids made unique)."""
+    recs = run_records(run)
+    derived = [scenario_case(r) if r.kind == "shootdown" else selftest_case(r)
+               for r in recs if r.kind in ("shootdown", "selftest")]
+    seen: Dict[str, int] = {}
+    for c in derived:
+        seen[c.id] = seen.get(c.id, 0) + 1
+        if seen[c.id] > 1:
+            c.id = f"{c.id}.{seen[c.id] - 1}"
+    if isinstance(run.get("cases"), list):
+        by_id = {c.id: c for c in derived}
+        derived = [_saved_case(c, by_id) for c in run["cases"] if isinstance(c, dict)]
+    return [verdict_case(run)] + derived
+
+
+def boots(rd: ResultsDir) -> List[dict]:
+    """[{"run": run, "cases": [Case, ...]}] in plan order."""
+    return [{"run": r, "cases": boot_cases(r)} for r in rd.runs()]
+
+
+def _environment(run: dict) -> Dict[str, str]:
+    """Configuration and host, flat, for JUnit properties and KCIDB's environment."""
+    cfg, host = run.get("config") or {}, run.get("host") or {}
+    out = {f"config.{k}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+           for k, v in cfg.items()}
+    out.update({f"host.{k}": str(v) for k, v in host.items()})
+    out["accel"] = str(run.get("accel"))
+    out["guest.version"] = str(guest_version(run))
+    return out
+
+
+def guest_version(run: dict) -> Optional[str]:
+    """The kernel's `git describe` from its boot record, else the host's revision."""
+    boot = records.first(run_records(run), "boot")
+    if boot is not None:
+        return boot["version"]
+    return (run.get("host") or {}).get("tlbstorm_revision")
+
+
+# ---------------------------------------------------------------------------------------------
+# JUnit XML
+
+
+def _junit_case(suite: ET.Element, run_id: str, c: Case) -> None:
+    tc = ET.SubElement(suite, "testcase", name=c.id, classname=f"tlbstorm.{run_id}")
+    if c.units == "s" and c.measurement is not None:
+        tc.set("time", f"{c.measurement:.3f}")
+    if c.result == FAIL:
+        ET.SubElement(tc, "failure", message=c.message or FAIL, type=c.kind).text = c.message
+    elif c.result in ("error", "miss", UNKNOWN):
+        ET.SubElement(tc, "error", message=c.message or c.result,
+                      type=c.result).text = c.message
+    elif c.result == SKIP:
+        ET.SubElement(tc, "skipped", message=c.message or SKIP)
+    out = {"result": c.result, "measurement": c.measurement, "units": c.units, **c.details}
+    ET.SubElement(tc, "system-out").text = json.dumps(out, sort_keys=True)
+
+
+def junit(rd: ResultsDir) -> str:
+    root = ET.Element("testsuites", name=f"tlbstorm {rd.path.resolve().name}")
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for b in boots(rd):
+        run, cases = b["run"], b["cases"]
+        counts = {"tests": len(cases), "failures": sum(c.result == FAIL for c in cases),
+                  "errors": sum(c.result in ("error", "miss", UNKNOWN) for c in cases),
+                  "skipped": sum(c.result == SKIP for c in cases)}
+        suite = ET.SubElement(root, "testsuite", name=run["id"],
+                              time=f"{run.get('duration_s') or 0:.3f}",
+                              timestamp=str(run.get("finished") or "")[:19],
+                              hostname=str((run.get("host") or {}).get("hostname") or "unknown"),
+                              **{k: str(v) for k, v in counts.items()})
+        props = ET.SubElement(suite, "properties")
+        for k, v in _environment(run).items():
+            ET.SubElement(props, "property", name=k, value=v)
+        for c in cases:
+            _junit_case(suite, run["id"], c)
+        for k in totals:
+            totals[k] += counts[k]
+    for k, v in totals.items():
+        root.set(k, str(v))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# TAP version 13
+
+
+def _yaml_value(v) -> str:
+    return json.dumps(v)   # JSON scalars and flow lists are YAML too
+
+
+def tap(rd: ResultsDir) -> str:
+    lines: List[str] = []
+    n = 0
+    for b in boots(rd):
+        for c in b["cases"]:
+            n += 1
+            ok = "ok" if c.result in (PASS, SKIP) else "not ok"
+            desc = f"{b['run']['id']}/{c.id}".replace("#", "_")
+            directive = f" # SKIP {c.message}".rstrip() if c.result == SKIP else ""
+            lines.append(f"{ok} {n} - {desc}{directive}")
+            diag = {"result": c.result, "measurement": c.measurement, "units": c.units,
+                    **({"message": c.message} if c.message else {}), **c.details}
+            lines += ["  ---"] + [f"  {k}: {_yaml_value(v)}" for k, v in diag.items()] + \
+                     ["  ..."]
+    return "\n".join(["TAP version 13", f"1..{n}"] + lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# KCIDB v4
+
+KCIDB_STATUS = {PASS: "PASS", FAIL: "FAIL", SKIP: "SKIP", "error": "ERROR", "miss": "MISS",
+                UNKNOWN: "ERROR"}
+KCIDB_MINOR = 3     # the v4 minor that has the MISS status (tests/harness/data/kcidb.v4.schema.json)
+
+
+def _kcidb_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", str(text).lower())
+
+
+def _start_time(run: dict) -> Optional[str]:
+    try:
+        end = datetime.datetime.fromisoformat(run["finished"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - datetime.timedelta(seconds=run.get("duration_s") or 0)).isoformat()
+
+
+def _kcidb_test(run: dict, c: Case, build_id: str, tag: str) -> dict:
+    status = KCIDB_STATUS.get(c.result, "ERROR")
+    if c.kind == "scenario" and c.result == PASS:
+        status = "DONE"    # a measurement: no verdict on the code by itself
+    path = re.sub(r"[^.a-zA-Z0-9_-]", "_", f"tlbstorm.{c.id}")
+    test = {"build_id": build_id, "id": f"{ORIGIN}:{tag}/{run['id']}/{c.id}", "origin": ORIGIN,
+            "path": path, "status": status,
+            "environment": {"comment": f"{run['config'].get('platform')}, "
+                                       f"{run['config'].get('firmware')}, "
+                                       f"{run['config'].get('vcpus')} vCPUs",
+                            "misc": _environment(run)},
+            "misc": {"run_id": run["id"], "result": c.result, "measurement": c.measurement,
+                     "units": c.units, **c.details}}
+    if c.message:
+        test["comment"] = c.message[:1000]
+    start = _start_time(run)
+    if start:
+        test["start_time"] = start
+    if c.kind == "verdict" and run.get("duration_s") is not None:
+        test["duration"] = float(run["duration_s"])
+    return test
+
+
+def kcidb(rd: ResultsDir) -> dict:
+    """checkouts and builds (one per kernel version the runs report) and tests."""
+    tag = _kcidb_name(rd.path.resolve().name)
+    out = {"version": {"major": 4, "minor": KCIDB_MINOR}, "checkouts": [], "builds": [],
+           "tests": []}
+    known = set()
+    for b in boots(rd):
+        run = b["run"]
+        version = str(guest_version(run) or "unknown")
+        checkout_id = f"{ORIGIN}:{version}"
+        build_id = f"{ORIGIN}:{version}/x86_64"
+        if version not in known:
+            known.add(version)
+            out["checkouts"].append({"id": checkout_id, "origin": ORIGIN,
+                                     "tree_name": "tlbstorm", "git_commit_name": version,
+                                     "valid": True})
+            out["builds"].append({"checkout_id": checkout_id, "id": build_id,
+                                  "origin": ORIGIN, "architecture": "x86_64",
+                                  "config_name": "tlbstorm.elf", "valid": True})
+        out["tests"] += [_kcidb_test(run, c, build_id, tag) for c in b["cases"]]
+    return out
+
+
+def write(rd: ResultsDir, junit_path: Optional[Path] = None, tap_path: Optional[Path] = None,
+          kcidb_path: Optional[Path] = None) -> List[Path]:
+    """Write the formats asked for; returns the paths written."""
+    rd.plan()   # a ResultsError when it is not a results directory
+    made = []
+    for path, fn in ((junit_path, junit), (tap_path, tap)):
+        if path:
+            Path(path).write_text(fn(rd))
+            made.append(Path(path))
+    if kcidb_path:
+        Path(kcidb_path).write_text(json.dumps(kcidb(rd), indent=1) + "\n")
+        made.append(Path(kcidb_path))
+    return made
