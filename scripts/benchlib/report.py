@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from . import peer, plots, records, results, scaling, shape, targetside
+from . import html, peer, plots, records, results, scaling, shape, targetside
 from .cells import backend_cell, detection_cell, fmt_int, fmt_ns, fmt_num, fmt_ratio, table
 from .results import NOT_SHOWN, ROW_FIELDS, ResultsDir, ResultsError, outcome_label
 from .scenarios import (OTHER_OPTIONS, aggregate, by_config, sort_key, valid, varying,
@@ -368,6 +368,7 @@ def write_reports(rd: ResultsDir) -> Dict[str, object]:
     except plots.PlotsUnavailable as e:
         made, note = [], f"Plots skipped: {e}."
     summary = write_summary(rd, made, note)
+    html.write_html(rd)   # summary.html: the same, self-contained, for a browser
     invalid = [r for r in rd.runs() if r.get("invalid")]
     return {"records_jsonl": rd.path / "records.jsonl", "records": n, "csv": csv_path,
             "plots": made, "summary": summary, "invalid": invalid}
