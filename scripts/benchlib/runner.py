@@ -17,6 +17,11 @@ from .results import (REPO_ROOT, ResultsDir, ResultsError, host_environment, out
 
 import tlbrun  # scripts/ is on the path: scripts/bench runs from there, pytest.ini adds it
 
+try:  # a progress bar on a terminal (Debian's python3-tqdm); lines without it
+    import tqdm
+except ImportError:
+    tqdm = None
+
 # Harness exit statuses (docs/bench.md).
 EXIT_OK = 0           # every configuration ran and passed (or was skipped or unavailable here)
 EXIT_FAIL = 1         # a guest's verdict was fail (a stale translation, a watchdog, ...)
@@ -141,13 +146,19 @@ def unavailable(c: dict, reason: str, host: dict) -> dict:
 
 class Progress:
     """`[k/n] id: outcome in T s | elapsed, about L left`: the estimate is the mean duration of
-    the finished boots of the same platform and guest, else a first guess."""
+    the finished boots of the same platform and guest, else a first guess. On a terminal (and
+    with tqdm) a progress bar instead, with the same estimate; boots that did not pass still get
+    their line above it."""
 
-    def __init__(self, todo: List[dict], out: TextIO):
+    def __init__(self, todo: List[dict], out: TextIO, bar: Optional[bool] = None):
         self.todo, self.out = todo, out
         self.done: Dict[tuple, List[float]] = {}
         self.start = time.monotonic()
         self.k = 0
+        self.bar = None
+        if (use_bar(out) if bar is None else bar) and tqdm is not None and todo:
+            self.bar = tqdm.tqdm(total=len(todo), file=out, unit="boot", ncols=100,
+                                 bar_format="{desc} {bar:20} {n_fmt}/{total_fmt}{postfix}")
 
     def guess(self, c: dict) -> float:
         for key in ((c["platform"], c["guest"], c["vcpus"]), (c["platform"], c["guest"])):
@@ -161,6 +172,9 @@ class Progress:
         return sum(self.guess(c) for c in self.todo[self.k:])
 
     def starting(self, c: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str(c["id"])
+            return
         print(f"[{self.k + 1}/{len(self.todo)}] {c['id']} ...", file=self.out, flush=True)
 
     def finished(self, c: dict, result: dict) -> None:
@@ -169,9 +183,27 @@ class Progress:
         self.k += 1
         extra = f" ({result['error']})" if result["outcome"] not in ("pass",) and \
             result.get("error") else ""
-        print(f"[{self.k}/{len(self.todo)}] {c['id']}: {outcome_label(result)}{extra} in "
-              f"{result['duration_s']:.1f} s | elapsed {fmt_s(time.monotonic() - self.start)}, "
-              f"about {fmt_s(self.left_s())} left", file=self.out, flush=True)
+        done = f"{outcome_label(result)}{extra} in {result['duration_s']:.1f} s"
+        times = (f"elapsed {fmt_s(time.monotonic() - self.start)}, "
+                 f"about {fmt_s(self.left_s())} left")
+        if self.bar is None:
+            print(f"[{self.k}/{len(self.todo)}] {c['id']}: {done} | {times}", file=self.out,
+                  flush=True)
+            return
+        if outcome_label(result) != "pass":
+            self.bar.write(f"[{self.k}/{len(self.todo)}] {c['id']}: {done}", file=self.out)
+        self.bar.set_postfix_str(times, refresh=False)
+        self.bar.update(1)
+        if self.k == len(self.todo):
+            self.bar.close()
+
+
+def use_bar(out: TextIO) -> bool:
+    """A bar only for a person watching: out is a terminal and tqdm is there."""
+    try:
+        return tqdm is not None and out.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def fmt_s(s: float) -> str:
