@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from . import records, results
-from .results import ResultsDir, run_records
+from .results import REPO_ROOT, ResultsDir, run_records
 
 try:  # the case-line module (issue 20 item 1); until it lands the ids are made here
     from . import cases as case_lines
@@ -267,6 +268,30 @@ def _kcidb_test(run: dict, c: Case, build_id: str, tag: str) -> dict:
     return test
 
 
+def full_hash(version: str) -> Optional[str]:
+    """The 40-digit commit of a `git describe` name (its abbreviated hash), when this tree has
+    it; KCIDB's git_commit_hash takes nothing shorter."""
+    m = re.search(r"(?:^|-g?)([0-9a-f]{7,40})(?:-dirty)?$", version)
+    if not m:
+        return None
+    try:
+        p = subprocess.run(["git", "rev-parse", "--verify", "-q", f"{m.group(1)}^{{commit}}"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = p.stdout.strip()
+    return out if p.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}", out) else None
+
+
+def _checkout(checkout_id: str, version: str) -> dict:
+    out = {"id": checkout_id, "origin": ORIGIN, "tree_name": "tlbstorm",
+           "git_commit_name": version, "valid": True}
+    commit = full_hash(version)
+    if commit:
+        out["git_commit_hash"] = commit
+    return out
+
+
 def kcidb(rd: ResultsDir) -> dict:
     """checkouts and builds (one per kernel version the runs report) and tests."""
     tag = _kcidb_name(rd.path.resolve().name)
@@ -280,9 +305,7 @@ def kcidb(rd: ResultsDir) -> dict:
         build_id = f"{ORIGIN}:{version}/x86_64"
         if version not in known:
             known.add(version)
-            out["checkouts"].append({"id": checkout_id, "origin": ORIGIN,
-                                     "tree_name": "tlbstorm", "git_commit_name": version,
-                                     "valid": True})
+            out["checkouts"].append(_checkout(checkout_id, version))
             out["builds"].append({"checkout_id": checkout_id, "id": build_id,
                                   "origin": ORIGIN, "architecture": "x86_64",
                                   "config_name": "tlbstorm.elf", "valid": True})

@@ -98,6 +98,7 @@ def test_tiny_results_export(tiny_results, tmp_path):
     done = next(x for x in doc["tests"] if x["status"] == "DONE")
     assert {"p50_ns", "p99_ns", "p50_ci_ns", "p99_ci_ns", "detection", "p99_low_confidence"} \
         <= set(done["misc"])
+    assert re.fullmatch(r"[0-9a-f]{40}", doc["checkouts"][0].get("git_commit_hash", ""))
     assert doc["checkouts"][0]["git_commit_name"] and doc["builds"][0]["checkout_id"] == \
         doc["checkouts"][0]["id"]
 
