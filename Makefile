@@ -44,7 +44,7 @@ KERNEL_SRCS := $(PURE_SRCS) \
 	boot/entry.S kernel/font.S kernel/isr.S \
 	kernel/main.c kernel/string.c kernel/console.c kernel/uart.c kernel/fbcon.c kernel/vgacon.c \
 	kernel/gdt.c kernel/trap.c kernel/exit.c acpi/acpi.c acpi/fwfault.c kernel/options.c kernel/selftest.c \
-	kernel/record.c kernel/benchrec.c kernel/time.c kernel/cpu.c kernel/hypervisor.c bench/stress.c bench/change.c bench/targets.c bench/oracle.c bench/retention.c bench/detection.c bench/bench.c \
+	kernel/record.c kernel/benchrec.c kernel/time.c kernel/cpu.c kernel/hypervisor.c bench/stress.c bench/change.c bench/targets.c bench/oracle.c bench/retention.c bench/detection.c bench/bench.c bench/conformance.c bench/conformance_cases.c \
 	mm/early.c mm/mm.c mm/flush.c mm/aspace.c mm/tlb.c smp/tlb_ipi.c hv/hyperv.c hv/tlb_hv.c kvm/kvm.c kvm/tlb_kvm.c \
 	smp/percpu.c smp/apic.c smp/trampoline.S smp/smp.c smp/call.c bench/ipibench.c smp/tsc_sync.c \
 	$(wildcard tests/guest/*.c)

@@ -77,6 +77,20 @@ int hv_vpset_fill(struct hv_vpset *set, u32 max_banks, const u32 *vp, u32 n)
 	return banks;
 }
 
+int hv_vpset_sparse(struct hv_vpset *set, u64 bank_mask, const u64 *words)
+{
+	int n = 0;
+
+	set->format = HV_GENERIC_SET_SPARSE_4K;
+	set->valid_bank_mask = bank_mask;
+	for (u32 b = 0; b < HV_VP_SET_MAX_BANKS; b++)
+		if (bank_mask & (1ull << b)) {
+			set->bank_contents[n] = words[n];
+			n++;
+		}
+	return n;
+}
+
 u64 hv_rep_call(hv_call_fn call, void *ctx, u16 code, u32 varhead, u32 reps, u64 in, u64 out)
 {
 	u32 done = 0;

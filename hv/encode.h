@@ -26,6 +26,17 @@ int hv_gva_list(const u64 *va, const u64 *pages, u32 nranges, u64 *out, u32 max)
  * header size of the Ex calls), or -1 for a VP index beyond 4095 or more banks than max_banks. */
 int hv_vpset_fill(struct hv_vpset *set, u32 max_banks, const u32 *vp, u32 n);
 
+/* A sparse VP set naming the banks of bank_mask explicitly, words[] holding one bank word per
+ * set bit in ascending bank order (TLFS 7.8.7: only valid banks are present, so sets may skip
+ * banks). Returns the number of bank words (the Ex calls' variable header size). */
+int hv_vpset_sparse(struct hv_vpset *set, u64 bank_mask, const u64 *words);
+
+/* SendSyntheticClusterIpi accepts vectors 0x10..0xff (TLFS 10.5.2). */
+static inline bool hv_ipi_vector_valid(u32 vector)
+{
+	return vector >= HV_IPI_VECTOR_MIN && vector <= HV_IPI_VECTOR_MAX;
+}
+
 /* Input sizes in bytes (TLFS 12.4.2-12.4.5, 10.5.2): a non-Ex flush (with `entries` GVA
  * entries, 0 for the Space call), an Ex flush with `banks` bank words, the Ex cluster IPI. XMM
  * fast input takes them when they fit in HV_XMM_FAST_INPUT_MAX (hv_xmm_fits()). */

@@ -57,6 +57,9 @@
 #define HV_HYPERCALL_REP_COUNT_SHIFT 32 /* bits 43:32 */
 #define HV_HYPERCALL_REP_START_SHIFT 48 /* bits 59:48 */
 #define HV_HYPERCALL_REP_MASK 0xfffull
+#define HV_HYPERCALL_NESTED (1ull << 31)
+/* Reserved input-value bits: 30:27, 47:44, 63:60 (must be zero, TLFS 3.7) */
+#define HV_HYPERCALL_RSVD_MASK 0xf000f00078000000ull
 /* TLFS 3.8 hypercall result value */
 #define HV_HYPERCALL_RESULT_MASK 0xffffull
 #define HV_HYPERCALL_REPS_COMPLETE_SHIFT 32 /* bits 43:32 */
@@ -69,6 +72,10 @@
 #define HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE_EX 0x0013
 #define HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST_EX 0x0014
 #define HVCALL_SEND_SYNTHETIC_CLUSTER_IPI_EX 0x0015
+
+/* TLFS 10.5.2: valid synthetic cluster IPI vectors */
+#define HV_IPI_VECTOR_MIN 0x10
+#define HV_IPI_VECTOR_MAX 0xff
 
 /* TLFS Appendix: hypercall status codes */
 #define HV_STATUS_SUCCESS 0x0000

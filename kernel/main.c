@@ -5,6 +5,7 @@
 #include "hv/hv.h"
 #include "kvm/kvm.h"
 #include "bench/bench.h"
+#include "bench/conformance.h"
 #include "kernel/console.h"
 #include "kernel/screen.h"
 #include "kernel/cpu.h"
@@ -197,6 +198,8 @@ void kmain(u32 magic, u32 info_phys)
 		verdict = selftest_run(cfg.tests);
 	else if (cfg.mode == MODE_BENCH)
 		verdict = bench_run();
+	else if (cfg.mode == MODE_CONFORMANCE)
+		verdict = conformance_run();                 /* bench/conformance.c */
 	else if (ipi_floor_run(cfg.ipi_iters, cfg.targets.v[0] == TARGETS_HALT))
 		verdict = EXIT_FAIL;
 	if (smp_missing_cpus()) {                            /* a lost CPU: not a whole pass */

@@ -31,7 +31,8 @@ struct config cfg = {
 };
 
 static const char *const modes[] = {
-	[MODE_BENCH] = "bench", [MODE_INFO] = "info", [MODE_SELFTEST] = "selftest", NULL,
+	[MODE_BENCH] = "bench", [MODE_INFO] = "info", [MODE_SELFTEST] = "selftest",
+	[MODE_CONFORMANCE] = "conformance", NULL,
 };
 static const char *const pvs[] = { [PV_AUTO] = "auto", [PV_HYPERV] = "hyperv", [PV_KVM] = "kvm", NULL };
 static const char *const faults[] = {
@@ -51,7 +52,7 @@ static const char *backend_choices[BACKEND_FIRST + TLB_MAX_BACKENDS + 1] = { "au
 
 static const struct opt options[] = {
 	{ .key = "mode", .type = OPT_ENUM, .choices = modes, .dst = &cfg.mode,
-	  .help = "what to run: the benchmark, boot information and IPI floor, or self-tests" },
+	  .help = "what to run: the benchmark, boot information and IPI floor, self-tests, or the TLFS conformance checks" },
 	{ .key = "test", .type = OPT_STR, .dst = &cfg.tests,
 	  .help = "self-tests to run: all, or a comma-separated list of names" },
 	{ .key = "fault", .type = OPT_ENUM, .choices = faults, .dst = &cfg.fault,

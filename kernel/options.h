@@ -8,7 +8,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/types.h"
 
-enum run_mode { MODE_BENCH, MODE_INFO, MODE_SELFTEST };
+enum run_mode { MODE_BENCH, MODE_INFO, MODE_SELFTEST, MODE_CONFORMANCE };
 enum pv_choice { PV_AUTO, PV_HYPERV, PV_KVM };
 enum fault_kind { FAULT_NONE, FAULT_UD, FAULT_GP, FAULT_PF, FAULT_DE, FAULT_DF, FAULT_BP };
 

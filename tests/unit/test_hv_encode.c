@@ -756,6 +756,47 @@ static void test_xmm_input_sizes(void **state)
 			 HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST | HV_HYPERCALL_FAST | (3ull << 32) | (1ull << 48));
 }
 
+/* A sparse set may skip banks: only the banks in the mask are present, in order. */
+static void test_vpset_sparse_skips_banks(void **state)
+{
+	u64 buf[2 + 4] = { 0 };
+	struct hv_vpset *set = (struct hv_vpset *)buf;
+	const u64 words[] = { 0x5, 0x1 };
+
+	(void)state;
+	assert_int_equal(hv_vpset_sparse(set, (1ull << 0) | (1ull << 2), words), 2);
+	assert_int_equal(set->format, HV_GENERIC_SET_SPARSE_4K);
+	assert_int_equal(set->valid_bank_mask, 0x5);
+	assert_int_equal(set->bank_contents[0], 0x5);
+	assert_int_equal(set->bank_contents[1], 0x1);
+	assert_int_equal(hv_vpset_sparse(set, 0, words), 0); /* the empty set */
+	assert_int_equal(set->valid_bank_mask, 0);
+	assert_int_equal(hv_vpset_sparse(set, 1ull << 63, words), 1); /* the last bank alone */
+	assert_int_equal(set->bank_contents[0], 0x5);
+}
+
+static void test_ipi_vector_edges(void **state)
+{
+	(void)state;
+	assert_false(hv_ipi_vector_valid(0x0f));
+	assert_true(hv_ipi_vector_valid(0x10));
+	assert_true(hv_ipi_vector_valid(0xff));
+	assert_false(hv_ipi_vector_valid(0x100));
+	assert_false(hv_ipi_vector_valid(0));
+}
+
+static void test_control_reserved_mask(void **state)
+{
+	(void)state;
+	/* No field hv_control() encodes touches a reserved bit, and the nested bit is not one. */
+	assert_int_equal(hv_control(0xffff, true, 0x3ff, 0xfff, 0xfff) & HV_HYPERCALL_RSVD_MASK, 0);
+	assert_int_equal(HV_HYPERCALL_RSVD_MASK & HV_HYPERCALL_NESTED, 0);
+	assert_true(HV_HYPERCALL_RSVD_MASK & (1ull << 27));
+	assert_true(HV_HYPERCALL_RSVD_MASK & (1ull << 44));
+	assert_true(HV_HYPERCALL_RSVD_MASK & (1ull << 60));
+	assert_int_equal(__builtin_popcountll(HV_HYPERCALL_RSVD_MASK), 12);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -788,6 +829,9 @@ int main(void)
 		cmocka_unit_test(test_hypercall_msr_enabled_or_locked),
 		cmocka_unit_test(test_form_refused),
 		cmocka_unit_test(test_xmm_input_sizes),
+		cmocka_unit_test(test_vpset_sparse_skips_banks),
+		cmocka_unit_test(test_ipi_vector_edges),
+		cmocka_unit_test(test_control_reserved_mask),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
