@@ -235,6 +235,13 @@ overcommit-tests: | deps-present
 	$(MAKE) all
 	TLBSTORM_OVERCOMMIT_FULL=1 $(PYTHON) -m pytest -ra tests/boot/test_overcommit.py $(PYTEST_ARGS)
 
+# mode=conformance in the Hyper-V lab with the slow 65-vCPU run (VP index 64: Ex forms, bank 1);
+# `make check` runs the 3-vCPU conformance boot and skips the slow ones.
+.PHONY: conformance-tests
+conformance-tests: | deps-present
+	$(MAKE) all
+	TLBSTORM_CONFORMANCE_SLOW=1 $(PYTHON) -m pytest -ra tests/boot/test_conformance.py $(PYTEST_ARGS)
+
 # The soak (docs/soak.md): 10^6 verified shootdowns per backend on every platform here, each
 # backend time-boxed (SOAK_ARGS="--minutes 30"); `make check` runs a TCG cut (tests/boot/test_soak.py).
 SOAK_ARGS ?=
