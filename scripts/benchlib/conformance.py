@@ -105,8 +105,16 @@ def render(order, cells, header: str = HEADER) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sources(runs: Iterable[dict]) -> str:
+    """The runs a table came from: id, platform, vCPUs, verdict."""
+    used = [f"`{r['id']}` ({r.get('config', {}).get('platform')}, {r.get('config', {}).get('vcpus')} vCPUs, "
+            f"verdict {r.get('verdict')})" for r in runs
+            if any((x.data if hasattr(x, "data") else x).get("record") == "conformance" for x in run_records(r))]
+    return "\nFrom the runs: " + ("; ".join(used) if used else "none") + ".\n"
+
+
 def build(dirs: Iterable[Path]) -> str:
     runs: List[dict] = []
     for d in dirs:
         runs.extend(ResultsDir(Path(d)).runs())
-    return render(*collect(runs))
+    return render(*collect(runs)) + sources(runs)
