@@ -65,3 +65,11 @@ def test_cli_writes_the_file(tmp_path):
                         "--out", str(out)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "| `ex_set_all` | Space-Ex | unsupported | not run | no capture |" in out.read_text()
+
+
+def test_a_run_that_could_check_outweighs_unsupported(tmp_path):
+    write_run(tmp_path, "v3", "hvlab", [rec("ex_vp64", "List-Ex", "unsupported"), rec("x", "Space", "conforms")])
+    write_run(tmp_path, "v65", "hvlab", [rec("ex_vp64", "List-Ex", "conforms"), rec("x", "Space", "deviates")])
+    text = conformance.build([tmp_path])
+    assert "| `ex_vp64` | List-Ex | conforms | not run | no capture |" in text
+    assert "| `x` | Space | conforms / deviates: status 0x0000 HV_STATUS_SUCCESS |" in text
