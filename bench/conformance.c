@@ -49,13 +49,18 @@ void conf_report(struct conf_result *r)
 	record_end(&w);
 }
 
+bool conf_status_ok(u16 status, u16 want)
+{
+	return want == CONF_ANY_ERROR ? status != HV_STATUS_SUCCESS : status == want;
+}
+
 void conf_status(const char *check, const char *form, u64 result, u16 want, const char *expected,
 		 const char *detail)
 {
 	struct conf_result r = { .check = check, .form = form, .expected = expected };
 	u16 st = hv_result_status(result);
 
-	r.outcome = st == want ? CONF_CONFORMS : CONF_DEVIATES;
+	r.outcome = conf_status_ok(st, want) ? CONF_CONFORMS : CONF_DEVIATES;
 	ksnprintf(r.observed, sizeof(r.observed), "status 0x%04x %s", st, hv_status_name(st));
 	ksnprintf(r.detail, sizeof(r.detail), "%s", detail);
 	conf_report(&r);

@@ -173,7 +173,7 @@ static void mask_cases(void)
 							hv_input_phys(), 0), 0, OK_EXP, "NON_GLOBAL_MAPPINGS_ONLY is valid for Space");
 	flush_in(HV_FLUSH_ALL_PROCESSORS | HV_FLUSH_NON_GLOBAL_MAPPINGS_ONLY, 0)->gva_list[0] = TEST_VA;
 	conf_status("list_non_global", "List", hv_hypercall_rep(HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST, 0, 1),
-		    HV_STATUS_INVALID_PARAMETER, "status 0x0005 HV_STATUS_INVALID_PARAMETER",
+		    CONF_ANY_ERROR, CONF_ANY_ERROR_EXP,
 		    "TLFS 12.4.3: NON_GLOBAL_MAPPINGS_ONLY is an invalid option for the List call");
 	if (top >= 63) {
 		conf_unsupported("vp_beyond_partition", "Space", "VP 63 exists: no non-Ex VP index is beyond the partition");
@@ -181,8 +181,8 @@ static void mask_cases(void)
 	}
 	flush_in(0, 1ull << 63);
 	conf_status("vp_beyond_partition", "Space", hv_hypercall(hv_control(HVCALL_FLUSH_VIRTUAL_ADDRESS_SPACE, false, 0, 0, 0),
-								 hv_input_phys(), 0), HV_STATUS_INVALID_PARAMETER,
-		    "status 0x0005 HV_STATUS_INVALID_PARAMETER", "processor mask names VP 63, beyond the partition");
+								 hv_input_phys(), 0), CONF_ANY_ERROR,
+		    CONF_ANY_ERROR_EXP, "processor mask names VP 63, beyond the partition");
 }
 
 static void invalid_cases(void)
@@ -249,9 +249,9 @@ static void ipi_cases(void)
 		return;
 	}
 	conf_status("ipi_vector_0x0f", "IPI (fast)", hv_hypercall_fast(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI, 0x0f, 1ull << vp),
-		    HV_STATUS_INVALID_PARAMETER, "status 0x0005 HV_STATUS_INVALID_PARAMETER", "vector below 0x10");
+		    CONF_ANY_ERROR, CONF_ANY_ERROR_EXP, "vector below 0x10 (TLFS: must be 0x10 to 0xff)");
 	conf_status("ipi_vector_0x100", "IPI (fast)", hv_hypercall_fast(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI, 0x100, 1ull << vp),
-		    HV_STATUS_INVALID_PARAMETER, "status 0x0005 HV_STATUS_INVALID_PARAMETER", "vector above 0xff");
+		    CONF_ANY_ERROR, CONF_ANY_ERROR_EXP, "vector above 0xff (TLFS: must be 0x10 to 0xff)");
 	/* 0x10 is #MF in the IDT: delivered, it would be reported as an exception; an empty mask
 	 * checks only that the vector is accepted. */
 	conf_status("ipi_vector_0x10", "IPI (fast)", hv_hypercall_fast(HVCALL_SEND_SYNTHETIC_CLUSTER_IPI, 0x10, 0),
@@ -283,7 +283,8 @@ static void ipi_ex(const char *check, u32 vector, bool all, u32 vp, u16 want, co
 	while (want == HV_STATUS_SUCCESS && ipi_hits < before + (all ? nr_cpus : 1) && !deadline_passed(deadline))
 		cpu_relax();
 	hits = ipi_hits - before;
-	r.outcome = hv_result_status(res) == want && (want || hits == (all ? nr_cpus : 1)) ? CONF_CONFORMS : CONF_DEVIATES;
+	r.outcome = conf_status_ok(hv_result_status(res), want) &&
+		    (want ? hits == 0 : hits == (all ? nr_cpus : 1)) ? CONF_CONFORMS : CONF_DEVIATES;
 	ksnprintf(r.observed, sizeof(r.observed), "status 0x%04x, %u delivered", hv_result_status(res), hits);
 	ksnprintf(r.detail, sizeof(r.detail), "vector %#x to %s", vector, all ? "HV_GENERIC_SET_ALL (every VP, the caller too)" : "one VP in bank 0");
 	conf_report(&r);
@@ -299,7 +300,7 @@ static void ipi_ex_cases(void)
 	}
 	ipi_ex("ipi_ex_bank0", 0xee, false, vp, 0, "success, delivered once");
 	ipi_ex("ipi_ex_set_all", 0xee, true, vp, 0, "success, delivered to every VP");
-	ipi_ex("ipi_ex_vector_0x0f", 0x0f, false, vp, HV_STATUS_INVALID_PARAMETER, "status 0x0005 HV_STATUS_INVALID_PARAMETER");
+	ipi_ex("ipi_ex_vector_0x0f", 0x0f, false, vp, CONF_ANY_ERROR, CONF_ANY_ERROR_EXP ", not delivered");
 }
 
 void conf_cases_run(void)
