@@ -170,6 +170,26 @@ def test_no_file_over_the_limit():
     assert not long, f"over {MAX_FILE_LINES} lines: " + "; ".join(long)
 
 
+def duplicate_basenames(paths):
+    """Test modules that share a file name: pytest (rootdir-relative, no packages) imports them
+    under one module name and refuses the second at collection, failing the whole session."""
+    seen, dups = {}, []
+    for p in paths:
+        name = p.rsplit("/", 1)[-1]
+        if name in seen:
+            dups.append(f"{seen[name]} and {p}")
+        seen.setdefault(name, p)
+    return dups
+
+
+def test_no_two_test_modules_share_a_name():
+    out = subprocess.run(["git", "ls-files", "tests/*.py"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.split()
+    assert not duplicate_basenames([p for p in out if p.rsplit("/", 1)[-1].startswith("test_")])
+    assert duplicate_basenames(["tests/boot/test_x.py", "tests/harness/test_x.py"]) == [
+        "tests/boot/test_x.py and tests/harness/test_x.py"]  # the checker catches a planted pair
+
+
 def test_no_function_over_the_limit():
     long = []
     for path in source_files():
