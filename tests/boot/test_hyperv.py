@@ -298,7 +298,12 @@ def test_hvlab_outcome_mapping():
     # lab hung booting, before anything of the guest ran; boot again.
     assert "printed nothing" in res.lab.get("retry", "")
     assert tlbrun.PLATFORMS["hvlab"].silence_limit == tlbrun.HVLAB_SILENCE_S > 0
+    # The outer VM spoke and started the inner QEMU, but the guest kernel never printed a line
+    # (the runner cuts this at guest_silence_limit): the nested stack hung before the guest ran.
     (status, _, _, _, _), res = _outcome(start, None, timed_out=True)
+    assert status == tlbrun.STATUS_TIMEOUT and "guest kernel printed nothing" in res.lab["retry"]
+    # Once the guest kernel has spoken, a timeout is the guest's own and is never retried.
+    (status, _, _, _, _), res = _outcome(start + "tlbstorm f00: x\n", None, timed_out=True)
     assert status == tlbrun.STATUS_TIMEOUT and "retry" not in res.lab
 
 
