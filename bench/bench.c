@@ -94,6 +94,38 @@ static void put_targets(struct jw *w, const void *ctx)
 	stress_put_targets(w, ((const struct scenario_ctx *)ctx)->r);
 }
 
+/* The scenario's case id: shootdown.<backend>.<workload>.<pages>p, then .<field>-<value> for every
+ * other list option given with more than one value (the ids of one boot differ). */
+static void case_id(char *buf, size_t len, const struct scenario *s)
+{
+	const struct opt *o;
+	int n = ksnprintf(buf, len, "shootdown.%s.%s.%lup", s->backend->name, workload_name(s->workload),
+			  s->pages);
+
+	for (u32 i = 0; (o = options_scenario(i)) && n > 0 && (size_t)n < len; i++) {
+		const void *v = (const char *)s + o->at;
+
+		if ((o->type != OPT_ENUM_LIST && o->type != OPT_UINT_LIST) ||
+		    ((const struct opt_list *)o->dst)->n < 2 || !strcmp(o->field, "workload") ||
+		    !strcmp(o->field, "pages"))
+			continue;
+		if (o->type == OPT_ENUM_LIST)
+			n += ksnprintf(buf + n, len - (size_t)n, ".%s-%s", o->field, o->choices[*(const int *)v]);
+		else
+			n += ksnprintf(buf + n, len - (size_t)n, ".%s-%lu", o->field, *(const u64 *)v);
+	}
+}
+
+/* The case line: passes when the scenario ran to its end with no stale translation seen. */
+static void scenario_case(const struct row *row, const struct stress_result *r, int ret)
+{
+	char id[CASE_ID_MAX];
+	bool bad = r->timeouts || ret || oracle_violations(&r->oracle);
+
+	case_id(id, sizeof(id), &row->s);
+	record_case(id, bad ? "fail" : "pass", tsc_to_ns(row->lat.p50), "ns");
+}
+
 static void scenario_record(u32 idx, const struct row *row, const struct stress_result *r, int ret)
 {
 	struct scenario_ctx ctx = { row, r };
@@ -115,6 +147,7 @@ static void scenario_record(u32 idx, const struct row *row, const struct stress_
 
 	hist_summary(&r->ack, &rec.ack);
 	bench_shootdown_record(&rec);
+	scenario_case(row, r, ret);
 }
 
 static void print_events(const struct oracle_tally *t)
@@ -156,12 +189,15 @@ static void fill_row(struct row *row, const struct stress_result *r)
 static int run_scenario(const struct scenario *c)
 {
 	struct row *row = &rows[nrows];
+	char id[CASE_ID_MAX];
 	int ret;
 
 	*row = (struct row){ .s = *c, .ratio_milli = -1, .null_ratio_milli = -1 };
 	if (tlb_use(c->backend)) {
 		kprintf("bench: backend %s cannot be used here: %s\n", c->backend->name,
 			c->backend->unavailable ? c->backend->unavailable : "initialisation failed");
+		case_id(id, sizeof(id), c);
+		record_case(id, "skip", 0, "ns");
 		row->note = "unavailable";
 		nrows++;
 		return EXIT_SKIP;
@@ -261,7 +297,17 @@ static const char *run_detection(void)
 	return ran ? "shown" : "not shown";
 }
 
-/* The backends the command line asks for, `auto` and `all` resolved on this platform. */
+/* Append b unless the list has it already (a backend runs once per boot: one case id each). */
+static void add_backend(struct tlb_backend **list, u32 *n, struct tlb_backend *b)
+{
+	for (u32 i = 0; i < *n; i++)
+		if (list[i] == b)
+			return;
+	if (*n < MAX_BACKENDS)
+		list[(*n)++] = b;
+}
+
+/* The backends the command line asks for, `auto` and `all` resolved on this platform, each once. */
 static u32 resolve_backends(struct tlb_backend **list)
 {
 	u32 n = 0;
@@ -270,16 +316,14 @@ static u32 resolve_backends(struct tlb_backend **list)
 		u64 choice = cfg.backends.v[i];
 
 		if (choice == BACKEND_AUTO) {
-			list[n++] = tlb_backend_auto();
+			add_backend(list, &n, tlb_backend_auto());
 		} else if (choice == BACKEND_ALL) {
-			for (u32 k = 0; k < tlb_backend_count() && n < MAX_BACKENDS; k++)
+			for (u32 k = 0; k < tlb_backend_count(); k++)
 				if (!tlb_backend_nth(k)->unavailable)
-					list[n++] = tlb_backend_nth(k);
+					add_backend(list, &n, tlb_backend_nth(k));
 		} else {
-			list[n++] = tlb_backend_nth((u32)choice - BACKEND_FIRST);
+			add_backend(list, &n, tlb_backend_nth((u32)choice - BACKEND_FIRST));
 		}
-		if (n >= MAX_BACKENDS)
-			break;
 	}
 	return n;
 }

@@ -24,12 +24,16 @@
 static const char *const outcomes[] = {
 	[CONF_CONFORMS] = "conforms", [CONF_DEVIATES] = "deviates", [CONF_UNSUPPORTED] = "unsupported",
 };
+/* A deviation from the TLFS fails its case; a form the platform does not offer is skipped. */
+static const char *const case_results[] = {
+	[CONF_CONFORMS] = "pass", [CONF_DEVIATES] = "fail", [CONF_UNSUPPORTED] = "skip",
+};
 static u32 counts[3];
 static bool ran_selective;
 
 void conf_report(struct conf_result *r)
 {
-	char buf[RECORD_MAX];
+	char buf[RECORD_MAX], id[CASE_ID_MAX];
 	struct jw w;
 
 	if (!r->detection)
@@ -47,6 +51,8 @@ void conf_report(struct conf_result *r)
 	jw_str(&w, "detail", r->detail);
 	jw_str(&w, "detection", r->detection);
 	record_end(&w);
+	ksnprintf(id, sizeof(id), "conformance.%s.%s", r->check, r->form);
+	record_case(id, case_results[r->outcome], 1, "checks");
 }
 
 bool conf_status_ok(u16 status, u16 want)

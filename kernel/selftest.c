@@ -114,7 +114,7 @@ static void validate_selection(const char *list)
 
 static void test_record(const struct selftest *s, const struct test_ctx *t)
 {
-	char buf[512];
+	char buf[512], id[CASE_ID_MAX];
 	struct jw w;
 
 	record_begin(&w, buf, sizeof(buf), "selftest");
@@ -124,6 +124,8 @@ static void test_record(const struct selftest *s, const struct test_ctx *t)
 	jw_u64(&w, "failed", t->failed);
 	jw_str(&w, "detail", t->detail);
 	record_end(&w);
+	ksnprintf(id, sizeof(id), "selftest.%s", s->name);
+	record_case(id, t->result == TEST_ERROR ? "fail" : result_names[t->result], t->checks, "checks");
 }
 
 int selftest_run(const char *selection)

@@ -2,9 +2,10 @@
 (one testsuite per boot), TAP version 13 and KCIDB v4 JSON.
 
 Every format is made from one list of boots, each with its cases: the boot's verdict, one case
-per scenario (shootdown record) and one per self-test. A run's saved `cases` (the case lines the
-kernel prints) are used when present; otherwise the cases are derived from the records here,
-with the case id of benchlib.cases when that module exists."""
+per scenario (shootdown record), self-test and conformance check. A run's saved `cases` (the case
+lines the kernel printed) are used when present, with what the records add, and every scenario
+the boot's bench record asked for that printed none is a MISS; runs from before case lines have
+their cases derived from the records, with the same ids (benchlib.cases)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from . import cases as case_lines
 from . import records, results
 from .results import REPO_ROOT, ResultsDir, run_records
-
-try:  # the case-line module (issue 20 item 1); until it lands the ids are made here
-    from . import cases as case_lines
-except ImportError:
-    case_lines = None
 
 ORIGIN = "tlbstorm"
 VERDICT_CASE = "verdict"
@@ -45,17 +42,6 @@ class Case:
         self.message, self.details, self.kind = message, details or {}, kind
 
 
-def _fallback_id(rec: records.Record) -> str:
-    if rec.kind == "selftest":
-        return f"selftest.{rec['name']}"
-    return f"shootdown.{rec['backend']}.{rec['workload']}.{rec['pages']}p"
-
-
-def case_id(rec: records.Record) -> str:
-    fn = getattr(case_lines, "case_id", None)
-    return fn(rec) if fn else _fallback_id(rec)
-
-
 def _scenario_details(rec: records.Record) -> dict:
     lat, det = rec["latency_ns"], rec["detection"]
     return {"status": rec["status"], "error": rec["error"],
@@ -70,7 +56,7 @@ def _scenario_details(rec: records.Record) -> dict:
             **{f: rec[f] for f in records.SCENARIO_FIELDS}}
 
 
-def scenario_case(rec: records.Record) -> Case:
+def scenario_case(rec: records.Record, bench: Optional[records.Record]) -> Case:
     d = _scenario_details(rec)
     bad = d["status"] != "ok" or d["violations"] or d["watchdog_timeouts"]
     why = ""
@@ -78,14 +64,30 @@ def scenario_case(rec: records.Record) -> Case:
         why = (f"status {d['status']}, {d['violations']} stale-TLB violations, "
                f"{d['watchdog_timeouts']} watchdog timeouts" + (f": {d['error']}"
                                                                if d["error"] else ""))
-    return Case(case_id(rec), FAIL if bad else PASS, d["p50_ns"], "ns", why, d, "scenario")
+    return Case(case_lines.case_id(rec, bench), FAIL if bad else PASS, d["p50_ns"], "ns", why, d,
+                "scenario")
 
 
 def selftest_case(rec: records.Record) -> Case:
     res = rec["result"]
     result = {"pass": PASS, "fail": FAIL, "skip": SKIP}.get(res, "error")
-    return Case(case_id(rec), result, None, None, str(rec["detail"] or ""),
+    return Case(case_lines.case_id(rec), result, rec["checks"], "checks", str(rec["detail"] or ""),
                 {"checks": rec["checks"], "failed": rec["failed"], "result": res}, "selftest")
+
+
+def conformance_case(rec: records.Record) -> Case:
+    res = {"conforms": PASS, "deviates": FAIL}.get(rec["outcome"], SKIP)
+    why = "" if res == PASS else (f"observed {rec['observed']}; TLFS: {rec['expected']}"
+                                  if res == FAIL else str(rec["detail"] or rec["observed"]))
+    return Case(case_lines.case_id(rec), res, 1, "checks", why,
+                {f: rec[f] for f in ("outcome", "expected", "observed", "detail", "detection")},
+                "conformance")
+
+
+def _record_case(rec: records.Record, bench: Optional[records.Record]) -> Case:
+    if rec.kind == "shootdown":
+        return scenario_case(rec, bench)
+    return selftest_case(rec) if rec.kind == "selftest" else conformance_case(rec)
 
 
 def verdict_case(run: dict) -> Case:
@@ -116,19 +118,25 @@ def _saved_case(c: dict, derived: Dict[str, Case]) -> Case:
 
 
 def boot_cases(run: dict) -> List[Case]:
-    """The verdict, then every scenario and self-test of one run (ids made unique)."""
+    """The verdict, then every scenario, self-test and conformance check of one run (ids made
+    unique), then a MISS for each scenario the boot asked for and never reported."""
     recs = run_records(run)
-    derived = [scenario_case(r) if r.kind == "shootdown" else selftest_case(r)
-               for r in recs if r.kind in ("shootdown", "selftest")]
+    bench = records.first(recs, "bench")
+    derived = [_record_case(r, bench) for r in recs if r.kind in case_lines.CASE_RECORDS]
     seen: Dict[str, int] = {}
     for c in derived:
         seen[c.id] = seen.get(c.id, 0) + 1
         if seen[c.id] > 1:
             c.id = f"{c.id}.{seen[c.id] - 1}"
-    if isinstance(run.get("cases"), list):
+    saved = run.get("cases") if isinstance(run.get("cases"), list) else None
+    if saved is not None:
+        saved = [c for c in saved if isinstance(c, dict) and c.get("id")]
         by_id = {c.id: c for c in derived}
-        derived = [_saved_case(c, by_id) for c in run["cases"] if isinstance(c, dict)]
-    return [verdict_case(run)] + derived
+        derived = [_saved_case(c, by_id) for c in saved]
+    have = saved if saved is not None else [{"id": c.id} for c in derived]
+    lost = [Case(m, "miss", None, None, "the boot asked for this scenario and never reported it",
+                 {}, "scenario") for m in case_lines.missing(case_lines.expected_ids(recs, have), have)]
+    return [verdict_case(run)] + derived + lost
 
 
 def boots(rd: ResultsDir) -> List[dict]:

@@ -126,7 +126,7 @@ def boot(c: dict, rd: ResultsDir, host: dict, say: Callable[[str], None],
         "accel": res.accel, "summary": res.summary, "error": res.error,
         "warnings": notes + list(res.warnings), "qemu_argv": res.qemu_argv,
         "inner_argv": res.inner_argv, "host": host, "records": res.records,
-        "log": "serial.log", "finished": now()}
+        "cases": res.cases, "log": "serial.log", "finished": now()}
 
 
 def platform_refuses(error: Optional[str]) -> bool:

@@ -63,6 +63,7 @@ from .registry import PLATFORMS, AutoHypervPlatform
 from .runner import display_path, run, run_once, summary_line
 from .screens import ppm_complete, ppm_info
 from .slowness import factor as slow_factor, host_slowness, measure_host, with_slow
-from .serial import (PAUSE_LINE, RECORD_PREFIX, VERDICT_RE, SerialParser, clean_line,
-                     decide_status, parse_record, parse_verdict_line, run_detection,
+from .serial import (CASE_PATTERN, CASE_PREFIX, CASE_RECORDS, PAUSE_LINE, RECORD_PREFIX,
+                     VERDICT_RE, SerialParser, clean_line, decide_status, parse_case_line,
+                     parse_record, parse_verdict_line, run_detection,
                      verdict_line_detection)

@@ -190,6 +190,7 @@ class RunResult:
     timed_out: bool = False
     records: List[dict] = field(default_factory=list)
     bad_records: List[Tuple[str, str]] = field(default_factory=list)  # (line, JSON error)
+    cases: List[dict] = field(default_factory=list)  # the case lines (serial.parse_case_line)
     serial_verdict: Optional[Tuple[str, int]] = None  # from `tlbstorm: verdict X (exit N)`
     # The run's detection claim: the verdict record's `detection` ("shown", "not shown"; None
     # outside mode=bench or without the record), else "not shown" when the verdict line said so.

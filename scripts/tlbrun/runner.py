@@ -25,7 +25,7 @@ from .platforms import Launch, Platform
 from .qemu import effective_cmdline, validate_config
 from .qmp import take_screendump
 from .registry import PLATFORMS
-from .serial import RECORD_PREFIX, SerialParser, run_detection
+from .serial import CASE_RECORDS, RECORD_PREFIX, SerialParser, run_detection
 from .slowness import factor as slow_factor, host_slowness, with_slow
 
 
@@ -302,6 +302,7 @@ class _Boot:
         res.qemu_stderr = b"".join(self.stderr_chunks).decode("utf-8", errors="replace")
         res.records = parser.records
         res.bad_records = parser.bad_records
+        res.cases = parser.cases
         res.serial_verdict = parser.verdict
         res.lines = parser.lines
         status, verdict, code, warnings, reason = platform.outcome(
@@ -377,6 +378,12 @@ def _record_warnings(config: RunConfig, res: RunResult, parser: SerialParser) ->
         warnings.append(f"the last record was cut off by the timeout: {line[:80]}...")
     for line, err in parser.bad_records:
         warnings.append(f"unparsable record ({err}): {line[:200]}")
+    warnings += [f"malformed case line: {line[:200]}" for line in parser.bad_cases]
+    cased = sum(r.get("record") in CASE_RECORDS for r in parser.records)
+    # Every such record has its case line; a scenario whose backend was unavailable has only one.
+    if len(parser.cases) + len(parser.bad_cases) < cased and not res.timed_out:
+        warnings.append(f"{len(parser.cases)} case lines for {cased} scenario, self-test and "
+                        f"conformance records")
     vrec = res.record("verdict")
     if vrec is not None and res.verdict is not None and vrec.get("verdict") != res.verdict:
         warnings.append(f"verdict record says {vrec.get('verdict')!r}, run verdict is "

@@ -10,6 +10,13 @@ from typing import Dict, List, Optional, Tuple
 from .config import DETECTION_NOT_SHOWN, STATUS_NO_VERDICT, STATUS_TIMEOUT
 
 RECORD_PREFIX = "TLBSTORM "
+# `TLBSTORM-CASE <id> <result> <measurement> <units>`: one per scenario, self-test and conformance
+# check (docs/records.md, "Case lines"); LAVA's monitors pattern is CASE_PATTERN.
+CASE_PREFIX = "TLBSTORM-CASE "
+CASE_PATTERN = (r"TLBSTORM-CASE (?P<test_case_id>[a-z0-9][a-z0-9._-]*) (?P<result>pass|fail|skip|"
+                r"unknown) (?P<measurement>[0-9]+) (?P<units>[a-z]+)")
+CASE_RE = re.compile("^" + CASE_PATTERN + "$")
+CASE_RECORDS = ("shootdown", "selftest", "conformance")  # the records that have a case line
 PAUSE_LINE = "TLBSTORM-PAUSE"
 # `tlbstorm: verdict pass (exit 0)`; a benchmark that passed without showing detection says
 # `tlbstorm: verdict pass, detection not shown (exit 0)` (docs/records.md, "Detection").
@@ -43,6 +50,16 @@ def parse_record(line: str):
     return obj, None
 
 
+def parse_case_line(line: str) -> Optional[dict]:
+    """`TLBSTORM-CASE id result measurement units` -> {id, result, measurement, units}, else
+    None (a malformed case line is not a case)."""
+    m = CASE_RE.match(line)
+    if not m:
+        return None
+    return {"id": m["test_case_id"], "result": m["result"],
+            "measurement": int(m["measurement"]), "units": m["units"]}
+
+
 def parse_verdict_line(line: str) -> Optional[Tuple[str, int]]:
     """`tlbstorm: verdict X[, detection not shown] (exit N)` -> (X, N), else None."""
     m = VERDICT_RE.match(line)
@@ -63,6 +80,8 @@ class SerialParser:
         self.lines: List[str] = []
         self.records: List[dict] = []
         self.bad_records: List[Tuple[str, str]] = []
+        self.cases: List[dict] = []          # the case lines, in order
+        self.bad_cases: List[str] = []       # lines marked as case lines that do not parse
         self.verdict: Optional[Tuple[str, int]] = None
         self.detection_not_shown = False  # the verdict line said `, detection not shown`
         self.pause_seen = False
@@ -96,6 +115,13 @@ class SerialParser:
                 return False
             self.pause_seen = True
             return True
+        if line.startswith(CASE_PREFIX):
+            case = parse_case_line(line)
+            if case:
+                self.cases.append(case)
+            else:
+                self.bad_cases.append(line)
+            return False
         rec = parse_record(line)
         if rec is not None:
             obj, err = rec

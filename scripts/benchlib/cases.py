@@ -1,0 +1,83 @@
+"""The kernel's case lines (docs/records.md, "Case lines"): their ids made from records the way
+the kernel makes them, and the ids a boot must print, from its `bench` record.
+
+A scenario's id is shootdown.<backend>.<workload>.<pages>p, then .<field>-<value> for each other
+list option (ack, inflight, targets) that the boot was given more than one value of; a
+self-test's is selftest.<name>, a conformance check's conformance.<check>.<form>. Characters
+outside [a-z0-9._-] become '-'."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Dict, Iterable, List, Optional
+
+from . import records
+
+# The bench record's lists beyond backend, workload and pages, and the shootdown record's field
+# each drives, in the kernel's option-table order (the order of the id's suffixes).
+SUFFIX_LISTS = (("acks", "ack"), ("inflights", "inflight"), ("targets", "targets"))
+# Backend choices the kernel resolves at boot (bench/bench.c resolve_backends).
+RESOLVED_AT_BOOT = ("auto", "all")
+_UNSAFE = re.compile(r"[^a-z0-9._-]")
+CASE_RECORDS = ("shootdown", "selftest", "conformance")  # the records that have a case line
+
+
+def clean(cid: str) -> str:
+    return _UNSAFE.sub("-", cid.lower())
+
+
+def _multi(bench: Optional[records.Record]) -> List[tuple]:
+    """(list, field) of the suffix lists this boot had more than one value of."""
+    if bench is None:
+        return []
+    return [(name, field) for name, field in SUFFIX_LISTS if len(_list(bench, name)) > 1]
+
+
+def _list(bench: records.Record, name: str) -> list:
+    """One of the suffix lists ([] where an older kernel's record has none)."""
+    value = bench.data.get(name)
+    return list(value) if isinstance(value, list) else []
+
+
+def scenario_id(backend: str, workload: str, pages: int, suffix: Dict[str, object]) -> str:
+    return clean(f"shootdown.{backend}.{workload}.{pages}p" +
+                 "".join(f".{f}-{v}" for f, v in suffix.items()))
+
+
+def case_id(rec: records.Record, bench: Optional[records.Record] = None) -> str:
+    """The id of the case line a shootdown, selftest or conformance record has."""
+    if rec.kind == "selftest":
+        return clean(f"selftest.{rec['name']}")
+    if rec.kind == "conformance":
+        return clean(f"conformance.{rec['check']}.{rec['form']}")
+    return scenario_id(rec["backend"], rec["workload"], rec["pages"],
+                       {f: rec[f] for _, f in _multi(bench)})
+
+
+def expected_ids(recs: Iterable[records.Record], cases: Iterable[dict] = ()) -> List[str]:
+    """The scenario ids a benchmark boot must print, in its order: every combination of the bench
+    record's lists. Backends the kernel picks at boot (auto, all) are those its records and case
+    lines name. [] without a bench record (self-tests and conformance: the boot lists them)."""
+    recs = list(recs)
+    bench = records.first(recs, "bench")
+    if bench is None:
+        return []
+    seen = [r["backend"] for r in recs if r.kind == "shootdown"] + \
+        [c["id"].split(".")[1] for c in cases if c.get("id", "").startswith("shootdown.")]
+    backends: List[str] = []
+    for b in records.bench_list(bench, "backends"):
+        for name in (dict.fromkeys(seen) if b in RESOLVED_AT_BOOT else [b]):
+            if name not in backends:
+                backends.append(name)
+    multi = _multi(bench)
+    axes = [records.bench_list(bench, "workloads"), records.bench_list(bench, "pages")] + \
+        [_list(bench, name) for name, _ in multi]
+    return [scenario_id(b, w, p, dict(zip((f for _, f in multi), rest)))
+            for b in backends for w, p, *rest in itertools.product(*axes)]
+
+
+def missing(expected: Iterable[str], cases: Iterable[dict]) -> List[str]:
+    """The expected ids no case line has."""
+    have = {c.get("id") for c in cases}
+    return [e for e in expected if e not in have]
