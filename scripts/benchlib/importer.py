@@ -119,6 +119,7 @@ def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int
               "warnings": [f"unparsable record: {line[:120]}" for line, _ in parser.bad_records]
                           + ([detection_warning] if detection_warning else []),
               "qemu_argv": [], "inner_argv": [], "host": rd.host(), "records": parser.records,
+              "cases": parser.cases,
               "log": "serial.log", "finished": now()}
     rd.save_run(result)
     shutil.copyfile(capture, rd.run_dir(run_id) / "serial.log")

@@ -9,6 +9,7 @@ which are found by their variable name anywhere in the kernel's sources. Also th
 harness code (docs/bench.md): file and function sizes, imports."""
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -240,3 +241,18 @@ def test_harness_code_shape():
             if isinstance(node, ast.ImportFrom) and node.level:
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 assert not private, f"{f.name} imports {private}"
+
+
+def test_case_line_pattern():
+    """The schema's x-case-line is the harness's pattern; what it takes and what it refuses."""
+    schema = json.loads((ROOT / "docs" / "records.schema.json").read_text())
+    assert schema["x-case-line"]["pattern"] == tlbrun.CASE_PATTERN
+    assert tlbrun.parse_case_line("TLBSTORM-CASE shootdown.ipi.remap.1p.ack-late pass 812 ns") == \
+        {"id": "shootdown.ipi.remap.1p.ack-late", "result": "pass", "measurement": 812,
+         "units": "ns"}
+    for bad in ("TLBSTORM-CASE Shootdown pass 1 ns", "TLBSTORM-CASE x ok 1 ns",
+                "TLBSTORM-CASE x pass -1 ns", "TLBSTORM-CASE x pass 1", "TLBSTORM-CASE .x pass 1 ns"):
+        assert tlbrun.parse_case_line(bad) is None, bad
+    p = tlbrun.SerialParser()
+    p.feed(b"TLBSTORM-CASE selftest.acpi pass 2 checks\r\nTLBSTORM-CASE broken\n")
+    assert [c["id"] for c in p.cases] == ["selftest.acpi"] and p.bad_cases == ["TLBSTORM-CASE broken"]
