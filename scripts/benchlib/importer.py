@@ -75,13 +75,14 @@ def _new_run_id(rd: ResultsDir, platform: str, firmware: str, vcpus: int,
     return run_id, rep
 
 
-def _results_dir(out: Path) -> ResultsDir:
+def results_dir(out: Path, what: str = "Hyper-V captures (scripts/bench import-hyperv)",
+                name: str = "hyperv-import") -> ResultsDir:
+    """out as a results directory, created (empty plan) when missing."""
     rd = ResultsDir(out)
     if not rd.exists():
         if out.exists() and any(Path(out).iterdir()):
             raise ImportError_(f"{out} exists and is not a results directory")
-        rd.create("# imported Hyper-V captures (scripts/bench import-hyperv)\n", ".toml", [],
-                  host_environment(), "hyperv-import")
+        rd.create(f"# imported {what}\n", ".toml", [], host_environment(), name)
     return rd
 
 
@@ -99,25 +100,33 @@ def import_hyperv(capture: Path, out: Path, generation: int, vcpus: Optional[int
         raise ImportError_(f"--vcpus {vcpus} but the capture's records say {seen_cpus} CPUs "
                            f"were online")
     vcpus = vcpus or seen_cpus or 1
-    verdict = parser.verdict[0] if parser.verdict else None
-    vrec = records.first(recs, "verdict")
-    detection, detection_warning = tlbrun.run_detection(vrec.data if vrec else None, parser)
-    rd = _results_dir(out)
+    rd = results_dir(out)
     platform = f"hyperv-gen{generation}"
     firmware = "bios" if generation == 1 else "uefi"
     run_id, rep = _new_run_id(rd, platform, firmware, vcpus, label)
-    result = {"id": run_id,
-              "config": _config(recs, platform, firmware, vcpus, memory, rep, capture),
+    return save_run(rd, run_id, _config(recs, platform, firmware, vcpus, memory, rep, capture),
+                    parser, capture, "hyperv")
+
+
+def save_run(rd: ResultsDir, run_id: str, config: dict, parser, capture: Path, accel: str,
+             warnings: Optional[list] = None) -> dict:
+    """Save a boot read from a capture (its parser: records, case lines, verdict) as run
+    `run_id` of rd, the capture as its serial.log; returns the run dict."""
+    recs = records.load(parser.records)
+    verdict = parser.verdict[0] if parser.verdict else None
+    vrec = records.first(recs, "verdict")
+    detection, detection_warning = tlbrun.run_detection(vrec.data if vrec else None, parser)
+    result = {"id": run_id, "config": config,
               "outcome": verdict if verdict in records.VERDICTS else "no-verdict",
               "status": parser.verdict[1] if parser.verdict else None, "verdict": verdict,
               "detection": detection,
-              "attempts": 1, "duration_s": 0.0, "accel": "hyperv",
+              "attempts": 1, "duration_s": 0.0, "accel": accel,
               "summary": f"imported from {capture}: verdict {verdict or 'none'}"
                          + (", detection not shown" if verdict == "pass"
                             and detection == NOT_SHOWN else ""),
               "error": None if verdict else "the capture ends without a verdict line",
               "warnings": [f"unparsable record: {line[:120]}" for line, _ in parser.bad_records]
-                          + ([detection_warning] if detection_warning else []),
+                          + ([detection_warning] if detection_warning else []) + (warnings or []),
               "qemu_argv": [], "inner_argv": [], "host": rd.host(), "records": parser.records,
               "cases": parser.cases,
               "log": "serial.log", "finished": now()}
