@@ -52,7 +52,8 @@ def refusal(c: dict) -> Optional[str]:
     """Why this configuration cannot be a LAVA qemu job, or None."""
     platform, accel, _, _ = mx.PLATFORMS[c["platform"]]
     if platform != "qemu":
-        return f"platform {c['platform']} runs in a nested lab, not on LAVA's qemu device type"
+        return (f"platform {c['platform']} is not plain QEMU (the nested lab, or Hyper-V "
+                f"enlightenments probed on this host); LAVA's qemu device type runs tcg and kvm")
     if c["guest"] != "tlbstorm":
         return "the Linux guest needs its initramfs built here; only tlbstorm boots are jobs"
     if c["firmware"] not in IMAGES:
@@ -236,18 +237,19 @@ def _entry(line: str):
 
 
 def read_log(path: Path) -> Tuple[str, List[dict]]:
-    """(the serial output, the monitor's results) of a job log: lava-run's standard output (one
-    JSON object per line) or a LAVA server's output.yaml (a YAML list of the same objects)."""
+    """(the serial output, the monitor's results) of a job log: what lava-run prints (on stderr;
+    one JSON object per line, other lines skipped) or a LAVA server's output.yaml (a YAML list
+    of the same objects)."""
     try:
         text = Path(path).read_text(errors="replace")
     except OSError as e:
         raise LavaError(f"{path}: cannot read: {e.strerror}")
     try:
-        entries = [_entry(x) for x in text.splitlines() if x.strip().startswith("{")] \
-            if text.lstrip().startswith("{") else yaml.safe_load(text)
+        entries = yaml.safe_load(text) if text.lstrip().startswith("- ") else \
+            [_entry(x) for x in text.splitlines() if x.strip().startswith("{")]
     except (ValueError, yaml.YAMLError) as e:
         raise LavaError(f"{path}: not a LAVA job log (JSON lines or output.yaml): {e}")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+    if not entries or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise LavaError(f"{path}: not a LAVA job log (a list of log entries)")
     serial = "\n".join(_unescape(e["msg"]) for e in entries
                        if e.get("lvl") == "target" and isinstance(e.get("msg"), str))
