@@ -15,15 +15,25 @@ void record_case(const char *id, const char *result, u64 measurement, const char
 {
 	char clean[CASE_ID_MAX];
 	size_t n = 0;
+	bool other = false; /* the previous character was one of the others */
 
-	for (; id[n] && n < sizeof(clean) - 1; n++) {
-		char c = id[n];
+	for (; *id && n < sizeof(clean) - 1; id++) {
+		char c = *id;
 
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
-		clean[n] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-			   c == '-' ? c : '-';
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+			if (other)
+				continue; /* a run of other characters is one '-' */
+			other = true;
+			c = '-';
+		} else {
+			other = false;
+		}
+		clean[n++] = c;
 	}
+	while (n && clean[n - 1] == '-')
+		n--;
 	clean[n] = 0;
 	cprintf(CON_SERIAL, CASE_MARKER "%s %s %lu %s\n", clean, result, measurement, units);
 }

@@ -16,8 +16,8 @@
 void record_begin(struct jw *w, char *buf, size_t len, const char *kind);
 /* Close it and print it; an overflowing record is replaced by an error record, never lost silently. */
 void record_end(struct jw *w);
-/* Print a case line. The id is written as given with every character outside [a-z0-9._-]
- * replaced by '-'; result is pass, fail, skip or unknown. */
+/* Print a case line. The id is written lower-case, each run of characters outside [a-z0-9._-]
+ * as one '-', no '-' at its end; result is pass, fail, skip or unknown. */
 void record_case(const char *id, const char *result, u64 measurement, const char *units);
 
 #endif

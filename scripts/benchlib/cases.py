@@ -3,8 +3,8 @@ the kernel makes them, and the ids a boot must print, from its `bench` record.
 
 A scenario's id is shootdown.<backend>.<workload>.<pages>p, then .<field>-<value> for each other
 list option (ack, inflight, targets) that the boot was given more than one value of; a
-self-test's is selftest.<name>, a conformance check's conformance.<check>.<form>. Characters
-outside [a-z0-9._-] become '-'."""
+self-test's is selftest.<name>, a conformance check's conformance.<check>.<form>. Each run of
+characters outside [a-z0-9._-] becomes one '-', and none ends an id."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ from . import records
 SUFFIX_LISTS = (("acks", "ack"), ("inflights", "inflight"), ("targets", "targets"))
 # Backend choices the kernel resolves at boot (bench/bench.c resolve_backends).
 RESOLVED_AT_BOOT = ("auto", "all")
-_UNSAFE = re.compile(r"[^a-z0-9._-]")
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 CASE_RECORDS = ("shootdown", "selftest", "conformance")  # the records that have a case line
 
 
 def clean(cid: str) -> str:
-    return _UNSAFE.sub("-", cid.lower())
+    """As the kernel writes ids: lower-case, each run of other characters one '-', none last."""
+    return _UNSAFE.sub("-", cid.lower()).rstrip("-")
 
 
 def _multi(bench: Optional[records.Record]) -> List[tuple]:

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from benchlib import cases, records
 from conftest import ROOT, describe
 
 pytestmark = [pytest.mark.boot, pytest.mark.hyperv]
@@ -71,6 +72,11 @@ def test_conformance_in_the_lab(built, boot, lab):
     assert got[("ex_vp64", "List-Ex")]["outcome"] == "unsupported"
     assert "65 vCPUs" in got[("ex_vp64", "List-Ex")]["detail"]
     assert "conformance: " in res.log_text() and "deviations are findings" in res.log_text()
+    # One case line per check, its id as benchlib.cases makes it, its result the outcome's.
+    want = [(cases.case_id(r), {"conforms": "pass", "deviates": "fail"}.get(r["outcome"], "skip"))
+            for r in records.load(res.records) if r.kind == "conformance"]
+    assert [(c["id"], c["result"]) for c in res.cases] == want
+    assert not [w for w in res.warnings if "case line" in w], res.warnings
 
 
 def test_conformance_without_hyperv_skips(built, boot):

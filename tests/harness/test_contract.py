@@ -256,3 +256,14 @@ def test_case_line_pattern():
     p = tlbrun.SerialParser()
     p.feed(b"TLBSTORM-CASE selftest.acpi pass 2 checks\r\nTLBSTORM-CASE broken\n")
     assert [c["id"] for c in p.cases] == ["selftest.acpi"] and p.bad_cases == ["TLBSTORM-CASE broken"]
+
+
+def test_case_ids_are_written_as_the_kernel_writes_them():
+    """kernel/record.c record_case(): lower-case, a run of other characters one '-', none last."""
+    from benchlib import cases
+    assert cases.clean("conformance.space_fast_all.Space (fast)") == \
+        "conformance.space_fast_all.space-fast"
+    assert cases.clean("conformance.undefined_code.0x7ffe") == "conformance.undefined_code.0x7ffe"
+    assert cases.clean("selftest.a//b--") == "selftest.a-b"
+    assert cases.clean("x.a-/b") == "x.a--b"        # a '-' of the id's own is kept
+    # The kernel's side is checked on its real ids: tests/boot/test_conformance.py.
