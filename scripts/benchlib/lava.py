@@ -251,8 +251,10 @@ def read_log(path: Path) -> Tuple[str, List[dict]]:
         raise LavaError(f"{path}: not a LAVA job log (JSON lines or output.yaml): {e}")
     if not entries or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise LavaError(f"{path}: not a LAVA job log (a list of log entries)")
+    # The guest's output is "target"; what LAVA reads after the test action ends (the verdict
+    # line can come that late) is "feedback".
     serial = "\n".join(_unescape(e["msg"]) for e in entries
-                       if e.get("lvl") == "target" and isinstance(e.get("msg"), str))
+                       if e.get("lvl") in ("target", "feedback") and isinstance(e.get("msg"), str))
     results = [e["msg"] for e in entries if e.get("lvl") == "results"
                and isinstance(e.get("msg"), dict) and e["msg"].get("definition") == MONITOR]
     return serial + "\n", results

@@ -242,7 +242,7 @@ def test_halting_targets_beside_spinning_ones(built, boot):
 
 def test_too_many_scenarios_is_a_usage_error(built, boot):
     res = boot(firmware="direct", timeout=60,
-               cmdline="backend=ipi,ipi ack=early,late workload=remap,protect,unmap "
+               cmdline="backend=ipi ack=early,late workload=remap,protect,unmap inflight=skip,read "
                        "pages=1,2,3,4,5,6,7,8,9,10,11")
     assert res.status == 2, describe(res)
     assert "132 scenarios asked for" in res.log_text()

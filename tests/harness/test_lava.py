@@ -77,14 +77,17 @@ def test_log_reading(tmp_path):
     escaped = "TLBSTORM " + rec.replace('"', '\\"')
     entries = [{"dt": "t", "lvl": "target", "msg": escaped},
                {"dt": "t", "lvl": "results", "msg": {"definition": "tlbstorm", "result": "pass",
-                                                     "extra": {"test_case_id": "selftest.x"}}}]
+                                                     "extra": {"test_case_id": "selftest.x"}}},
+               # read after the test action ended: still the guest's output
+               {"dt": "t", "lvl": "feedback", "msg": "tlbstorm: verdict pass (exit 0)", "ns": "c"}]
     jl = tmp_path / "job.log"
     jl.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
     out = tmp_path / "output.yaml"
     out.write_text(yaml.safe_dump(entries))
     for path in (jl, out):
         serial, res = lava.read_log(path)
-        assert serial.splitlines()[0] == "TLBSTORM " + rec and len(res) == 1
+        assert serial.splitlines() == ["TLBSTORM " + rec, "tlbstorm: verdict pass (exit 0)"]
+        assert len(res) == 1
         assert json.loads(serial.splitlines()[0][9:])["detail"] == 'a "q"'
     junk = tmp_path / "junk.log"
     junk.write_text("{not: [a log\n")
