@@ -18,7 +18,7 @@ CHILD = textwrap.dedent("""
     from benchlib import matrix, runner
 
     def fake_boot(cfg):      # what tlbrun.run returns, for a pass
-        return types.SimpleNamespace(status=0, error=None, records=[], verdict="pass",
+        return types.SimpleNamespace(status=0, error=None, records=[], cases=[], verdict="pass",
                                      detection="shown", duration_s=0.01, accel="tcg",
                                      summary="fake", warnings=[], qemu_argv=[], inner_argv=[])
 
