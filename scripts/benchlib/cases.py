@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from . import records
+import tlbrun  # scripts/ is on the path (scripts/bench, pytest.ini)
+
+CASE_RECORDS = tlbrun.CASE_RECORDS  # the records that have a case line
 
 # The bench record's lists beyond backend, workload and pages, and the shootdown record's field
 # each drives, in the kernel's option-table order (the order of the id's suffixes).
@@ -20,7 +23,6 @@ SUFFIX_LISTS = (("acks", "ack"), ("inflights", "inflight"), ("targets", "targets
 # Backend choices the kernel resolves at boot (bench/bench.c resolve_backends).
 RESOLVED_AT_BOOT = ("auto", "all")
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
-CASE_RECORDS = ("shootdown", "selftest", "conformance")  # the records that have a case line
 
 
 def clean(cid: str) -> str:
@@ -44,6 +46,15 @@ def _list(bench: records.Record, name: str) -> list:
 def scenario_id(backend: str, workload: str, pages: int, suffix: Dict[str, object]) -> str:
     return clean(f"shootdown.{backend}.{workload}.{pages}p" +
                  "".join(f".{f}-{v}" for f, v in suffix.items()))
+
+
+def product_ids(backends: Iterable[str], workloads: list, pages: list,
+                suffix: List[Tuple[str, list]]) -> List[str]:
+    """Every scenario id of these lists in the kernel's order: backends outermost, then workloads,
+    pages and the (field, values) suffix lists, the last varying fastest."""
+    fields = [f for f, _ in suffix]
+    return [scenario_id(b, w, p, dict(zip(fields, rest))) for b in backends
+            for w, p, *rest in itertools.product(workloads, pages, *(v for _, v in suffix))]
 
 
 def case_id(rec: records.Record, bench: Optional[records.Record] = None) -> str:
@@ -71,11 +82,9 @@ def expected_ids(recs: Iterable[records.Record], cases: Iterable[dict] = ()) -> 
         for name in (dict.fromkeys(seen) if b in RESOLVED_AT_BOOT else [b]):
             if name not in backends:
                 backends.append(name)
-    multi = _multi(bench)
-    axes = [records.bench_list(bench, "workloads"), records.bench_list(bench, "pages")] + \
-        [_list(bench, name) for name, _ in multi]
-    return [scenario_id(b, w, p, dict(zip((f for _, f in multi), rest)))
-            for b in backends for w, p, *rest in itertools.product(*axes)]
+    return product_ids(backends, records.bench_list(bench, "workloads"),
+                       records.bench_list(bench, "pages"),
+                       [(f, _list(bench, name)) for name, f in _multi(bench)])
 
 
 def missing(expected: Iterable[str], cases: Iterable[dict]) -> List[str]:

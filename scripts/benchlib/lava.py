@@ -50,8 +50,7 @@ class LavaError(Exception):
 
 def refusal(c: dict) -> Optional[str]:
     """Why this configuration cannot be a LAVA qemu job, or None."""
-    platform, accel, _, _ = mx.PLATFORMS[c["platform"]]
-    if platform != "qemu":
+    if mx.PLATFORMS[c["platform"]][0] != "qemu":
         return (f"platform {c['platform']} is not plain QEMU (the nested lab, or Hyper-V "
                 f"enlightenments probed on this host); LAVA's qemu device type runs tcg and kvm")
     if c["guest"] != "tlbstorm":
@@ -71,7 +70,7 @@ def _pairs(argv: List[str]) -> List[Tuple[str, Optional[str]]]:
     return out
 
 
-def _split(argv: List[str], accel: str) -> Tuple[Dict[str, object], List[str]]:
+def _split(argv: List[str]) -> Tuple[Dict[str, object], List[str]]:
     """(context variables, the image options) of a boot's QEMU argv."""
     ctx: Dict[str, object] = {"arch": "amd64"}
     extra, images = [], []
@@ -129,17 +128,8 @@ def expected(c: dict) -> List[str]:
         return []
     suffix = [(f, lists[f].split(",")) for _, f in cases.SUFFIX_LISTS
               if len(lists.get(f, "").split(",")) > 1]
-    out = []
-    for b in c["backends"]:
-        if b in cases.RESOLVED_AT_BOOT:
-            continue
-        for w in c["workloads"]:
-            for p in c["pages"]:
-                combos = [[]]
-                for f, values in suffix:
-                    combos = [x + [(f, v)] for x in combos for v in values]
-                out += [cases.scenario_id(b, w, p, dict(x)) for x in combos]
-    return out
+    backends = dict.fromkeys(b for b in c["backends"] if b not in cases.RESOLVED_AT_BOOT)
+    return cases.product_ids(backends, c["workloads"], c["pages"], suffix)
 
 
 def device(ctx: dict) -> dict:
@@ -178,7 +168,7 @@ def job(c: dict, out: Path, base_url: Optional[str]) -> Tuple[dict, dict]:
     cfg = run_config(c, out / f"{c['id']}.log")
     images = out / "images"
     paths, work = _images(c, cfg, images)
-    ctx, image_opts = _split(tlbrun.build_qemu_argv(cfg, accel=accel, workdir=work), accel)
+    ctx, image_opts = _split(tlbrun.build_qemu_argv(cfg, accel=accel, workdir=work))
     url = base_url.rstrip("/") + "/" if base_url else images.resolve().as_uri() + "/"
     deploy = {label: {"image_arg": arg, "url": url + paths[label].relative_to(images).as_posix()}
               for label, arg in _image_args(image_opts, paths).items()}
